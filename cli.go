@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/video"
+)
+
+// Exit codes: a stable, documented table (README "Exit codes").
+const (
+	exitOK          = 0 // everything asked for was done
+	exitSomeFailed  = 1 // some inputs failed (each named on stderr); the rest were written
+	exitUsage       = 2 // bad flags, arguments or config, or the model could not be loaded
+	exitInterrupted = 130
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, a...)}
+}
+
+// run builds the app and runs it, returning the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, permuteArgs(app, args))
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "anonymize: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	// Errors from flag parsing and unknown commands.
+	fmt.Fprintf(stderr, "anonymize: %v\n", err)
+	return exitUsage
+}
+
+var (
+	flagConfig = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "read settings from `FILE` (default: ./config.toml, else config.toml beside the binary)"}
+	flagQuiet  = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors: no progress bar, no summary"}
+)
+
+func anonymizeFlags() []cli.Flag {
+	return []cli.Flag{
+		flagConfig,
+		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write outputs under `DIR`, mirroring each input folder (default: FOLDER_anonymized beside each input folder)"},
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector to run: a model `NAME` in the models folder, or a model folder's path"},
+		&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "hide detections scoring at least `F` (0..1; default: the model's own)"},
+		&cli.StringFlag{Name: "style", Usage: "how regions are hidden: `blur`, pixelate or solid"},
+		&cli.StringFlag{Name: "shape", Usage: "shape of each hidden region: `ellipse` or box"},
+		&cli.Float64Flag{Name: "mask-scale", Usage: "grow each detected box about its centre by `F` before hiding (default 1.3)"},
+		&cli.StringFlag{Name: "format", Usage: "output image format: `keep` (same as the input), png or jpg"},
+		&cli.StringFlag{Name: "json", Usage: "write an audit record to `FILE`: per image the model (name, version, sha256), threshold and every box with score and label"},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "anonymize `N` images at once (default: one per CPU core)"},
+		&cli.BoolFlag{Name: "overwrite", Usage: "replace outputs that already exist (default: skip them)"},
+		&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu)"},
+		flagQuiet,
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "anonymize",
+		Usage:     "hide faces in images: detect them with an ONNX model, write blurred copies",
+		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)",
+		Description: "Writes an anonymized copy of every image under each PATH. Detected regions are\n" +
+			"blurred, pixelated or filled. Outputs are written atomically; an image that cannot be\n" +
+			"read is named on stderr and the run goes on.\n\n" +
+			"Exit codes: 0 all done; 1 some inputs failed; 2 usage, config or model error; 130 interrupted.",
+		Version:        version,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		Flags:          anonymizeFlags(),
+		ArgsUsage:      "PATH...",
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				cli.ShowAppHelp(c)
+				return &exitError{exitUsage, errors.New("no input paths given")}
+			}
+			return cmdAnonymize(c, stderr)
+		},
+		Commands: []*cli.Command{
+			{
+				Name:  "version",
+				Usage: "print the version of anonymize and of ONNX Runtime",
+				Flags: []cli.Flag{flagConfig},
+				Action: func(c *cli.Context) error {
+					fmt.Fprintf(stdout, "anonymize %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					cfg, err := loadConfig(c.String("config"))
+					if err == nil {
+						if rt, err := infer.Init(infer.Options{Library: cfg.Runtime.Library, Providers: []string{"cpu"}, Logger: discardLogger()}); err == nil {
+							fmt.Fprintf(stdout, "onnx runtime %s\n", rt.Version())
+						}
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "models",
+				Usage: "list, install and make models",
+				Subcommands: []*cli.Command{
+					{
+						Name:  "list",
+						Usage: "list installed models and the catalogue; the configured one is marked",
+						Flags: []cli.Flag{flagConfig},
+						Action: func(c *cli.Context) error {
+							return cmdModelsList(c, stdout)
+						},
+					},
+					{
+						Name:      "install",
+						Usage:     "install a catalogue model from a local ONNX file (size and sha256 checked)",
+						ArgsUsage: "NAME",
+						Flags: []cli.Flag{flagConfig,
+							&cli.StringFlag{Name: "file", Required: true, Usage: "the model's ONNX `FILE`"},
+							&cli.StringFlag{Name: "models-dir", Usage: "install into `DIR` (default: models_dir from the config)"},
+						},
+						Action: func(c *cli.Context) error { return cmdModelsInstall(c, stdout) },
+					},
+					{
+						Name:  "mock",
+						Usage: "write the mock model (TF Object Detection API signature; scores the share of pure red pixels) for testing integrations",
+						Flags: []cli.Flag{&cli.StringFlag{Name: "out", Required: true, Usage: "write the model folder to `DIR`"}},
+						Action: func(c *cli.Context) error {
+							if err := models.WriteMock(c.String("out")); err != nil {
+								return &exitError{exitSomeFailed, err}
+							}
+							fmt.Fprintf(stdout, "wrote %s\n", c.String("out"))
+							return nil
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// settings merges the config file and the flags that were set.
+func settings(c *cli.Context) (Config, error) {
+	cfg, err := loadConfig(c.String("config"))
+	if err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	if c.IsSet("model") {
+		cfg.Model = c.String("model")
+	}
+	if c.IsSet("threshold") {
+		cfg.Threshold = float32(c.Float64("threshold"))
+	}
+	if c.IsSet("style") {
+		cfg.Hide.Style = c.String("style")
+	}
+	if c.IsSet("shape") {
+		cfg.Hide.Shape = c.String("shape")
+	}
+	if c.IsSet("mask-scale") {
+		cfg.Hide.MaskScale = c.Float64("mask-scale")
+	}
+	if c.IsSet("format") {
+		cfg.Output.Format = c.String("format")
+	}
+	if c.IsSet("jobs") {
+		cfg.Run.Jobs = c.Int("jobs")
+	}
+	if c.IsSet("overwrite") {
+		cfg.Output.Overwrite = c.Bool("overwrite")
+	}
+	if c.IsSet("out") {
+		cfg.Output.Dir = c.String("out")
+	}
+	if c.IsSet("providers") {
+		cfg.Runtime.Providers = c.StringSlice("providers")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	return cfg, nil
+}
+
+// modelDir resolves a model name or path.
+func (c Config) modelDir() string {
+	m := c.Model
+	if strings.ContainsRune(m, os.PathSeparator) || strings.HasPrefix(m, ".") {
+		return m
+	}
+	if st, err := os.Stat(filepath.Join(c.ModelsDir, m)); err == nil && st.IsDir() {
+		return filepath.Join(c.ModelsDir, m)
+	}
+	if st, err := os.Stat(m); err == nil && st.IsDir() {
+		return m
+	}
+	return filepath.Join(c.ModelsDir, m)
+}
+
+func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func loadDetector(cfg Config, log *slog.Logger) (*infer.Model, error) {
+	rt, err := infer.Init(infer.Options{
+		Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers,
+		IntraOpThreads: cfg.Runtime.IntraOpThreads, InterOpThreads: cfg.Runtime.InterOpThreads,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	m, err := rt.Load(cfg.modelDir(), infer.LoadOptions{Threshold: cfg.Threshold})
+	if err != nil {
+		if errors.Is(err, models.ErrNoManifest) || errors.Is(err, os.ErrNotExist) {
+			return nil, usageErr("%v (installed models: anonymize models list; scripts/setup.sh installs the defaults)", err)
+		}
+		return nil, usageErr("%v", err)
+	}
+	return m, nil
+}
+
+func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
+	cfg, err := settings(c)
+	if err != nil {
+		return err
+	}
+	quiet := c.Bool("quiet")
+	log := newLogger(stderr, quiet)
+	hide, _ := cfg.hideOptions() // validated in settings
+
+	tasks, other, err := video.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)
+	if err != nil {
+		if errors.Is(err, video.ErrUsage) {
+			return usageErr("%v", err)
+		}
+		return &exitError{exitSomeFailed, err}
+	}
+	for _, p := range other {
+		if video.IsVideo(p) {
+			log.Warn("skipping video: video files are not supported yet", "file", p)
+		}
+	}
+	det, err := loadDetector(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer det.Close()
+
+	var bar *progressbar.ProgressBar
+	if !quiet && isTerminal(stderr) && len(tasks) > 1 {
+		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
+			progressbar.OptionClearOnFinish())
+	}
+	var results []video.ImageResult
+	start := time.Now()
+	sum := video.RunBatch(c.Context, det, tasks, video.BatchOptions{
+		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
+		Jobs: cfg.Run.Jobs, Hide: hide, Log: log,
+		Progress: func() {
+			if bar != nil {
+				bar.Add(1)
+			}
+		},
+	}, func(r video.ImageResult) { results = append(results, r) })
+	if bar != nil {
+		bar.Finish()
+	}
+	sum.NotProcessed = len(other)
+	elapsed := time.Since(start)
+
+	if path := c.String("json"); path != "" {
+		if err := writeAudit(path, det.Info(), results, sum, elapsed); err != nil {
+			log.Error("cannot write audit record", "file", path, "err", err)
+			sum.Failed++
+		}
+	}
+	if !quiet {
+		fmt.Fprintf(stderr, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
+		if sum.HiddenWhole+sum.Dropped > 0 {
+			fmt.Fprintf(stderr, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
+		}
+		fmt.Fprintf(stderr, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
+	}
+	if c.Context.Err() != nil {
+		return &exitError{exitInterrupted, errors.New("interrupted: images not yet started were not written")}
+	}
+	if sum.Problems() > 0 {
+		return &exitError{exitSomeFailed, nil}
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// audit is the --json record.
+type audit struct {
+	Tool     string              `json:"tool"`
+	Version  string              `json:"version"`
+	Finished time.Time           `json:"finished"`
+	Seconds  float64             `json:"seconds"`
+	Model    infer.Info          `json:"model"`
+	Summary  video.Summary       `json:"summary"`
+	Images   []video.ImageResult `json:"images"`
+}
+
+func writeAudit(path string, info infer.Info, results []video.ImageResult, sum video.Summary, d time.Duration) error {
+	video.SortResults(results)
+	if results == nil {
+		results = []video.ImageResult{}
+	}
+	data, err := json.MarshalIndent(audit{Tool: "anonymize", Version: version, Finished: time.Now().UTC(),
+		Seconds: d.Seconds(), Model: info, Summary: sum, Images: results}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return video.WriteFileAtomic(path, append(data, '\n'), 0o644)
+}
+
+func cmdModelsList(c *cli.Context, stdout io.Writer) error {
+	cfg, err := loadConfig(c.String("config"))
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	cat, err := models.BuiltinCatalog()
+	if err != nil {
+		return &exitError{exitSomeFailed, err}
+	}
+	active := filepath.Clean(cfg.modelDir())
+	fmt.Fprintf(stdout, "installed in %s:\n", cfg.ModelsDir)
+	entries, _ := os.ReadDir(cfg.ModelsDir)
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(cfg.ModelsDir, e.Name())
+		m, err := models.ReadManifest(dir)
+		if errors.Is(err, models.ErrNoManifest) {
+			continue
+		}
+		mark := " "
+		if filepath.Clean(dir) == active {
+			mark = "*"
+		}
+		n++
+		if err != nil {
+			fmt.Fprintf(stdout, "%s %-40s broken: %v\n", mark, e.Name(), err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s %-40s %-10s %-10s %s\n", mark, m.Name, m.Version, m.Adapter, m.Description)
+	}
+	if n == 0 {
+		fmt.Fprintln(stdout, "  (none: scripts/setup.sh installs the default models)")
+	}
+	fmt.Fprintln(stdout, "catalogue:")
+	for _, e := range cat.Models {
+		fmt.Fprintf(stdout, "  %-40s %-10s %-10s %s\n", e.Name, e.Version, e.Adapter, e.Description)
+	}
+	return nil
+}
+
+func cmdModelsInstall(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() != 1 {
+		return usageErr("models install takes one model NAME")
+	}
+	cfg, err := loadConfig(c.String("config"))
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	dir := cfg.ModelsDir
+	if c.IsSet("models-dir") {
+		dir = c.String("models-dir")
+	}
+	cat, err := models.BuiltinCatalog()
+	if err != nil {
+		return &exitError{exitSomeFailed, err}
+	}
+	e, ok := cat.Find(c.Args().First())
+	if !ok {
+		return usageErr("no model %q in the catalogue (anonymize models list)", c.Args().First())
+	}
+	dst, err := models.Install(e, c.String("file"), dir)
+	if err != nil {
+		return &exitError{exitSomeFailed, err}
+	}
+	fmt.Fprintf(stdout, "installed %s %s in %s\n", e.Name, e.Version, dst)
+	return nil
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/anonymize/anonymize/video"
+)
+
+// Config is config.toml.
+type Config struct {
+	ModelsDir string  `toml:"models_dir"`
+	Model     string  `toml:"model"`
+	Threshold float32 `toml:"threshold"`
+
+	Runtime struct {
+		Library        string   `toml:"library"`
+		Providers      []string `toml:"providers"`
+		IntraOpThreads int      `toml:"intra_op_threads"`
+		InterOpThreads int      `toml:"inter_op_threads"`
+	} `toml:"runtime"`
+
+	Hide struct {
+		Style     string  `toml:"style"`
+		Shape     string  `toml:"shape"`
+		MaskScale float64 `toml:"mask_scale"`
+		Colour    string  `toml:"colour"`
+	} `toml:"hide"`
+
+	Output struct {
+		Dir         string `toml:"dir"`
+		Format      string `toml:"format"`
+		JPEGQuality int    `toml:"jpeg_quality"`
+		Overwrite   bool   `toml:"overwrite"`
+	} `toml:"output"`
+
+	Run struct {
+		Jobs int `toml:"jobs"`
+	} `toml:"run"`
+
+	// file is where the config was read from ("" for the built-in defaults).
+	file string
+}
+
+// defaultConfig is what applies with no config file; config.toml in the
+// repository documents the same values.
+func defaultConfig() Config {
+	var c Config
+	c.ModelsDir = "models"
+	c.Model = "yunet-n-dynamic"
+	c.Runtime.Providers = []string{"tensorrt", "cuda", "cpu"}
+	c.Hide.Style = "blur"
+	c.Hide.Shape = "ellipse"
+	c.Hide.MaskScale = 1.3
+	c.Hide.Colour = "#000000"
+	c.Output.Format = "keep"
+	c.Output.JPEGQuality = 95
+	return c
+}
+
+// loadConfig reads path strictly over the defaults: unknown keys are errors
+// naming the key and the file; relative paths resolve against the file's
+// folder. An empty path means config.toml in the working directory or beside
+// the executable, else the defaults.
+func loadConfig(path string) (Config, error) {
+	c := defaultConfig()
+	if path == "" {
+		path = findConfig()
+		if path == "" {
+			return c, c.resolve("")
+		}
+	}
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	c.file = path
+	if err := c.resolve(filepath.Dir(path)); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func findConfig() string {
+	if _, err := os.Stat("config.toml"); err == nil {
+		return "config.toml"
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "config.toml")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// resolve makes relative paths absolute against base.
+func (c *Config) resolve(base string) error {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.ModelsDir = abs(c.ModelsDir)
+	c.Runtime.Library = abs(c.Runtime.Library)
+	c.Output.Dir = abs(c.Output.Dir)
+	return nil
+}
+
+// Validate checks every value; messages name the key and the file.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.Model == "" {
+		bad("model", "missing")
+	}
+	if c.Threshold < 0 || c.Threshold > 1 {
+		bad("threshold", "%g is outside [0, 1]", c.Threshold)
+	}
+	for _, p := range c.Runtime.Providers {
+		switch p {
+		case "tensorrt", "cuda", "cpu":
+		default:
+			bad("runtime.providers", "unknown provider %q (tensorrt, cuda or cpu)", p)
+		}
+	}
+	if len(c.Runtime.Providers) == 0 {
+		bad("runtime.providers", "empty")
+	}
+	if c.Runtime.IntraOpThreads < 0 || c.Runtime.InterOpThreads < 0 {
+		bad("runtime.intra_op_threads, runtime.inter_op_threads", "must not be negative")
+	}
+	if _, err := c.hideOptions(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Output.Format {
+	case "keep", "png", "jpg":
+	default:
+		bad("output.format", "%q (keep, png or jpg)", c.Output.Format)
+	}
+	if c.Output.JPEGQuality < 1 || c.Output.JPEGQuality > 100 {
+		bad("output.jpeg_quality", "%d is outside 1..100", c.Output.JPEGQuality)
+	}
+	if c.Run.Jobs < 0 {
+		bad("run.jobs", "must not be negative")
+	}
+	if err := errors.Join(errs...); err != nil {
+		where := c.file
+		if where == "" {
+			where = "built-in defaults"
+		}
+		return fmt.Errorf("config %s: %w", where, err)
+	}
+	return nil
+}
+
+func (c Config) hideOptions() (video.HideOptions, error) {
+	col, err := parseColour(c.Hide.Colour)
+	if err != nil {
+		return video.HideOptions{}, fmt.Errorf("hide.colour: %w", err)
+	}
+	o := video.HideOptions{
+		Style: video.Style(c.Hide.Style), Shape: video.Shape(c.Hide.Shape),
+		MaskScale: c.Hide.MaskScale, Colour: col,
+	}
+	if err := o.Validate(); err != nil {
+		return o, fmt.Errorf("hide: %w", err)
+	}
+	return o, nil
+}
+
+func parseColour(s string) (color.RGBA, error) {
+	var r, g, b uint8
+	if len(s) != 7 || s[0] != '#' {
+		return color.RGBA{}, fmt.Errorf("%q is not #rrggbb", s)
+	}
+	if _, err := fmt.Sscanf(s[1:], "%02x%02x%02x", &r, &g, &b); err != nil {
+		return color.RGBA{}, fmt.Errorf("%q is not #rrggbb", s)
+	}
+	return color.RGBA{R: r, G: g, B: b, A: 255}, nil
+}

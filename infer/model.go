@@ -1,0 +1,374 @@
+package infer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/models"
+)
+
+// Info identifies the model that produced a set of detections.
+type Info struct {
+	Name      string   `json:"name"`
+	Version   string   `json:"version"`
+	Adapter   string   `json:"adapter"`
+	SHA256    string   `json:"sha256"`
+	Provider  string   `json:"provider"`
+	Threshold float32  `json:"threshold"`
+	Hide      []string `json:"hide"`
+	Dir       string   `json:"-"`
+}
+
+// Detector finds the regions to hide in a frame.
+type Detector interface {
+	// Detect returns the detections to hide in img (8-bit BGR), boxes in
+	// img's pixels. It is safe for concurrent use.
+	Detect(img gocv.Mat) ([]convert.Detection, error)
+	// Info names the model.
+	Info() Info
+	// Close releases the model once in-flight Detect calls have finished.
+	// It is safe to call more than once.
+	Close() error
+}
+
+// LoadOptions override a manifest's defaults.
+type LoadOptions struct {
+	// Threshold replaces the manifest's default score threshold when > 0.
+	Threshold float32
+}
+
+// Model is a loaded model folder. It owns one ONNX Runtime session.
+type Model struct {
+	info     Info
+	manifest models.Manifest
+	pre      convert.Preprocess
+	dec      convert.Decoder
+	hide     map[string]bool
+
+	mu      sync.RWMutex // held for reading by each Detect; Close takes it for writing
+	session *ort.DynamicAdvancedSession
+}
+
+// ErrClosed is returned by Detect on a closed model.
+var ErrClosed = errors.New("model is closed")
+
+// Load reads dir (model.onnx + model.toml), checks the model's real inputs
+// and outputs against its adapter's contract, opens a session on the first
+// execution provider that starts, and runs one warm-up inference.
+func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
+	man, err := models.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	if o.Threshold < 0 || o.Threshold > 1 {
+		return nil, fmt.Errorf("threshold %g is outside [0, 1]", o.Threshold)
+	}
+	path := filepath.Join(dir, models.ModelFile)
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", dir, err)
+	}
+	dec, err := convert.NewDecoder(man.DecoderConfig())
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", dir, err)
+	}
+	pre := man.Preprocess()
+	if err := r.checkContract(path, man, pre, dec); err != nil {
+		return nil, fmt.Errorf("load model %s: %w", dir, err)
+	}
+	outNames := make([]string, 0, len(dec.Outputs()))
+	for _, t := range dec.Outputs() {
+		outNames = append(outNames, t.Name)
+	}
+	s, provider, err := r.openSession(path, []string{man.Input.Name}, outNames)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", dir, err)
+	}
+	r.log.Info("model loaded", "model", man.Name, "version", man.Version, "provider", provider, "dir", dir)
+	thr := man.Threshold
+	if o.Threshold > 0 {
+		thr = o.Threshold
+	}
+	m := &Model{
+		info: Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, SHA256: sum,
+			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir},
+		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{},
+	}
+	for _, h := range man.Hide {
+		m.hide[h] = true
+	}
+	if err := m.warmUp(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("load model %s: warm-up inference: %w", dir, err)
+	}
+	return m, nil
+}
+
+// Info names the model.
+func (m *Model) Info() Info { return m.info }
+
+// Manifest is the model's manifest.
+func (m *Model) Manifest() models.Manifest { return m.manifest }
+
+// Preprocess is the model's frame-to-tensor conversion.
+func (m *Model) Preprocess() convert.Preprocess { return m.pre }
+
+func (m *Model) warmUp() error {
+	w, h := m.pre.Width, m.pre.Height
+	if w == 0 {
+		w, h = 64, 48
+	}
+	img := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	_, err := m.Detect(img)
+	return err
+}
+
+// Close waits for in-flight Detect calls, then destroys the session.
+func (m *Model) Close() error {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.session == nil {
+		return nil
+	}
+	err := m.session.Destroy()
+	m.session = nil
+	return err
+}
+
+// Detect runs the model on img and returns the detections to hide, after
+// NMS, with boxes in img's pixels.
+func (m *Model) Detect(img gocv.Mat) ([]convert.Detection, error) {
+	dets, err := m.DetectAll(img, m.info.Threshold)
+	if err != nil {
+		return nil, err
+	}
+	return convert.Filter(dets, func(d convert.Detection) bool { return m.hide[d.Label] }), nil
+}
+
+// DetectAll returns every detection at or above threshold, of every label,
+// after NMS.
+func (m *Model) DetectAll(img gocv.Mat, threshold float32) ([]convert.Detection, error) {
+	if img.Empty() {
+		return nil, errors.New("detect: empty image")
+	}
+	lb := m.pre.Plan(img.Cols(), img.Rows())
+	shape := ort.NewShape(m.pre.Shape(lb)...)
+	var input ort.Value
+	switch m.pre.DType {
+	case convert.Uint8:
+		buf := make([]uint8, m.pre.Len(lb))
+		if err := m.pre.FillUint8(img, lb, buf); err != nil {
+			return nil, err
+		}
+		t, err := ort.NewTensor(shape, buf)
+		if err != nil {
+			return nil, fmt.Errorf("detect: input tensor: %w", err)
+		}
+		input = t
+	default:
+		buf := make([]float32, m.pre.Len(lb))
+		if err := m.pre.FillFloat32(img, lb, buf); err != nil {
+			return nil, err
+		}
+		t, err := ort.NewTensor(shape, buf)
+		if err != nil {
+			return nil, fmt.Errorf("detect: input tensor: %w", err)
+		}
+		input = t
+	}
+	defer input.Destroy()
+
+	contract := m.dec.Outputs()
+	outs := make([]ort.Value, len(contract))
+	m.mu.RLock()
+	if m.session == nil {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	err := m.session.Run([]ort.Value{input}, outs)
+	m.mu.RUnlock()
+	defer func() {
+		for _, o := range outs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("detect: run %s: %w", m.info.Name, err)
+	}
+	raw := make([]convert.Output, len(outs))
+	for i, o := range outs {
+		data, err := toFloat32(o)
+		if err != nil {
+			return nil, fmt.Errorf("detect: output %q: %w", contract[i].Name, err)
+		}
+		raw[i] = convert.Output{Name: contract[i].Name, Shape: o.GetShape(), Data: data}
+	}
+	dets, err := m.dec.Decode(raw, lb, threshold)
+	if err != nil {
+		return nil, fmt.Errorf("detect: decode %s: %w", m.info.Name, err)
+	}
+	return convert.NMS(dets, m.manifest.NMSIoU), nil
+}
+
+func toFloat32(v ort.Value) ([]float32, error) {
+	switch t := v.(type) {
+	case *ort.Tensor[float32]:
+		return t.GetData(), nil
+	case *ort.Tensor[float64]:
+		return convertSlice(t.GetData()), nil
+	case *ort.Tensor[int64]:
+		return convertSlice(t.GetData()), nil
+	case *ort.Tensor[int32]:
+		return convertSlice(t.GetData()), nil
+	case *ort.Tensor[uint8]:
+		return convertSlice(t.GetData()), nil
+	}
+	return nil, fmt.Errorf("unsupported output type %T", v)
+}
+
+func convertSlice[T float64 | int64 | int32 | uint8](s []T) []float32 {
+	out := make([]float32, len(s))
+	for i, v := range s {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkContract compares the model's real inputs and outputs with what the
+// manifest and adapter expect, naming the input or output that differs.
+func (r *Runtime) checkContract(path string, man models.Manifest, pre convert.Preprocess, dec convert.Decoder) error {
+	ins, outs, err := ort.GetInputOutputInfo(path)
+	if err != nil {
+		return fmt.Errorf("read inputs and outputs: %w", err)
+	}
+	var errs []error
+	// The image input.
+	var in *ort.InputOutputInfo
+	var names []string
+	for i := range ins {
+		names = append(names, ins[i].Name)
+		if ins[i].Name == man.Input.Name {
+			in = &ins[i]
+		}
+	}
+	if len(ins) != 1 {
+		errs = append(errs, fmt.Errorf("model has %d inputs %q, the adapter feeds exactly one", len(ins), names))
+	}
+	if in == nil {
+		errs = append(errs, fmt.Errorf("input %q: not found (model inputs: %q)", man.Input.Name, names))
+	} else {
+		want := pre.Shape(convert.Letterbox{DstW: pre.Width, DstH: pre.Height})
+		for i := range want {
+			if want[i] == 0 {
+				want[i] = -1
+			}
+		}
+		if dt := dtypeOf(in.DataType); dt != pre.DType || !shapeFits(in.Dimensions, want) ||
+			(pre.Dynamic() && !dynamicSpatial(in.Dimensions, pre.Layout)) {
+			errs = append(errs, fmt.Errorf("input %q: expected %s %s, found %s %v", in.Name,
+				pre.DType, fmtShape(want), dtypeOf(in.DataType), []int64(in.Dimensions)))
+		}
+	}
+	found := map[string]ort.InputOutputInfo{}
+	var outNames []string
+	for _, o := range outs {
+		found[o.Name] = o
+		outNames = append(outNames, o.Name)
+	}
+	for _, w := range dec.Outputs() {
+		o, ok := found[w.Name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("output %q: not found (model outputs: %q)", w.Name, outNames))
+			continue
+		}
+		dt := dtypeOf(o.DataType)
+		if dt == convert.OtherType || !shapeFits(o.Dimensions, w.Shape) {
+			errs = append(errs, fmt.Errorf("output %q: expected %s %s, found %s %v", w.Name, w.DType, fmtShape(w.Shape), dt, []int64(o.Dimensions)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// shapeFits reports whether a model's shape (-1 or 0 = dynamic) can hold a
+// contract shape (-1 = any).
+func shapeFits(have ort.Shape, want []int64) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for i := range want {
+		if want[i] >= 0 && have[i] > 0 && have[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// dynamicSpatial reports whether height and width of an image input are
+// dynamic, as a model fed at the frame's own size needs.
+func dynamicSpatial(s ort.Shape, l convert.Layout) bool {
+	if len(s) != 4 {
+		return false
+	}
+	h, w := s[2], s[3]
+	if l == convert.NHWC {
+		h, w = s[1], s[2]
+	}
+	return h <= 0 && w <= 0
+}
+
+func fmtShape(s []int64) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		if d < 0 {
+			parts[i] = "?"
+		} else {
+			parts[i] = fmt.Sprint(d)
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func dtypeOf(t ort.TensorElementDataType) convert.DType {
+	switch t {
+	case ort.TensorElementDataTypeFloat:
+		return convert.Float32
+	case ort.TensorElementDataTypeUint8:
+		return convert.Uint8
+	case ort.TensorElementDataTypeInt64:
+		return convert.Int64
+	case ort.TensorElementDataTypeInt32:
+		return convert.Int32
+	}
+	return convert.OtherType
+}

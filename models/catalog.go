@@ -1,0 +1,162 @@
+package models
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/BurntSushi/toml"
+)
+
+//go:embed catalog.toml
+var builtinCatalog []byte
+
+// Entry is one catalogue model: where its ONNX file comes from and the
+// manifest that makes it a working model folder.
+type Entry struct {
+	Manifest
+	URL    string `toml:"url"`
+	SHA256 string `toml:"sha256"`
+	Size   int64  `toml:"size"`
+}
+
+// Catalog is a list of installable models.
+type Catalog struct {
+	Models []Entry `toml:"model"`
+}
+
+// BuiltinCatalog is the catalogue shipped inside the binary.
+func BuiltinCatalog() (Catalog, error) {
+	return ParseCatalog(builtinCatalog, "builtin catalog.toml")
+}
+
+// ParseCatalog reads a catalogue strictly: unknown keys are errors.
+func ParseCatalog(data []byte, name string) (Catalog, error) {
+	var c Catalog
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		return c, fmt.Errorf("read catalogue %s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("read catalogue %s: unknown key %s", name, und[0])
+	}
+	seen := map[string]bool{}
+	for i := range c.Models {
+		e := &c.Models[i]
+		e.setDefaults()
+		if err := e.Validate(); err != nil {
+			return c, fmt.Errorf("catalogue %s, model %d (%s): %w", name, i+1, e.Name, err)
+		}
+		if len(e.SHA256) != 64 {
+			return c, fmt.Errorf("catalogue %s, model %s: sha256 must be 64 hex digits", name, e.Name)
+		}
+		if seen[e.Name] {
+			return c, fmt.Errorf("catalogue %s: model %s listed twice", name, e.Name)
+		}
+		seen[e.Name] = true
+	}
+	return c, nil
+}
+
+// Find returns the entry called name.
+func (c Catalog) Find(name string) (Entry, bool) {
+	for _, e := range c.Models {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// ErrChecksum means a model file does not have the catalogue's sha256.
+var ErrChecksum = errors.New("checksum mismatch")
+
+// Install copies the ONNX file at src into modelsDir/NAME after checking its
+// size and sha256 against the entry, and writes the entry's manifest beside
+// it. The folder appears complete or not at all (built aside, then renamed);
+// an existing folder of that name is replaced.
+func Install(e Entry, src, modelsDir string) (string, error) {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("install %s: %w", e.Name, err)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != e.SHA256 {
+		return "", fmt.Errorf("install %s from %s: %w: sha256 %s, want %s", e.Name, src, ErrChecksum, got, e.SHA256)
+	}
+	if e.Size > 0 && int64(len(data)) != e.Size {
+		return "", fmt.Errorf("install %s from %s: size %d, want %d", e.Name, src, len(data), e.Size)
+	}
+	var man bytes.Buffer
+	fmt.Fprintf(&man, "# Written by anonymize from its model catalogue; sha256 of model.onnx: %s\n", e.SHA256)
+	if err := toml.NewEncoder(&man).Encode(e.Manifest); err != nil {
+		return "", fmt.Errorf("install %s: encode manifest: %w", e.Name, err)
+	}
+	return writeModelDir(modelsDir, e.Name, map[string][]byte{ModelFile: data, ManifestFile: man.Bytes()})
+}
+
+// writeModelDir writes files into a new folder beside modelsDir/name, then
+// swaps it in.
+func writeModelDir(modelsDir, name string, files map[string][]byte) (string, error) {
+	if strings.ContainsAny(name, `/\`) || name == "" || name[0] == '.' {
+		return "", fmt.Errorf("install: bad model name %q", name)
+	}
+	if err := os.MkdirAll(modelsDir, 0o755); err != nil {
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	tmp, err := os.MkdirTemp(modelsDir, ".install-"+name+"-")
+	if err != nil {
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	for fn, data := range files {
+		if err := writeSynced(filepath.Join(tmp, fn), data); err != nil {
+			return "", fmt.Errorf("install %s: %w", name, err)
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	dst := filepath.Join(modelsDir, name)
+	old := ""
+	if _, err := os.Stat(dst); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dst, old); err != nil {
+			return "", fmt.Errorf("install %s: %w", name, err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if old != "" {
+			os.Rename(old, dst)
+		}
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return dst, nil
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,134 @@
+package video
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gocv.io/x/gocv"
+)
+
+// imageExts are the still-image formats read and written (lower case).
+var imageExts = map[string]gocv.FileExt{
+	".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".bmp": ".bmp",
+	".tif": ".tiff", ".tiff": ".tiff", ".webp": ".webp",
+}
+
+// videoExts are video containers (handled by the video pipeline).
+var videoExts = map[string]bool{".mp4": true, ".mov": true, ".mkv": true, ".avi": true, ".webm": true, ".m4v": true}
+
+// IsImage reports whether path has an image extension.
+func IsImage(path string) bool {
+	_, ok := imageExts[strings.ToLower(filepath.Ext(path))]
+	return ok
+}
+
+// IsVideo reports whether path has a video extension.
+func IsVideo(path string) bool { return videoExts[strings.ToLower(filepath.Ext(path))] }
+
+// ErrDecode means a file could not be decoded as an image.
+var ErrDecode = errors.New("not a readable image")
+
+// maxImageBytes caps the size of an image file read into memory.
+const maxImageBytes = 512 << 20
+
+// ReadImage reads and decodes an image file into an 8-bit BGR Mat (EXIF
+// orientation applied). The caller closes the Mat.
+func ReadImage(path string) (gocv.Mat, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return gocv.NewMat(), err
+	}
+	if st.Size() > maxImageBytes {
+		return gocv.NewMat(), fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return gocv.NewMat(), err
+	}
+	return DecodeImage(data)
+}
+
+// DecodeImage decodes encoded image bytes into an 8-bit BGR Mat.
+func DecodeImage(data []byte) (gocv.Mat, error) {
+	if len(data) == 0 {
+		return gocv.NewMat(), fmt.Errorf("%w: empty file", ErrDecode)
+	}
+	m, err := gocv.IMDecode(data, gocv.IMReadColor)
+	if err != nil {
+		m.Close()
+		return gocv.NewMat(), fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if m.Empty() {
+		m.Close()
+		return gocv.NewMat(), fmt.Errorf("%w: corrupt or unsupported data", ErrDecode)
+	}
+	return m, nil
+}
+
+// EncodeImage encodes img in the format of ext (".jpg", ".png", ...).
+func EncodeImage(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
+	fe, ok := imageExts[strings.ToLower(ext)]
+	if !ok {
+		return nil, fmt.Errorf("encode: unsupported image format %q", ext)
+	}
+	// gocv's IMEncodeWithParams indexes params[0], so always pass one.
+	params := []int{gocv.IMWriteJpegQuality, jpegQuality}
+	switch fe {
+	case gocv.PNGFileExt:
+		params = []int{gocv.IMWritePngCompression, 3}
+	case ".webp":
+		params = []int{gocv.IMWriteWebpQuality, jpegQuality}
+	}
+	if img.Empty() {
+		return nil, fmt.Errorf("encode %s: empty image", ext)
+	}
+	buf, err := gocv.IMEncodeWithParams(fe, img, params)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ext, err)
+	}
+	defer buf.Close()
+	b := buf.GetBytes()
+	out := make([]byte, len(b))
+	copy(out, b)
+	return out, nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// folder, synced and renamed into place: readers see the whole file or none.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
