@@ -18,27 +18,32 @@ func permuteArgs(app *cli.App, args []string) []string {
 	rest := args[1:]
 	flags := app.Flags
 	cmds := app.Commands
-	// Leading flags of the root, then command names.
+	takesValue := valueFlags(flags)
+	// Flags and command names at the front select whose flags apply.
 	for len(rest) > 0 {
+		a := rest[0]
+		if len(a) > 1 && a[0] == '-' && a != "--" {
+			out = append(out, a)
+			rest = rest[1:]
+			if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && takesValue[name] && len(rest) > 0 {
+				out = append(out, rest[0])
+				rest = rest[1:]
+			}
+			continue
+		}
 		var cmd *cli.Command
 		for _, c := range cmds {
-			if c.HasName(rest[0]) {
+			if c.HasName(a) {
 				cmd = c
 			}
 		}
 		if cmd == nil {
 			break
 		}
-		out = append(out, rest[0])
+		out = append(out, a)
 		rest = rest[1:]
 		flags, cmds = cmd.Flags, cmd.Subcommands
-	}
-	takesValue := map[string]bool{}
-	for _, f := range flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
+		takesValue = valueFlags(flags)
 	}
 	var fl, pos []string
 	for i := 0; i < len(rest); i++ {
@@ -64,4 +69,15 @@ func permuteArgs(app *cli.App, args []string) []string {
 		out = append(out, pos...)
 	}
 	return out
+}
+
+func valueFlags(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
 }
