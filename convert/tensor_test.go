@@ -1,0 +1,168 @@
+package convert
+
+import (
+	"image"
+	"math"
+	"testing"
+
+	"gocv.io/x/gocv"
+)
+
+// TestPlanRoundTrip checks that letterboxing is undone exactly: the source
+// corners land on the tensor content's corners and map back.
+func TestPlanRoundTrip(t *testing.T) {
+	cases := []struct {
+		name       string
+		p          Preprocess
+		srcW, srcH int
+		// expected tensor size, content size and pad
+		dstW, dstH, cw, ch int
+		padX, padY         float64
+	}{
+		{"topleft wide", Preprocess{Width: 640, Height: 640, Fit: FitTopLeft}, 1024, 484, 640, 640, 640, 303, 0, 0},
+		{"topleft tall", Preprocess{Width: 640, Height: 640, Fit: FitTopLeft}, 474, 503, 640, 640, 603, 640, 0, 0},
+		{"centre wide", Preprocess{Width: 128, Height: 128, Fit: FitCentre}, 1024, 484, 128, 128, 128, 61, 0, 33},
+		{"centre tall", Preprocess{Width: 128, Height: 128, Fit: FitCentre}, 300, 600, 128, 128, 64, 128, 32, 0},
+		{"stretch", Preprocess{Width: 320, Height: 240, Fit: FitStretch}, 1000, 1000, 320, 240, 320, 240, 0, 0},
+		{"dynamic /32", Preprocess{Multiple: 32}, 1024, 484, 1024, 512, 1024, 484, 0, 0},
+		{"dynamic odd", Preprocess{Multiple: 32}, 33, 1, 64, 32, 33, 1, 0, 0},
+		{"dynamic max side", Preprocess{Multiple: 32, MaxSide: 640}, 1920, 1080, 640, 384, 640, 360, 0, 0},
+		{"upscale", Preprocess{Width: 256, Height: 256, Fit: FitCentre}, 64, 32, 256, 256, 256, 128, 0, 64},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := c.p.Plan(c.srcW, c.srcH)
+			if l.DstW != c.dstW || l.DstH != c.dstH || l.ContentW != c.cw || l.ContentH != c.ch || l.PadX != c.padX || l.PadY != c.padY {
+				t.Fatalf("plan = %+v; want dst %dx%d content %dx%d pad %g,%g", l, c.dstW, c.dstH, c.cw, c.ch, c.padX, c.padY)
+			}
+			// The content's corners in tensor pixels map to the source corners.
+			x, y := l.ToSource(float32(l.PadX), float32(l.PadY))
+			x2, y2 := l.ToSource(float32(l.PadX)+float32(l.ContentW), float32(l.PadY)+float32(l.ContentH))
+			if !near(x, 0) || !near(y, 0) || !near(x2, float32(c.srcW)) || !near(y2, float32(c.srcH)) {
+				t.Errorf("content corners map to (%g,%g)-(%g,%g), want (0,0)-(%d,%d)", x, y, x2, y2, c.srcW, c.srcH)
+			}
+			// A box inside the source survives the round trip.
+			b := Box{float32(c.srcW) / 4, float32(c.srcH) / 3, float32(c.srcW) / 2, float32(c.srcH) * 2 / 3}
+			tb := Box{
+				float32(float64(b.X1)*l.ScaleX + l.PadX), float32(float64(b.Y1)*l.ScaleY + l.PadY),
+				float32(float64(b.X2)*l.ScaleX + l.PadX), float32(float64(b.Y2)*l.ScaleY + l.PadY),
+			}
+			if got := l.BoxToSource(tb); !near(got.X1, b.X1) || !near(got.Y1, b.Y1) || !near(got.X2, b.X2) || !near(got.Y2, b.Y2) {
+				t.Errorf("round trip %v -> %v -> %v", b, tb, got)
+			}
+			// Boxes in the padding are clipped to the source.
+			if got := l.BoxToSource(Box{-50, -50, float32(l.DstW) + 50, float32(l.DstH) + 50}); got != (Box{0, 0, float32(c.srcW), float32(c.srcH)}) {
+				t.Errorf("oversized box clipped to %v, want the whole source", got)
+			}
+		})
+	}
+}
+
+func near(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-3*max(1, math.Abs(float64(b))) }
+
+// TestFill checks layout, channel order, normalisation and padding on a
+// synthetic frame with known pixels.
+func TestFill(t *testing.T) {
+	// 4x2 BGR frame: left half pure blue, right half pure red.
+	img := gocv.NewMatWithSize(2, 4, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	img.SetTo(gocv.NewScalar(255, 0, 0, 0))
+	right := img.Region(image.Rect(2, 0, 4, 2))
+	right.SetTo(gocv.NewScalar(0, 0, 255, 0))
+	right.Close()
+
+	t.Run("nchw bgr raw, padded to /4", func(t *testing.T) {
+		p := Preprocess{Multiple: 4, Layout: NCHW, Std: [3]float32{1, 1, 1}}
+		l := p.Plan(4, 2)
+		dst := make([]float32, p.Len(l))
+		if err := p.FillFloat32(img, l, dst); err != nil {
+			t.Fatal(err)
+		}
+		plane := 16
+		// pixel (0,0): blue -> B plane 255; pixel (3,0): red -> R plane 255.
+		if dst[0] != 255 || dst[plane] != 0 || dst[2*plane] != 0 {
+			t.Errorf("pixel (0,0) = %v,%v,%v, want 255,0,0 (BGR)", dst[0], dst[plane], dst[2*plane])
+		}
+		if dst[3] != 0 || dst[2*plane+3] != 255 {
+			t.Errorf("pixel (3,0) B=%v R=%v, want 0 and 255", dst[3], dst[2*plane+3])
+		}
+		// rows 2 and 3 are padding: zero.
+		for i := 8; i < 16; i++ {
+			if dst[i] != 0 || dst[2*plane+i] != 0 {
+				t.Fatalf("padding at %d = %v", i, dst[i])
+			}
+		}
+	})
+	t.Run("nhwc rgb [-1,1], centred", func(t *testing.T) {
+		p := Preprocess{Width: 4, Height: 4, Fit: FitCentre, Layout: NHWC, RGB: true,
+			Mean: [3]float32{127.5, 127.5, 127.5}, Std: [3]float32{127.5, 127.5, 127.5}}
+		l := p.Plan(4, 2)
+		if l.PadY != 1 {
+			t.Fatalf("pad y = %g, want 1", l.PadY)
+		}
+		dst := make([]float32, p.Len(l))
+		if err := p.FillFloat32(img, l, dst); err != nil {
+			t.Fatal(err)
+		}
+		at := func(x, y int) [3]float32 { i := (y*4 + x) * 3; return [3]float32{dst[i], dst[i+1], dst[i+2]} }
+		if got := at(0, 0); got != [3]float32{-1, -1, -1} {
+			t.Errorf("padding row = %v, want black = -1", got)
+		}
+		if got := at(0, 1); got != [3]float32{-1, -1, 1} {
+			t.Errorf("blue pixel = %v, want RGB -1,-1,1", got)
+		}
+		if got := at(3, 2); got != [3]float32{1, -1, -1} {
+			t.Errorf("red pixel = %v, want RGB 1,-1,-1", got)
+		}
+	})
+	t.Run("uint8 nhwc rgb", func(t *testing.T) {
+		p := Preprocess{Layout: NHWC, RGB: true, DType: Uint8, Multiple: 1}
+		l := p.Plan(4, 2)
+		dst := make([]uint8, p.Len(l))
+		if err := p.FillUint8(img, l, dst); err != nil {
+			t.Fatal(err)
+		}
+		if dst[0] != 0 || dst[2] != 255 || dst[9] != 255 || dst[11] != 0 {
+			t.Errorf("got %v, want blue then red in RGB order", dst[:12])
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		p := Preprocess{Width: 8, Height: 8}
+		l := p.Plan(4, 2)
+		if err := p.FillFloat32(img, l, make([]float32, 3)); err == nil {
+			t.Error("short tensor accepted")
+		}
+		if err := p.FillFloat32(img, p.Plan(5, 5), make([]float32, 192)); err == nil {
+			t.Error("plan for another size accepted")
+		}
+		empty := gocv.NewMat()
+		defer empty.Close()
+		if err := p.FillFloat32(empty, l, make([]float32, 192)); err == nil {
+			t.Error("empty image accepted")
+		}
+		gray := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(1, 0, 0, 0), 2, 4, gocv.MatTypeCV8UC1)
+		defer gray.Close()
+		if err := p.FillFloat32(gray, l, make([]float32, 192)); err == nil {
+			t.Error("single-channel image accepted")
+		}
+	})
+}
+
+// TestFillRegion feeds a non-continuous view (a Region) at its own size.
+func TestFillRegion(t *testing.T) {
+	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(10, 20, 30, 0), 8, 8, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	reg := img.Region(image.Rect(2, 2, 6, 6))
+	defer reg.Close()
+	p := Preprocess{Multiple: 1, Layout: NCHW}
+	l := p.Plan(4, 4)
+	dst := make([]float32, p.Len(l))
+	if err := p.FillFloat32(reg, l, dst); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float32{10, 20, 30} {
+		if dst[i*16+15] != want {
+			t.Errorf("channel %d = %v, want %v", i, dst[i*16+15], want)
+		}
+	}
+}
