@@ -35,35 +35,37 @@ var ErrDecode = errors.New("not a readable image")
 const maxImageBytes = 512 << 20
 
 // ReadImage reads and decodes an image file into an 8-bit BGR Mat (EXIF
-// orientation applied). The caller closes the Mat.
+// orientation applied). The caller closes the Mat; on error no Mat is
+// allocated and there is nothing to close.
 func ReadImage(path string) (gocv.Mat, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return gocv.NewMat(), err
+		return gocv.Mat{}, err
 	}
 	if st.Size() > maxImageBytes {
-		return gocv.NewMat(), fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
+		return gocv.Mat{}, fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return gocv.NewMat(), err
+		return gocv.Mat{}, err
 	}
 	return DecodeImage(data)
 }
 
-// DecodeImage decodes encoded image bytes into an 8-bit BGR Mat.
+// DecodeImage decodes encoded image bytes into an 8-bit BGR Mat (EXIF
+// orientation applied); on error no Mat is allocated.
 func DecodeImage(data []byte) (gocv.Mat, error) {
 	if len(data) == 0 {
-		return gocv.NewMat(), fmt.Errorf("%w: empty file", ErrDecode)
+		return gocv.Mat{}, fmt.Errorf("%w: empty file", ErrDecode)
 	}
 	m, err := gocv.IMDecode(data, gocv.IMReadColor)
 	if err != nil {
 		m.Close()
-		return gocv.NewMat(), fmt.Errorf("%w: %v", ErrDecode, err)
+		return gocv.Mat{}, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
 	if m.Empty() {
 		m.Close()
-		return gocv.NewMat(), fmt.Errorf("%w: corrupt or unsupported data", ErrDecode)
+		return gocv.Mat{}, fmt.Errorf("%w: corrupt or unsupported data", ErrDecode)
 	}
 	return m, nil
 }
