@@ -66,4 +66,3 @@ func TestFailClosed(t *testing.T) {
 		img.Close()
 	}
 }
-
