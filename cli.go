@@ -83,6 +83,7 @@ func anonymizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "json", Usage: "write an audit record to `FILE`: per image the model (name, version, sha256), threshold and every box with score and label"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "anonymize `N` images at once (default: one per CPU core)"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace outputs that already exist (default: skip them)"},
+		&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads per inference (runtime.intra_op_threads; default: the CPU cores shared among the jobs)"},
 		&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu)"},
 		flagQuiet,
 	}
@@ -201,6 +202,9 @@ func settings(c *cli.Context) (Config, error) {
 	if c.IsSet("out") {
 		cfg.Output.Dir = c.String("out")
 	}
+	if c.IsSet("threads") {
+		cfg.Runtime.IntraOpThreads = c.Int("threads")
+	}
 	if c.IsSet("providers") {
 		cfg.Runtime.Providers = c.StringSlice("providers")
 	}
@@ -272,6 +276,14 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 		if video.IsVideo(p) {
 			log.Warn("skipping video: video files are not supported yet", "file", p)
 		}
+	}
+	if cfg.Run.Jobs == 0 {
+		cfg.Run.Jobs = runtime.NumCPU()
+	}
+	if cfg.Runtime.IntraOpThreads == 0 {
+		// Share the cores among the jobs: oversubscribing them measured
+		// 20% slower (docs/BENCHMARKS.md).
+		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Run.Jobs)
 	}
 	det, err := loadDetector(cfg, log)
 	if err != nil {

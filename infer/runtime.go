@@ -48,7 +48,9 @@ var (
 var ErrNoLibrary = errors.New("no ONNX Runtime library: set [runtime] library in config.toml or $" + LibraryEnv + " (scripts/setup.sh installs one under third_party/)")
 
 // Init initialises the ONNX Runtime environment (once per process; a second
-// call with the same library reuses it) and returns a Runtime.
+// call with the same library, or with none, reuses it; one naming another
+// library is an error, as the environment cannot switch) and returns a
+// Runtime.
 func Init(o Options) (*Runtime, error) {
 	if o.Library == "" {
 		o.Library = os.Getenv(LibraryEnv)
@@ -79,8 +81,23 @@ func Init(o Options) (*Runtime, error) {
 		}
 		initLib = o.Library
 		o.Logger.Debug("onnx runtime ready", "library", o.Library, "version", ort.GetVersion())
+	} else if o.Library != "" && initLib != "" && !sameFile(o.Library, initLib) {
+		return nil, fmt.Errorf("onnx runtime is already initialised from %s; using %s needs a restart", initLib, o.Library)
 	}
 	return &Runtime{opts: o, log: o.Logger}, nil
+}
+
+// sameFile reports whether paths a and b name the same file (through links).
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // Version is the ONNX Runtime library's version string.
