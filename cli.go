@@ -175,6 +175,11 @@ func settings(c *cli.Context) (Config, error) {
 	if err != nil {
 		return cfg, usageErr("%v", err)
 	}
+	// A bad file is named as such; once it is good, anything bad below came
+	// from a flag and must not be blamed on the file.
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
 	if c.IsSet("model") {
 		cfg.Model = c.String("model")
 	}
@@ -208,8 +213,8 @@ func settings(c *cli.Context) (Config, error) {
 	if c.IsSet("providers") {
 		cfg.Runtime.Providers = c.StringSlice("providers")
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usageErr("%v", err)
+	if err := cfg.check(); err != nil {
+		return cfg, usageErr("invalid flag value: %v", err)
 	}
 	return cfg, nil
 }

@@ -123,6 +123,19 @@ func (c *Config) resolve(base string) error {
 
 // Validate checks every value; messages name the key and the file.
 func (c Config) Validate() error {
+	if err := c.check(); err != nil {
+		where := c.file
+		if where == "" {
+			where = "built-in defaults"
+		}
+		return fmt.Errorf("config %s: %w", where, err)
+	}
+	return nil
+}
+
+// check is Validate without the file's name: one error per bad key, each
+// naming the key as config.toml spells it.
+func (c Config) check() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
@@ -130,7 +143,7 @@ func (c Config) Validate() error {
 	if c.Model == "" {
 		bad("model", "missing")
 	}
-	if c.Threshold < 0 || c.Threshold > 1 {
+	if !(c.Threshold >= 0 && c.Threshold <= 1) {
 		bad("threshold", "%g is outside [0, 1]", c.Threshold)
 	}
 	for _, p := range c.Runtime.Providers {
@@ -143,11 +156,36 @@ func (c Config) Validate() error {
 	if len(c.Runtime.Providers) == 0 {
 		bad("runtime.providers", "empty")
 	}
-	if c.Runtime.IntraOpThreads < 0 || c.Runtime.InterOpThreads < 0 {
-		bad("runtime.intra_op_threads, runtime.inter_op_threads", "must not be negative")
+	if c.Runtime.IntraOpThreads < 0 {
+		bad("runtime.intra_op_threads", "%d must not be negative", c.Runtime.IntraOpThreads)
 	}
-	if _, err := c.hideOptions(); err != nil {
-		errs = append(errs, err)
+	if c.Runtime.InterOpThreads < 0 {
+		bad("runtime.inter_op_threads", "%d must not be negative", c.Runtime.InterOpThreads)
+	}
+	// The hide keys are checked here, by their config names, rather than
+	// left to video.HideOptions, whose zero values mean defaults: in the
+	// file "" or 0 is a mistake, not a request for the default.
+	hideErrs := len(errs)
+	switch video.Style(c.Hide.Style) {
+	case video.Blur, video.Pixelate, video.Solid:
+	default:
+		bad("hide.style", "%q (blur, pixelate or solid)", c.Hide.Style)
+	}
+	switch video.Shape(c.Hide.Shape) {
+	case video.Box, video.Ellipse:
+	default:
+		bad("hide.shape", "%q (box or ellipse)", c.Hide.Shape)
+	}
+	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= video.MaxMaskScale) {
+		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, video.MaxMaskScale)
+	}
+	if _, err := parseColour(c.Hide.Colour); err != nil {
+		bad("hide.colour", "%v", err)
+	}
+	if len(errs) == hideErrs {
+		if _, err := c.hideOptions(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch c.Output.Format {
 	case "keep", "png", "jpg":
@@ -158,16 +196,9 @@ func (c Config) Validate() error {
 		bad("output.jpeg_quality", "%d is outside 1..100", c.Output.JPEGQuality)
 	}
 	if c.Run.Jobs < 0 {
-		bad("run.jobs", "must not be negative")
+		bad("run.jobs", "%d must not be negative", c.Run.Jobs)
 	}
-	if err := errors.Join(errs...); err != nil {
-		where := c.file
-		if where == "" {
-			where = "built-in defaults"
-		}
-		return fmt.Errorf("config %s: %w", where, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (c Config) hideOptions() (video.HideOptions, error) {

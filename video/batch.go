@@ -54,7 +54,12 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 	add := func(in, outPath string) {
 		outPath = withFormat(outPath, format)
 		t := Task{Input: in, Output: outPath}
-		if prev, ok := seen[outPath]; ok {
+		if samePath(in, outPath) {
+			// e.g. --out naming the folder a single input file is in: the
+			// original must never be replaced (or, without --overwrite,
+			// silently skipped as an existing output).
+			t.Err = fmt.Errorf("output %s is the input itself; choose another --out", outPath)
+		} else if prev, ok := seen[outPath]; ok {
 			t.Err = fmt.Errorf("output %s would also be written for %s; rename one of them or use --format keep", outPath, prev)
 		} else {
 			seen[outPath] = in
@@ -137,6 +142,22 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 		}
 	}
 	return tasks, other, nil
+}
+
+// samePath reports whether a and b name the same file: the same absolute
+// path, or (through links) the same existing file.
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == ab {
+		return true
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 func withFormat(path, format string) string {

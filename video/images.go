@@ -58,6 +58,9 @@ func DecodeImage(data []byte) (gocv.Mat, error) {
 	if len(data) == 0 {
 		return gocv.Mat{}, fmt.Errorf("%w: empty file", ErrDecode)
 	}
+	if isJPEG(data) && jpegTruncated(data) {
+		return gocv.Mat{}, fmt.Errorf("%w: truncated JPEG (the data ends before the end-of-image marker)", ErrDecode)
+	}
 	m, err := gocv.IMDecode(data, gocv.IMReadColor)
 	if err != nil {
 		m.Close()
@@ -68,6 +71,73 @@ func DecodeImage(data []byte) (gocv.Mat, error) {
 		return gocv.Mat{}, fmt.Errorf("%w: corrupt or unsupported data", ErrDecode)
 	}
 	return m, nil
+}
+
+func isJPEG(data []byte) bool { return len(data) >= 2 && data[0] == 0xFF && data[1] == 0xD8 }
+
+// jpegTruncated reports whether JPEG data ends before its end-of-image
+// marker. OpenCV's decoder does not report this: it returns the whole frame,
+// the rows after the cut made up from the last block it could decode, so a
+// cut-off download would otherwise come out as a damaged "anonymized" copy.
+// It walks the marker segments (skipping each by its length, so a thumbnail
+// inside EXIF is not mistaken for the end) and the entropy-coded data after
+// each start-of-scan; bytes after the end-of-image marker are allowed.
+func jpegTruncated(data []byte) bool {
+	i := 2 // after the start-of-image marker
+	for {
+		// The next marker: 0xFF, any 0xFF fill bytes, then its code. Stray
+		// bytes before it are skipped, as libjpeg does.
+		for i < len(data) && data[i] != 0xFF {
+			i++
+		}
+		for i < len(data) && data[i] == 0xFF {
+			i++
+		}
+		if i >= len(data) {
+			return true
+		}
+		code := data[i]
+		i++
+		switch {
+		case code == 0xD9: // end of image
+			return false
+		case code == 0x00 || code == 0x01 || (code >= 0xD0 && code <= 0xD7):
+			continue // no length field
+		}
+		if i+2 > len(data) {
+			return true
+		}
+		n := int(data[i])<<8 | int(data[i+1])
+		if n < 2 {
+			return false // malformed, not truncated: the decoder rejects it
+		}
+		i += n
+		if i > len(data) {
+			return true
+		}
+		if code != 0xDA {
+			continue
+		}
+		// Start of scan: entropy-coded data runs to the next marker that is
+		// neither a stuffed 0xFF00 nor a restart marker.
+		for {
+			for i < len(data) && data[i] != 0xFF {
+				i++
+			}
+			if i+1 >= len(data) {
+				return true
+			}
+			if c := data[i+1]; c == 0x00 || (c >= 0xD0 && c <= 0xD7) {
+				i += 2
+				continue
+			}
+			if data[i+1] == 0xFF {
+				i++
+				continue
+			}
+			break
+		}
+	}
 }
 
 // EncodeImage encodes img in the format of ext (".jpg", ".png", ...).

@@ -97,6 +97,10 @@ func TestDecodeErrors(t *testing.T) {
 		"empty":   {},
 		"garbage": []byte("this is not an image at all, just some text"),
 		"header":  good[:20],
+		// OpenCV decodes a cut-off JPEG without complaint, inventing the
+		// missing rows; it must count as unreadable.
+		"truncated half": good[:len(good)/2],
+		"truncated end":  good[:len(good)-2],
 	} {
 		m, err := DecodeImage(data)
 		if err == nil {
@@ -104,6 +108,12 @@ func TestDecodeErrors(t *testing.T) {
 			m.Close()
 		}
 	}
+	// Bytes after the end-of-image marker are harmless.
+	m, err := DecodeImage(append(append([]byte{}, good...), "trailing junk"...))
+	if err != nil {
+		t.Errorf("JPEG with trailing bytes: %v", err)
+	}
+	m.Close()
 	if _, err := ReadImage(filepath.Join(t.TempDir(), "missing.jpg")); !os.IsNotExist(err) {
 		t.Errorf("missing file: err = %v, want not-exist", err)
 	}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// loadChecked is what the commands do with a config file: load it strictly,
+// then validate it.
+func loadChecked(path string) (Config, error) {
+	c, err := loadConfig(path)
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func corpus(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("testdata", "config", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("corpus file missing: %v", err)
+	}
+	return p
+}
+
+func TestLoadConfigGood(t *testing.T) {
+	dir, err := filepath.Abs(filepath.Join("testdata", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := func(edit func(*Config)) Config {
+		c := defaultConfig()
+		c.ModelsDir = filepath.Join(dir, "models")
+		if edit != nil {
+			edit(&c)
+		}
+		return c
+	}
+	tests := []struct {
+		file string
+		want Config
+	}{
+		{"good_empty.toml", defaults(nil)},
+		{"good_minimal.toml", defaults(func(c *Config) { c.Model = "blazeface-back-256" })},
+		{"good_full.toml", defaults(func(c *Config) {
+			// Relative paths resolve against the config file's folder, not
+			// the working directory; absolute ones stay as written.
+			c.ModelsDir = filepath.Join(filepath.Dir(dir), "models-elsewhere")
+			c.Model = "blazeface-front-128"
+			c.Threshold = 0.6
+			c.Runtime.Library = filepath.Join(dir, "lib", "libonnxruntime.so.1")
+			// The file's list replaces the default one; it is not merged into it.
+			c.Runtime.Providers = []string{"cpu"}
+			c.Runtime.IntraOpThreads = 2
+			c.Runtime.InterOpThreads = 1
+			c.Hide.Style = "pixelate"
+			c.Hide.Shape = "box"
+			c.Hide.MaskScale = 1.5
+			c.Hide.Colour = "#ff8000"
+			c.Output.Dir = "/srv/anonymized"
+			c.Output.Format = "jpg"
+			c.Output.JPEGQuality = 80
+			c.Output.Overwrite = true
+			c.Run.Jobs = 3
+		})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := corpus(t, tt.file)
+			got, err := loadChecked(path)
+			if err != nil {
+				t.Fatalf("load %s: %v", tt.file, err)
+			}
+			tt.want.file = path
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("load %s:\n got %+v\nwant %+v", tt.file, got, tt.want)
+			}
+			if _, err := got.hideOptions(); err != nil {
+				t.Errorf("hide options of a valid config: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigBad(t *testing.T) {
+	tests := []struct {
+		file string
+		// want are substrings the message must hold besides the file's
+		// path: the key (as written in the file) and the bad value or line.
+		want []string
+	}{
+		{"bad_unknown_key.toml", []string{"unknown key", "modle"}},
+		{"bad_unknown_nested_key.toml", []string{"unknown key", "hide.colur"}},
+		{"bad_wrong_type.toml", []string{"threshold", "line 1"}},
+		{"bad_threshold_range.toml", []string{"threshold", "1.5"}},
+		{"bad_style.toml", []string{"hide.style", "smudge"}},
+		{"bad_shape.toml", []string{"hide.shape", "circle"}},
+		{"bad_mask_scale_zero.toml", []string{"hide.mask_scale", "0"}},
+		{"bad_colour.toml", []string{"hide.colour", "red"}},
+		{"bad_format.toml", []string{"output.format", "gif"}},
+		{"bad_jpeg_quality.toml", []string{"output.jpeg_quality", "0"}},
+		{"bad_providers.toml", []string{"runtime.providers", "gpu"}},
+		{"bad_jobs.toml", []string{"run.jobs", "-1"}},
+		{"bad_malformed.toml", []string{"line 3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := corpus(t, tt.file)
+			_, err := loadChecked(path)
+			if err == nil {
+				t.Fatalf("load %s: no error, want one naming %q", tt.file, tt.want)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, path) {
+				t.Errorf("message does not name the file %s: %s", path, msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message does not contain %q: %s", w, msg)
+				}
+			}
+		})
+	}
+}
+
+// Every bad file in the corpus is listed in TestLoadConfigBad, so that a new
+// fixture cannot be added and forgotten.
+func TestConfigCorpusComplete(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good, bad int
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case strings.HasPrefix(n, "good_") && strings.HasSuffix(n, ".toml"):
+			good++
+		case strings.HasPrefix(n, "bad_") && strings.HasSuffix(n, ".toml"):
+			bad++
+		case n == "README.md":
+		default:
+			t.Errorf("testdata/config/%s: name it good_*.toml or bad_*.toml", n)
+		}
+	}
+	if good != 3 || bad != 13 {
+		t.Errorf("corpus has %d good and %d bad files; the tests list 3 and 13", good, bad)
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := loadConfig(path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("load of a missing file: %v, want an error naming %s", err, path)
+	}
+}
+
+// The repository's config.toml documents the defaults: it must load, pass
+// Validate and hold exactly defaultConfig()'s values, apart from paths
+// (resolved against the repository) and runtime.library (which points at
+// the library scripts/setup.sh installs).
+func TestRepoConfigIsTheDefaults(t *testing.T) {
+	path, err := filepath.Abs("config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadChecked(path)
+	if err != nil {
+		t.Fatalf("repository config.toml: %v", err)
+	}
+	want := defaultConfig()
+	if err := want.resolve(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	want.file = path
+	if got.Runtime.Library == "" || !filepath.IsAbs(got.Runtime.Library) {
+		t.Errorf("runtime.library = %q, want a path resolved against %s", got.Runtime.Library, filepath.Dir(path))
+	}
+	want.Runtime.Library = got.Runtime.Library
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("config.toml and defaultConfig() differ:\nconfig.toml     %+v\ndefaultConfig() %+v", got, want)
+	}
+	if err := defaultConfig().Validate(); err != nil {
+		t.Errorf("defaultConfig() does not validate: %v", err)
+	}
+}
