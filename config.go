@@ -44,6 +44,14 @@ type Config struct {
 		Jobs int `toml:"jobs"`
 	} `toml:"run"`
 
+	Hub struct {
+		// Catalogs are extra catalogue files (relative to this file) or
+		// http(s) URLs, read after the built-in one.
+		Catalogs []string `toml:"catalogs"`
+		// Mirror fetches every model file by content, as Mirror/<sha256>.
+		Mirror string `toml:"mirror"`
+	} `toml:"hub"`
+
 	// file is where the config was read from ("" for the built-in defaults).
 	file string
 }
@@ -118,6 +126,11 @@ func (c *Config) resolve(base string) error {
 	c.ModelsDir = abs(c.ModelsDir)
 	c.Runtime.Library = abs(c.Runtime.Library)
 	c.Output.Dir = abs(c.Output.Dir)
+	for i, cat := range c.Hub.Catalogs {
+		if !strings.Contains(cat, "://") {
+			c.Hub.Catalogs[i] = abs(cat)
+		}
+	}
 	return nil
 }
 
@@ -197,6 +210,9 @@ func (c Config) check() error {
 	}
 	if c.Run.Jobs < 0 {
 		bad("run.jobs", "%d must not be negative", c.Run.Jobs)
+	}
+	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+		bad("hub.mirror", "%q is not an http(s) URL", m)
 	}
 	return errors.Join(errs...)
 }
