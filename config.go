@@ -69,6 +69,7 @@ func defaultConfig() Config {
 	c.Hide.Colour = "#000000"
 	c.Output.Format = "keep"
 	c.Output.JPEGQuality = 95
+	c.Hub.Catalogs = []string{}
 	return c
 }
 
