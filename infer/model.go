@@ -36,7 +36,10 @@ type Detector interface {
 	// Detect returns the detections to hide in img (8-bit BGR), boxes in
 	// img's pixels. It is safe for concurrent use.
 	Detect(img gocv.Mat) ([]convert.Detection, error)
-	// Info names the model.
+	// DetectInfo is Detect, also naming the model that did the work (which
+	// may change between calls when models are hot-swapped).
+	DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error)
+	// Info names the model in use now.
 	Info() Info
 	// Close releases the model once in-flight Detect calls have finished.
 	// It is safe to call more than once.
@@ -159,6 +162,12 @@ func (m *Model) Detect(img gocv.Mat) ([]convert.Detection, error) {
 		return nil, err
 	}
 	return convert.Filter(dets, func(d convert.Detection) bool { return m.hide[d.Label] }), nil
+}
+
+// DetectInfo is Detect plus the model's Info.
+func (m *Model) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
+	d, err := m.Detect(img)
+	return d, m.info, err
 }
 
 // DetectAll returns every detection at or above threshold, of every label,

@@ -307,10 +307,9 @@ func processImage(det infer.Detector, t Task, o BatchOptions) ImageResult {
 	}
 	defer img.Close()
 	r.Width, r.Height = img.Cols(), img.Rows()
-	info := det.Info()
-	r.Model = &info
 	status := StatusDone
-	dets, derr := det.Detect(img)
+	dets, info, derr := det.DetectInfo(img)
+	r.Model = &info
 	if derr != nil {
 		// Fail closed: never write what the detector could not look at.
 		if o.DropOnError {

@@ -21,6 +21,10 @@ type failingDetector struct{}
 func (failingDetector) Detect(gocv.Mat) ([]convert.Detection, error) {
 	return nil, errors.New("forced inference error")
 }
+func (f failingDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.Info, error) {
+	d, err := f.Detect(m)
+	return d, f.Info(), err
+}
 func (failingDetector) Info() infer.Info { return infer.Info{Name: "failing"} }
 func (failingDetector) Close() error     { return nil }
 
