@@ -33,6 +33,8 @@ type Detection struct {
 	Class     int     `json:"class"`
 	Label     string  `json:"label"`
 	Keypoints []Point `json:"keypoints,omitempty"`
+	// Model names the model that found it, when several run at once.
+	Model string `json:"model,omitempty"`
 }
 
 // DType is the element type of a tensor.

@@ -29,6 +29,8 @@ type Info struct {
 	Threshold float32  `json:"threshold"`
 	Hide      []string `json:"hide"`
 	Dir       string   `json:"-"`
+	// Models lists the parts when several models run as one.
+	Models []Info `json:"models,omitempty"`
 }
 
 // Detector finds the regions to hide in a frame.
@@ -50,6 +52,9 @@ type Detector interface {
 type LoadOptions struct {
 	// Threshold replaces the manifest's default score threshold when > 0.
 	Threshold float32
+	// Hide replaces the manifest's labels to hide when set; each must be
+	// one of the model's labels.
+	Hide []string
 }
 
 // Model is a loaded model folder. It owns one ONNX Runtime session.
@@ -78,6 +83,14 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	if o.Threshold < 0 || o.Threshold > 1 {
 		return nil, fmt.Errorf("threshold %g is outside [0, 1]", o.Threshold)
 	}
+	if len(o.Hide) > 0 {
+		for _, h := range o.Hide {
+			if !slices.Contains(man.Labels, h) {
+				return nil, fmt.Errorf("load model %s: hide: %q is not one of its labels %q", dir, h, man.Labels)
+			}
+		}
+		man.Hide = slices.Clone(o.Hide)
+	}
 	path := filepath.Join(dir, models.ModelFile)
 	sum, err := fileSHA256(path)
 	if err != nil {
@@ -104,6 +117,7 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	if o.Threshold > 0 {
 		thr = o.Threshold
 	}
+
 	m := &Model{
 		info: Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, SHA256: sum,
 			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir},

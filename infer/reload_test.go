@@ -1,0 +1,240 @@
+package infer_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/models"
+)
+
+// installAs installs catalogue model name from its ONNX file into
+// modelsDir/folder, with the manifest's version set to version.
+func installAs(t *testing.T, modelsDir, folder, name, version string) {
+	t.Helper()
+	cat, err := models.BuiltinCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := cat.Find(name)
+	if !ok {
+		t.Fatalf("no catalogue entry %s", name)
+	}
+	src := filepath.Join(modelDir(t, name), models.ModelFile)
+	e.Name, e.Version = folder, version
+	if _, err := models.Install(e, src, modelsDir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHotSwapUnderLoad swaps the model of a running Set 20 times through the
+// folder watcher (alternating two real models, one broken model among them)
+// while two goroutines run detections without pause. No call may fail or miss
+// a face, the broken model must be refused with the previous one kept, and
+// every call that starts after a swap is reported must be served by the new
+// model.
+func TestHotSwapUnderLoad(t *testing.T) {
+	rt := newRuntime(t)
+	dir := t.TempDir()
+	installAs(t, dir, "faces", "yunet-n-dynamic", "0")
+	faces := filepath.Join(dir, "faces")
+	set, err := rt.NewSet([]infer.Spec{{Dir: faces}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	events := set.Subscribe()
+	r := &infer.Reloader{Set: set, ModelsDir: dir, Debounce: 50 * time.Millisecond,
+		Specs: func() ([]infer.Spec, error) { return []infer.Spec{{Dir: faces}}, nil },
+		Log:   slog.New(slog.DiscardHandler)}
+	r.Start()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.Run(ctx, nil) }()
+
+	img := readPhoto(t, "faces/group_uf2.jpg") // closed at cleanup
+
+	// minVersion is the version every call starting now must at least see.
+	var minVersion atomic.Int64
+	var calls, failures atomic.Int64
+	stop := make(chan struct{})
+	var errMu sync.Mutex
+	var errs []string
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				want := minVersion.Load()
+				dets, info, err := set.DetectInfo(img)
+				calls.Add(1)
+				v, _ := strconv.ParseInt(info.Version, 10, 64)
+				var msg string
+				switch {
+				case err != nil:
+					msg = fmt.Sprintf("detect failed during swaps: %v", err)
+				case len(dets) != 4:
+					msg = fmt.Sprintf("model %s v%s found %d faces, want 4", info.Adapter, info.Version, len(dets))
+				case v < want:
+					msg = fmt.Sprintf("call started after swap to v%d was served by v%d", want, v)
+				}
+				if msg != "" {
+					failures.Add(1)
+					errMu.Lock()
+					errs = append(errs, msg)
+					errMu.Unlock()
+				}
+			}
+		}()
+	}
+
+	const swaps = 20
+	const broken = 11
+	good := int64(0)
+	for k := 1; k <= swaps; k++ {
+		before := calls.Load()
+		// Let detections run on the current model before changing it.
+		for calls.Load() < before+3 {
+			time.Sleep(time.Millisecond)
+		}
+		if k == broken {
+			// A model folder whose ONNX file is corrupt: refused, old kept.
+			e := filepath.Join(t.TempDir(), "faces")
+			os.MkdirAll(e, 0o755)
+			os.WriteFile(filepath.Join(e, models.ModelFile), []byte("not an onnx model"), 0o644)
+			man, _ := os.ReadFile(filepath.Join(faces, models.ManifestFile))
+			os.WriteFile(filepath.Join(e, models.ManifestFile), append(man, []byte("\n# broken\n")...), 0o644)
+			tmp := filepath.Join(dir, ".incoming")
+			os.Rename(e, tmp)
+			os.RemoveAll(faces + ".old")
+			os.Rename(faces, faces+".old")
+			os.Rename(tmp, faces)
+		} else {
+			name := "yunet-n-dynamic"
+			if k%2 == 1 {
+				name = "blazeface-back-256"
+			}
+			installAs(t, dir, "faces", name, strconv.Itoa(k))
+		}
+		ev := waitEvent(t, events, k)
+		if k == broken {
+			if ev.Err == nil {
+				t.Fatalf("swap %d: broken model accepted: %+v", k, ev)
+			}
+			if got := set.Info().Version; got != strconv.FormatInt(good, 10) {
+				t.Fatalf("after the broken model, version %s serves, want the previous %d", got, good)
+			}
+			continue
+		}
+		if !ev.Swapped || ev.Info.Version != strconv.Itoa(k) {
+			t.Fatalf("swap %d: event %+v", k, ev)
+		}
+		good = int64(k)
+		minVersion.Store(good)
+	}
+	close(stop)
+	cancel()
+	wg.Wait()
+	for i, e := range errs {
+		if i < 5 {
+			t.Error(e)
+		}
+	}
+	if n := failures.Load(); n > 0 {
+		t.Errorf("%d of %d calls went wrong", n, calls.Load())
+	}
+	if got := set.Swaps(); got != swaps-1 {
+		t.Errorf("%d swaps counted, want %d", got, swaps-1)
+	}
+	t.Logf("%d detections across %d swaps", calls.Load(), swaps)
+}
+
+// waitEvent returns the next event about swap k: a model swapped in or a
+// load that failed.
+func waitEvent(t *testing.T, events <-chan infer.Event, k int) infer.Event {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("events closed")
+			}
+			if ev.Err != nil || (ev.Swapped && ev.Info.Version == strconv.Itoa(k)) {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("swap %d: no event within 60 s", k)
+		}
+	}
+}
+
+// TestSetRefusesPartialStart: a set whose second model cannot load does not
+// start with the first alone.
+func TestSetRefusesPartialStart(t *testing.T) {
+	rt := newRuntime(t)
+	bad := makeModelDir(t, []byte("garbage"), manifest("yunet", `name = "input"`+"\nmultiple = 32", ""))
+	_, err := rt.NewSet([]infer.Spec{{Dir: modelDir(t, "yunet-n-dynamic")}, {Dir: bad}})
+	if err == nil {
+		t.Fatal("set started without one of its models")
+	}
+	if _, err := rt.NewSet(nil); err == nil {
+		t.Error("empty set started")
+	}
+}
+
+// TestSetMergesModels: two models run as one; detections name their model.
+func TestSetMergesModels(t *testing.T) {
+	rt := newRuntime(t)
+	set, err := rt.NewSet([]infer.Spec{{Dir: modelDir(t, "yunet-n-dynamic")}, {Dir: modelDir(t, "blazeface-back-256")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	img := readPhoto(t, "faces/group_uf2.jpg") // closed at cleanup
+	dets, info, err := set.DetectInfo(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]int{}
+	for _, d := range dets {
+		by[d.Model]++
+	}
+	if by["yunet-n-dynamic"] != 4 || by["blazeface-back-256"] != 4 {
+		t.Errorf("detections by model %v, want 4 each", by)
+	}
+	if info.Name != "yunet-n-dynamic+blazeface-back-256" || len(info.Models) != 2 {
+		t.Errorf("info %+v", info)
+	}
+}
+
+// TestAdopt: a new folder replaces the model hiding the same labels, or
+// joins the set when it hides others.
+func TestAdopt(t *testing.T) {
+	yunet := modelDir(t, "yunet-n-dynamic")
+	back := modelDir(t, "blazeface-back-256")
+	mock := mockDir(t) // hides "red"
+	specs := []infer.Spec{{Dir: yunet, Options: infer.LoadOptions{Threshold: 0.4}}, {Dir: mock}}
+	got := infer.Adopt(specs, back)
+	if len(got) != 2 || got[0].Dir != back || got[0].Options.Threshold != 0.4 || got[1].Dir != mock {
+		t.Errorf("face model not replaced in place: %+v", got)
+	}
+	got = infer.Adopt([]infer.Spec{{Dir: yunet}}, mock)
+	if len(got) != 2 || got[1].Dir != mock {
+		t.Errorf("model hiding other labels not added: %+v", got)
+	}
+}

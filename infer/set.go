@@ -1,0 +1,332 @@
+package infer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/models"
+)
+
+// Spec names one model to run: the folder and how to load it.
+type Spec struct {
+	Dir     string
+	Options LoadOptions
+}
+
+// Event reports a reload outcome.
+type Event struct {
+	Swapped bool   // a model was loaded and put to work
+	Removed bool   // a model was taken out of the set
+	Dir     string // the model folder concerned
+	Info    Info   // the model now serving (Swapped) or removed
+	Err     error  // why a load failed; the previous model stays
+}
+
+// Set runs one or more models as a single Detector and hot-swaps them:
+// Reload builds changed models off to the side (contract check and warm-up
+// inference included), then swaps them in with one atomic store. In-flight
+// Detect calls finish on the old model, which is closed after them. A model
+// that fails to load leaves the running one untouched, and the same content
+// is not tried again.
+type Set struct {
+	rt  *Runtime
+	log *slog.Logger
+
+	mu     sync.Mutex // serialises Reload and Close
+	failed map[string]error
+	slots  atomic.Pointer[[]*slot]
+	closed bool
+
+	subMu sync.Mutex
+	subs  []chan Event
+
+	swaps atomic.Int64
+}
+
+type slot struct {
+	spec  Spec
+	key   string // content hash of model.onnx, model.toml and the options
+	model *Model
+}
+
+// ErrNoModels means a Set was asked to run nothing.
+var ErrNoModels = errors.New("no models to run")
+
+// NewSet loads every spec. All must load: a set that silently lacked one of
+// its detectors would leave that detector's classes unhidden.
+func (r *Runtime) NewSet(specs []Spec) (*Set, error) {
+	s := &Set{rt: r, log: r.log, failed: map[string]error{}}
+	empty := []*slot{}
+	s.slots.Store(&empty)
+	if len(specs) == 0 {
+		return nil, ErrNoModels
+	}
+	if _, err := s.reload(specs, true); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Subscribe returns a channel of reload events (buffered; events are
+// dropped for a subscriber that does not keep up).
+func (s *Set) Subscribe() <-chan Event {
+	ch := make(chan Event, 64)
+	s.subMu.Lock()
+	s.subs = append(s.subs, ch)
+	s.subMu.Unlock()
+	return ch
+}
+
+func (s *Set) emit(e Event) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for _, ch := range s.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// Swaps counts the models swapped in since the set was made.
+func (s *Set) Swaps() int64 { return s.swaps.Load() }
+
+// Models lists the models serving now.
+func (s *Set) Models() []Info {
+	cur := *s.slots.Load()
+	out := make([]Info, len(cur))
+	for i, sl := range cur {
+		out[i] = sl.model.Info()
+	}
+	return out
+}
+
+// Reload makes the set run exactly specs. Unchanged models are kept as
+// they are; changed and new ones are loaded aside and swapped in; models no
+// longer listed are closed once their in-flight calls finish. A spec that
+// fails to load keeps its previous model (the one at the same folder) and
+// is reported in the returned error; its content is not retried.
+func (s *Set) Reload(specs []Spec) error {
+	_, err := s.reload(specs, false)
+	return err
+}
+
+func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	old := *s.slots.Load()
+	byDir := map[string]*slot{}
+	for _, sl := range old {
+		byDir[filepath.Clean(sl.spec.Dir)] = sl
+	}
+	var next []*slot
+	var errs []error
+	var loaded []*slot
+	for _, sp := range specs {
+		prev := byDir[filepath.Clean(sp.Dir)]
+		key, kerr := contentKey(sp)
+		if kerr == nil && prev != nil && prev.key == key {
+			next = append(next, prev)
+			continue
+		}
+		if kerr == nil {
+			if ferr, ok := s.failed[key]; ok && !initial {
+				// Same content as a load that failed: not retried.
+				if prev != nil {
+					next = append(next, prev)
+				}
+				errs = append(errs, fmt.Errorf("%s: unchanged since it failed: %w", sp.Dir, ferr))
+				continue
+			}
+		}
+		var m *Model
+		lerr := kerr
+		if lerr == nil {
+			m, lerr = s.rt.Load(sp.Dir, sp.Options)
+		}
+		if lerr != nil {
+			if kerr == nil {
+				s.failed[key] = lerr
+			}
+			errs = append(errs, lerr)
+			s.log.Error("model not loaded; the running one stays", "dir", sp.Dir, "err", lerr)
+			s.emit(Event{Dir: sp.Dir, Err: lerr})
+			if prev != nil {
+				next = append(next, prev)
+			}
+			continue
+		}
+		sl := &slot{spec: sp, key: key, model: m}
+		loaded = append(loaded, sl)
+		next = append(next, sl)
+	}
+	if initial && len(errs) > 0 {
+		for _, sl := range loaded {
+			sl.model.Close()
+		}
+		return false, errors.Join(errs...)
+	}
+	if len(next) == 0 && len(old) > 0 {
+		// Never swap to running nothing: keep what runs.
+		return false, errors.Join(append(errs, ErrNoModels)...)
+	}
+	s.slots.Store(&next)
+	// Close what is no longer used, after its in-flight calls.
+	keep := map[*slot]bool{}
+	for _, sl := range next {
+		keep[sl] = true
+	}
+	for _, sl := range old {
+		if !keep[sl] {
+			info := sl.model.Info()
+			sl.model.Close()
+			if !slices.ContainsFunc(next, func(n *slot) bool { return filepath.Clean(n.spec.Dir) == filepath.Clean(sl.spec.Dir) }) {
+				s.log.Info("model removed", "model", info.Name, "version", info.Version)
+				s.emit(Event{Removed: true, Dir: sl.spec.Dir, Info: info})
+			}
+		}
+	}
+	for _, sl := range loaded {
+		if !initial {
+			s.swaps.Add(1)
+			info := sl.model.Info()
+			s.log.Info("model swapped in", "model", info.Name, "version", info.Version, "dir", sl.spec.Dir)
+		}
+		s.emit(Event{Swapped: true, Dir: sl.spec.Dir, Info: sl.model.Info()})
+	}
+	return len(loaded) > 0, errors.Join(errs...)
+}
+
+// contentKey identifies what a spec would load: the bytes of model.onnx and
+// model.toml, and the options.
+func contentKey(sp Spec) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{models.ModelFile, models.ManifestFile} {
+		fh, err := os.Open(filepath.Join(sp.Dir, f))
+		if err != nil {
+			return "", fmt.Errorf("load model %s: %w", sp.Dir, err)
+		}
+		_, err = io.Copy(h, fh)
+		fh.Close()
+		if err != nil {
+			return "", fmt.Errorf("load model %s: %w", sp.Dir, err)
+		}
+	}
+	fmt.Fprintf(h, "\x00%g\x00%q", sp.Options.Threshold, sp.Options.Hide)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Detect runs every model and merges their detections.
+func (s *Set) Detect(img gocv.Mat) ([]convert.Detection, error) {
+	d, _, err := s.DetectInfo(img)
+	return d, err
+}
+
+// DetectInfo runs every model and names them. A model swapped out between
+// reading the set and running it is retried on its replacement, so a swap
+// never fails a frame.
+func (s *Set) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
+	for attempt := 0; ; attempt++ {
+		p := s.slots.Load()
+		cur := *p
+		if len(cur) == 0 {
+			return nil, Info{}, ErrNoModels
+		}
+		var all []convert.Detection
+		infos := make([]Info, 0, len(cur))
+		var err error
+		for _, sl := range cur {
+			var d []convert.Detection
+			d, err = sl.model.Detect(img)
+			if err != nil {
+				break
+			}
+			name := sl.model.info.Name
+			for i := range d {
+				d[i].Model = name
+			}
+			all = append(all, d...)
+			infos = append(infos, sl.model.info)
+		}
+		if errors.Is(err, ErrClosed) && attempt < 100 && s.slots.Load() != p {
+			continue // swapped meanwhile: run on the new set
+		}
+		if err != nil {
+			return nil, combine(infos), err
+		}
+		return all, combine(infos), nil
+	}
+}
+
+// combine names several models as one: "a+b", versions likewise.
+func combine(infos []Info) Info {
+	if len(infos) == 1 {
+		return infos[0]
+	}
+	var c Info
+	var names, versions, adapters, providers []string
+	for _, i := range infos {
+		names = append(names, i.Name)
+		versions = append(versions, i.Version)
+		adapters = append(adapters, i.Adapter)
+		providers = append(providers, i.Provider)
+		c.Hide = append(c.Hide, i.Hide...)
+	}
+	c.Name = strings.Join(names, "+")
+	c.Version = strings.Join(versions, "+")
+	c.Adapter = strings.Join(adapters, "+")
+	c.Provider = strings.Join(providers, "+")
+	c.Models = infos
+	return c
+}
+
+// Info names the models serving now.
+func (s *Set) Info() Info {
+	cur := *s.slots.Load()
+	infos := make([]Info, len(cur))
+	for i, sl := range cur {
+		infos[i] = sl.model.Info()
+	}
+	return combine(infos)
+}
+
+// Close closes every model after its in-flight calls. Safe to call twice.
+func (s *Set) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, sl := range *s.slots.Load() {
+		errs = append(errs, sl.model.Close())
+	}
+	s.subMu.Lock()
+	for _, ch := range s.subs {
+		close(ch)
+	}
+	s.subs = nil
+	s.subMu.Unlock()
+	return errors.Join(errs...)
+}

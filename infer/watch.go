@@ -1,0 +1,230 @@
+package infer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/anonymize/anonymize/models"
+)
+
+// Reloader keeps a Set in line with the models directory and the config:
+// it watches the models folder (each model folder too) and the config file,
+// and after a burst of changes has settled, asks Specs what should run and
+// reloads the set. Unchanged content is skipped by hash inside the Set.
+type Reloader struct {
+	Set       *Set
+	ModelsDir string
+	// Specs returns the configured models (it re-reads the config).
+	Specs func() ([]Spec, error)
+	// AdoptNew switches to a model folder dropped into ModelsDir while
+	// running: it replaces the running model whose hidden labels it shares,
+	// or runs beside the others when it shares none.
+	AdoptNew bool
+	// Files are further files to watch (config.toml).
+	Files []string
+	// Debounce is the quiet time after the last change (default 500 ms).
+	Debounce time.Duration
+	Log      *slog.Logger
+
+	known   map[string]bool // model folders seen so far
+	adopted []string        // folders adopted, in order
+}
+
+// Start records the model folders present now: only folders that appear
+// later count as new.
+func (r *Reloader) Start() {
+	r.known = map[string]bool{}
+	for _, d := range modelFolders(r.ModelsDir) {
+		r.known[d] = true
+	}
+}
+
+// Reload recomputes what should run and reloads the set.
+func (r *Reloader) Reload() error {
+	if r.known == nil {
+		r.Start()
+	}
+	specs, err := r.Specs()
+	if err != nil {
+		r.log().Error("reload: config not applied; the running models stay", "err", err)
+		return err
+	}
+	if r.AdoptNew {
+		for _, d := range modelFolders(r.ModelsDir) {
+			if r.known[d] {
+				continue
+			}
+			if _, err := models.ReadManifest(d); err != nil {
+				continue // not (yet) a complete model folder: look again later
+			}
+			r.known[d] = true
+			r.adopted = append(r.adopted, d)
+			r.log().Info("new model folder", "dir", d)
+		}
+		for _, d := range r.adopted {
+			specs = Adopt(specs, d)
+		}
+	}
+	return r.Set.Reload(specs)
+}
+
+func (r *Reloader) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
+}
+
+// Adopt puts the model in dir into specs: in place of every spec whose
+// model hides a label dir's model also hides, or added when none does.
+func Adopt(specs []Spec, dir string) []Spec {
+	nm, err := models.ReadManifest(dir)
+	if err != nil {
+		return specs
+	}
+	var out []Spec
+	replaced := false
+	for _, sp := range specs {
+		if filepath.Clean(sp.Dir) == filepath.Clean(dir) {
+			return specs
+		}
+		om, err := models.ReadManifest(sp.Dir)
+		hides := om.Hide
+		if len(sp.Options.Hide) > 0 {
+			hides = sp.Options.Hide
+		}
+		if err == nil && overlaps(hides, nm.Hide) {
+			if !replaced {
+				out = append(out, Spec{Dir: dir, Options: LoadOptions{Threshold: sp.Options.Threshold}})
+				replaced = true
+			}
+			continue
+		}
+		out = append(out, sp)
+	}
+	if !replaced {
+		out = append(out, Spec{Dir: dir})
+	}
+	return out
+}
+
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// modelFolders lists the folders in dir holding a model.toml or model.onnx.
+func modelFolders(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(filepath.Join(p, models.ManifestFile)); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Run watches until ctx ends, reloading after changes have settled and
+// whenever a value arrives on sighup. Directories are watched, not files
+// (editors and copy tools replace files).
+func (r *Reloader) Run(ctx context.Context, sighup <-chan struct{}) error {
+	if r.known == nil {
+		r.Start()
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch models: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(r.ModelsDir); err != nil {
+		return fmt.Errorf("watch %s: %w", r.ModelsDir, err)
+	}
+	for _, d := range modelFoldersAny(r.ModelsDir) {
+		w.Add(d)
+	}
+	files := map[string]bool{}
+	for _, f := range r.Files {
+		abs, _ := filepath.Abs(f)
+		files[abs] = true
+		if err := w.Add(filepath.Dir(abs)); err != nil {
+			return fmt.Errorf("watch %s: %w", f, err)
+		}
+	}
+	modelsAbs, _ := filepath.Abs(r.ModelsDir)
+	debounce := r.Debounce
+	if debounce <= 0 {
+		debounce = 500 * time.Millisecond
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sighup:
+			r.log().Info("reload requested (SIGHUP)")
+			r.Reload()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			abs, _ := filepath.Abs(ev.Name)
+			dir := filepath.Dir(abs)
+			relevant := files[abs] || dir == modelsAbs || filepath.Dir(dir) == modelsAbs
+			if !relevant {
+				continue
+			}
+			if ev.Has(fsnotify.Create) && dir == modelsAbs {
+				if st, err := os.Stat(abs); err == nil && st.IsDir() {
+					w.Add(abs) // a new model folder: watch inside it too
+				}
+			}
+			timer.Reset(debounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				timer.Reset(debounce) // missed events: look at everything
+				continue
+			}
+			r.log().Warn("watching models", "err", err)
+		case <-timer.C:
+			r.Reload()
+		}
+	}
+}
+
+// modelFoldersAny lists every subfolder, complete model or not.
+func modelFoldersAny(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
