@@ -184,9 +184,21 @@ func settings(c *cli.Context) (Config, error) {
 	return cfg, nil
 }
 
-// modelDir resolves a model name or path.
-func (c Config) modelDir() string {
-	m := c.Model
+// modelDir resolves the first configured model.
+func (c Config) modelDir() string { return c.resolveModel(c.modelNames()[0]) }
+
+// modelDirs resolves every configured model (aliases included).
+func (c Config) modelDirs() []string {
+	var out []string
+	for _, m := range c.modelNames() {
+		out = append(out, c.resolveModel(m))
+	}
+	return out
+}
+
+// resolveModel turns an alias, a model name or a path into a folder.
+func (c Config) resolveModel(m string) string {
+	m = c.resolveAlias(m)
 	if strings.ContainsRune(m, os.PathSeparator) || strings.HasPrefix(m, ".") {
 		return m
 	}
@@ -199,6 +211,50 @@ func (c Config) modelDir() string {
 	return filepath.Join(c.ModelsDir, m)
 }
 
+// detectorConfig is the [detectors.X] entry of a model folder, looked up
+// by folder name, then by any alias naming it.
+func (c Config) detectorConfig(dir string) (string, DetectorConfig, bool) {
+	base := filepath.Base(dir)
+	if d, ok := c.Detectors[base]; ok {
+		return base, d, true
+	}
+	for name, d := range c.Detectors {
+		if c.resolveAlias(name) == base {
+			return name, d, true
+		}
+	}
+	return "", DetectorConfig{}, false
+}
+
+// specs lists what to run: each configured model with its options.
+func (c Config) specs() []infer.Spec {
+	var out []infer.Spec
+	for _, dir := range c.modelDirs() {
+		o := infer.LoadOptions{Threshold: c.Threshold}
+		if _, d, ok := c.detectorConfig(dir); ok {
+			if d.Threshold > 0 {
+				o.Threshold = d.Threshold
+			}
+			o.Hide = d.Hide
+		}
+		out = append(out, infer.Spec{Dir: dir, Options: o})
+	}
+	return out
+}
+
+// hideByModel maps each running model's name to its hiding style.
+func (c Config) hideByModel(set *infer.Set) map[string]video.HideOptions {
+	m := map[string]video.HideOptions{}
+	for _, info := range set.Models() {
+		if name, _, ok := c.detectorConfig(info.Dir); ok {
+			if h, err := c.hideFor(name); err == nil {
+				m[info.Name] = h
+			}
+		}
+	}
+	return m
+}
+
 func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
 	level := slog.LevelInfo
 	if quiet {
@@ -207,7 +263,9 @@ func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func loadDetector(cfg Config, log *slog.Logger) (*infer.Model, error) {
+// loadDetector starts the runtime and loads every configured model. All
+// must load: running without one would leave its classes unhidden.
+func loadDetector(cfg Config, log *slog.Logger) (*infer.Set, error) {
 	rt, err := infer.Init(infer.Options{
 		Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers,
 		IntraOpThreads: cfg.Runtime.IntraOpThreads, InterOpThreads: cfg.Runtime.InterOpThreads,
@@ -216,14 +274,18 @@ func loadDetector(cfg Config, log *slog.Logger) (*infer.Model, error) {
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	m, err := rt.Load(cfg.modelDir(), infer.LoadOptions{Threshold: cfg.Threshold})
+	set, err := rt.NewSet(cfg.specs())
 	if err != nil {
+		hint := ""
 		if errors.Is(err, models.ErrNoManifest) || errors.Is(err, os.ErrNotExist) {
-			return nil, usageErr("%v (installed models: anonymize models list; scripts/setup.sh installs the defaults)", err)
+			hint = " (installed models: anonymize models list; scripts/setup.sh installs the defaults)"
 		}
-		return nil, usageErr("%v", err)
+		if len(cfg.modelNames()) > 1 {
+			return nil, usageErr("not starting: every model must load, or its classes would go unhidden: %v%s", err, hint)
+		}
+		return nil, usageErr("%v%s", err, hint)
 	}
-	return m, nil
+	return set, nil
 }
 
 func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
@@ -272,7 +334,7 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	start := time.Now()
 	sum := video.RunBatch(c.Context, det, tasks, video.BatchOptions{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
-		Jobs: cfg.Run.Jobs, Hide: hide, Log: log,
+		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det), Log: log,
 		Progress: func() {
 			if bar != nil {
 				bar.Add(1)

@@ -44,6 +44,22 @@ type Config struct {
 		Jobs int `toml:"jobs"`
 	} `toml:"run"`
 
+	// Aliases name models for --model: faces, plates and people by default.
+	Aliases map[string]string `toml:"aliases"`
+
+	// Detectors holds per-model settings, keyed by model name (or alias):
+	// each model's own threshold, labels to hide and hiding style.
+	Detectors map[string]DetectorConfig `toml:"detectors"`
+
+	Reload struct {
+		// Watch the models folder and this file in the long-running modes.
+		Watch bool `toml:"watch"`
+		// DebounceMS is the quiet time after the last change before reloading.
+		DebounceMS int `toml:"debounce_ms"`
+		// AdoptNew switches to a model folder dropped into models_dir.
+		AdoptNew bool `toml:"adopt_new"`
+	} `toml:"reload"`
+
 	Hub struct {
 		// Catalogs are extra catalogue files (relative to this file) or
 		// http(s) URLs, read after the built-in one.
@@ -54,6 +70,24 @@ type Config struct {
 
 	// file is where the config was read from ("" for the built-in defaults).
 	file string
+}
+
+// DetectorConfig overrides settings for one model; empty values inherit.
+type DetectorConfig struct {
+	Threshold float32  `toml:"threshold"`
+	Hide      []string `toml:"hide"`
+	Style     string   `toml:"style"`
+	Shape     string   `toml:"shape"`
+	MaskScale float64  `toml:"mask_scale"`
+	Colour    string   `toml:"colour"`
+}
+
+// builtinAliases are the model names `--model faces,plates` understands
+// out of the box; [aliases] adds to or replaces them.
+var builtinAliases = map[string]string{
+	"faces":  "yunet-n-dynamic",
+	"plates": "lpd-yunet-2023mar",
+	"people": "nanodet-m-416-coco",
 }
 
 // defaultConfig is what applies with no config file; config.toml in the
@@ -70,6 +104,11 @@ func defaultConfig() Config {
 	c.Output.Format = "keep"
 	c.Output.JPEGQuality = 95
 	c.Hub.Catalogs = []string{}
+	c.Aliases = map[string]string{}
+	c.Detectors = map[string]DetectorConfig{}
+	c.Reload.Watch = true
+	c.Reload.DebounceMS = 500
+	c.Reload.AdoptNew = true
 	return c
 }
 
@@ -176,30 +215,11 @@ func (c Config) check() error {
 	if c.Runtime.InterOpThreads < 0 {
 		bad("runtime.inter_op_threads", "%d must not be negative", c.Runtime.InterOpThreads)
 	}
-	// The hide keys are checked here, by their config names, rather than
-	// left to video.HideOptions, whose zero values mean defaults: in the
-	// file "" or 0 is a mistake, not a request for the default.
-	hideErrs := len(errs)
-	switch video.Style(c.Hide.Style) {
-	case video.Blur, video.Pixelate, video.Solid:
-	default:
-		bad("hide.style", "%q (blur, pixelate or solid)", c.Hide.Style)
-	}
-	switch video.Shape(c.Hide.Shape) {
-	case video.Box, video.Ellipse:
-	default:
-		bad("hide.shape", "%q (box or ellipse)", c.Hide.Shape)
-	}
-	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= video.MaxMaskScale) {
-		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, video.MaxMaskScale)
-	}
-	if _, err := parseColour(c.Hide.Colour); err != nil {
-		bad("hide.colour", "%v", err)
-	}
-	if len(errs) == hideErrs {
-		if _, err := c.hideOptions(); err != nil {
-			errs = append(errs, err)
-		}
+	// The hide keys are checked by their config names rather than left to
+	// video.HideOptions, whose zero values mean defaults: in the file "" or
+	// 0 is a mistake, not a request for the default.
+	if err := c.checkHide(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Output.Format {
 	case "keep", "png", "jpg":
@@ -211,6 +231,23 @@ func (c Config) check() error {
 	}
 	if c.Run.Jobs < 0 {
 		bad("run.jobs", "%d must not be negative", c.Run.Jobs)
+	}
+	if c.Reload.DebounceMS < 0 {
+		bad("reload.debounce_ms", "%d must not be negative", c.Reload.DebounceMS)
+	}
+	for name, d := range c.Detectors {
+		key := "detectors." + name
+		if !(d.Threshold >= 0 && d.Threshold <= 1) {
+			bad(key+".threshold", "%g is outside [0, 1]", d.Threshold)
+		}
+		if _, err := c.hideFor(name); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	for _, m := range c.modelNames() {
+		if m == "" {
+			bad("model", "%q has an empty entry", c.Model)
+		}
 	}
 	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
 		bad("hub.mirror", "%q is not an http(s) URL", m)
@@ -231,6 +268,82 @@ func (c Config) hideOptions() (video.HideOptions, error) {
 		return o, fmt.Errorf("hide: %w", err)
 	}
 	return o, nil
+}
+
+// checkHide validates [hide], naming each bad key.
+func (c Config) checkHide() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	switch video.Style(c.Hide.Style) {
+	case video.Blur, video.Pixelate, video.Solid:
+	default:
+		bad("hide.style", "%q (blur, pixelate or solid)", c.Hide.Style)
+	}
+	switch video.Shape(c.Hide.Shape) {
+	case video.Box, video.Ellipse:
+	default:
+		bad("hide.shape", "%q (box or ellipse)", c.Hide.Shape)
+	}
+	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= video.MaxMaskScale) {
+		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, video.MaxMaskScale)
+	}
+	if _, err := parseColour(c.Hide.Colour); err != nil {
+		bad("hide.colour", "%v", err)
+	}
+	if len(errs) == 0 {
+		if _, err := c.hideOptions(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hideFor is the hiding style for one model: [hide] with the model's
+// [detectors.NAME] values over it.
+func (c Config) hideFor(name string) (video.HideOptions, error) {
+	d, ok := c.Detectors[name]
+	if !ok {
+		return c.hideOptions()
+	}
+	h := c
+	if d.Style != "" {
+		h.Hide.Style = d.Style
+	}
+	if d.Shape != "" {
+		h.Hide.Shape = d.Shape
+	}
+	if d.MaskScale != 0 {
+		h.Hide.MaskScale = d.MaskScale
+	}
+	if d.Colour != "" {
+		h.Hide.Colour = d.Colour
+	}
+	if err := h.checkHide(); err != nil {
+		return video.HideOptions{}, err
+	}
+	return h.hideOptions()
+}
+
+// modelNames splits the model setting: "faces,plates" runs two models.
+func (c Config) modelNames() []string {
+	var out []string
+	for _, m := range strings.Split(c.Model, ",") {
+		out = append(out, strings.TrimSpace(m))
+	}
+	return out
+}
+
+// resolveAlias maps an alias to its model name.
+func (c Config) resolveAlias(name string) string {
+	if m, ok := c.Aliases[name]; ok {
+		return m
+	}
+	if m, ok := builtinAliases[name]; ok {
+		return m
+	}
+	return name
 }
 
 func parseColour(s string) (color.RGBA, error) {

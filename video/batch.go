@@ -175,6 +175,8 @@ type BatchOptions struct {
 	Overwrite   bool
 	Jobs        int
 	Hide        HideOptions
+	// HideBy overrides Hide for the detections of one model (by name).
+	HideBy map[string]HideOptions
 	// DropOnError writes nothing for an image the detector failed on;
 	// otherwise the whole image is hidden. Either way it is counted.
 	DropOnError bool
@@ -323,7 +325,7 @@ func processImage(det infer.Detector, t Task, o BatchOptions) ImageResult {
 		status = StatusHiddenWhole
 	} else {
 		r.Detections = dets
-		if err := Hide(&img, boxesOf(dets), o.Hide); err != nil {
+		if err := hideDetections(&img, dets, o.Hide, o.HideBy); err != nil {
 			r.Output = ""
 			return fail(StatusFailed, err)
 		}
@@ -346,6 +348,28 @@ func writeImage(img gocv.Mat, path string, quality int) error {
 		return err
 	}
 	return WriteFileAtomic(path, data, 0o644)
+}
+
+// hideDetections hides dets, each model's in its own style when byModel
+// names one.
+func hideDetections(img *gocv.Mat, dets []convert.Detection, def HideOptions, byModel map[string]HideOptions) error {
+	if len(byModel) == 0 {
+		return Hide(img, boxesOf(dets), def)
+	}
+	groups := map[string][]convert.Box{}
+	for _, d := range dets {
+		groups[d.Model] = append(groups[d.Model], d.Box)
+	}
+	for model, boxes := range groups {
+		o, ok := byModel[model]
+		if !ok {
+			o = def
+		}
+		if err := Hide(img, boxes, o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func boxesOf(dets []convert.Detection) []convert.Box {
