@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
 )
@@ -39,9 +40,12 @@ type Manifest struct {
 	Threshold float32 `toml:"threshold"`
 	NMSIoU    float32 `toml:"nms_iou"`
 
-	Input     Input     `toml:"input"`
-	YuNet     YuNet     `toml:"yunet,omitempty"`
-	BlazeFace BlazeFace `toml:"blazeface,omitempty"`
+	Input      Input     `toml:"input"`
+	YuNet      YuNet     `toml:"yunet,omitempty"`
+	BlazeFace  BlazeFace `toml:"blazeface,omitempty"`
+	RetinaFace Priors    `toml:"retinaface,omitempty"`
+	LPDYuNet   Priors    `toml:"lpd_yunet,omitempty"`
+	NanoDet    NanoDet   `toml:"nanodet,omitempty"`
 }
 
 // Input describes the model's image input.
@@ -59,6 +63,9 @@ type Input struct {
 	Fit      string     `toml:"fit"` // topleft | centre | stretch
 	Mean     [3]float32 `toml:"mean"`
 	Std      [3]float32 `toml:"std"`
+	// Interp is the resize interpolation: linear, area or cubic; empty:
+	// linear when enlarging, area when shrinking.
+	Interp string `toml:"interp,omitempty"`
 }
 
 // YuNet holds the yunet adapter's options.
@@ -71,6 +78,29 @@ type BlazeFace struct {
 	Anchors []convert.AnchorLayer `toml:"anchors"`
 	Scores  []string              `toml:"scores"`
 	Boxes   []string              `toml:"boxes"`
+}
+
+// Priors holds the prior boxes of the retinaface and lpd_yunet adapters;
+// empty fields take the adapter's defaults (those of the origin repos).
+type Priors struct {
+	// Steps is each level's stride in input pixels; MinSizes the sizes of
+	// each level's square priors, in input pixels (one list per step).
+	Steps    []int       `toml:"steps,omitempty"`
+	MinSizes [][]float32 `toml:"min_sizes,omitempty"`
+	// Variances are the centre and size variances of the box encoding.
+	Variances []float32 `toml:"variances,omitempty"`
+}
+
+// NanoDet holds the nanodet adapter's options.
+type NanoDet struct {
+	// Scores and Boxes name the class-score and box-distribution outputs,
+	// one per stride, in the order of Strides (default 8, 16, 32).
+	Scores  []string `toml:"scores,omitempty"`
+	Boxes   []string `toml:"boxes,omitempty"`
+	Strides []int    `toml:"strides,omitempty"`
+	// PersonRegion is what of a detected person is hidden: "body" (the
+	// whole box, the default) or "head" (convert.HeadBox of it).
+	PersonRegion string `toml:"person_region,omitempty"`
 }
 
 // ErrNoManifest means a folder has no model.toml.
@@ -107,6 +137,10 @@ func (m *Manifest) setDefaults() {
 	}
 	if len(m.Hide) == 0 {
 		m.Hide = slices.Clone(m.Labels)
+		// A COCO-style detector hides people, not every object it knows.
+		if m.Adapter == "nanodet" && slices.Contains(m.Labels, "person") {
+			m.Hide = []string{"person"}
+		}
 	}
 	if m.NMSIoU == 0 {
 		m.NMSIoU = 0.4
@@ -145,12 +179,12 @@ func (m Manifest) Validate() error {
 	if m.Version == "" {
 		bad("version: missing")
 	}
-	switch m.Adapter {
-	case "yunet", "tfod", "blazeface":
-	case "":
-		bad("adapter: missing (yunet, tfod or blazeface)")
-	default:
-		bad("adapter: unknown %q (yunet, tfod or blazeface)", m.Adapter)
+	known := slices.Contains(convert.Adapters(), m.Adapter)
+	switch {
+	case m.Adapter == "":
+		bad("adapter: missing (%s)", strings.Join(convert.Adapters(), ", "))
+	case !known:
+		bad("adapter: unknown %q (%s)", m.Adapter, strings.Join(convert.Adapters(), ", "))
 	}
 	for _, h := range m.Hide {
 		if !slices.Contains(m.Labels, h) {
@@ -192,10 +226,49 @@ func (m Manifest) Validate() error {
 			bad("input.std[%d]: must not be 0", c)
 		}
 	}
+	if _, ok := interps[in.Interp]; !ok {
+		bad("input.interp: %q (linear, area or cubic)", in.Interp)
+	}
 	if m.Adapter == "blazeface" && (len(m.BlazeFace.Anchors) == 0 || len(m.BlazeFace.Scores) == 0 || len(m.BlazeFace.Boxes) == 0) {
 		bad("blazeface: anchors, scores and boxes are required")
 	}
+	// Options of another adapter are a mistake, not something to ignore.
+	for _, sec := range []struct {
+		name string
+		set  bool
+	}{
+		{"yunet", len(m.YuNet.Strides) > 0},
+		{"blazeface", len(m.BlazeFace.Anchors)+len(m.BlazeFace.Scores)+len(m.BlazeFace.Boxes) > 0},
+		{"retinaface", !m.RetinaFace.empty()},
+		{"lpd_yunet", !m.LPDYuNet.empty()},
+		{"nanodet", len(m.NanoDet.Scores)+len(m.NanoDet.Boxes)+len(m.NanoDet.Strides) > 0 || m.NanoDet.PersonRegion != ""},
+	} {
+		if sec.set && m.Adapter != sec.name {
+			bad("[%s]: options for the %s adapter, but adapter is %q", sec.name, sec.name, m.Adapter)
+		}
+	}
+	if m.Adapter == "nanodet" && (len(m.NanoDet.Scores) == 0 || len(m.NanoDet.Boxes) == 0) {
+		bad("nanodet: scores and boxes are required")
+	}
+	// The decoder checks the rest of the adapter's options.
+	if known && len(errs) == 0 {
+		if _, err := convert.NewDecoder(m.DecoderConfig()); err != nil {
+			bad("%v", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (p Priors) empty() bool {
+	return len(p.Steps)+len(p.MinSizes)+len(p.Variances) == 0
+}
+
+// interps maps input.interp to OpenCV's flags ("" is the default).
+var interps = map[string]gocv.InterpolationFlags{
+	"":       0,
+	"linear": gocv.InterpolationLinear,
+	"area":   gocv.InterpolationArea,
+	"cubic":  gocv.InterpolationCubic,
 }
 
 // Preprocess is the frame-to-tensor conversion the manifest describes.
@@ -204,7 +277,7 @@ func (m Manifest) Preprocess() convert.Preprocess {
 	p := convert.Preprocess{
 		Width: in.Width, Height: in.Height, Multiple: in.Multiple, MaxSide: in.MaxSide,
 		Layout: convert.Layout(in.Layout), RGB: in.Colour == "rgb",
-		Mean: in.Mean, Std: in.Std, Fit: convert.Fit(in.Fit),
+		Mean: in.Mean, Std: in.Std, Fit: convert.Fit(in.Fit), Interp: interps[in.Interp],
 	}
 	if in.DType == "uint8" {
 		p.DType = convert.Uint8
@@ -214,9 +287,21 @@ func (m Manifest) Preprocess() convert.Preprocess {
 
 // DecoderConfig is what the adapter's decoder needs.
 func (m Manifest) DecoderConfig() convert.DecoderConfig {
-	return convert.DecoderConfig{
+	c := convert.DecoderConfig{
 		Adapter: m.Adapter, InputW: m.Input.Width, InputH: m.Input.Height,
 		Labels: m.Labels, LabelBase: m.LabelBase, Strides: m.YuNet.Strides,
 		Anchors: m.BlazeFace.Anchors, ScoreOutputs: m.BlazeFace.Scores, BoxOutputs: m.BlazeFace.Boxes,
 	}
+	var p Priors
+	switch m.Adapter {
+	case "retinaface":
+		p = m.RetinaFace
+	case "lpd_yunet":
+		p = m.LPDYuNet
+	case "nanodet":
+		c.Strides, c.ScoreOutputs, c.BoxOutputs = m.NanoDet.Strides, m.NanoDet.Scores, m.NanoDet.Boxes
+		c.PersonRegion = m.NanoDet.PersonRegion
+	}
+	c.PriorSteps, c.PriorMinSizes, c.Variances = p.Steps, p.MinSizes, p.Variances
+	return c
 }
