@@ -4,38 +4,73 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
+	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
+)
+
+var (
+	flagModelsDir = &cli.StringFlag{Name: "models-dir", Usage: "use the models folder `DIR` (default: models_dir from the config)"}
+	flagMirror    = &cli.StringFlag{Name: "mirror", Usage: "fetch every model file by content from `URL`/<sha256> instead of its own URL (default: [hub] mirror from the config)"}
 )
 
 // modelsCommand is `anonymize models ...`.
 func modelsCommand(stdout io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:  "models",
-		Usage: "list, install and make models",
+		Usage: "list, pull, verify, remove and make models",
+		Description: "Models come from catalogues: the one built into anonymize and those listed in\n" +
+			"config.toml ([hub] catalogs, files or http(s) URLs). Each is installed as a folder\n" +
+			"NAME (model.onnx + model.toml) in the models folder.",
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
-				Usage: "list installed models and the catalogue; the configured one is marked",
-				Flags: []cli.Flag{flagConfig},
+				Usage: "list installed models (* = the configured one) and every catalogue's models",
+				Flags: []cli.Flag{flagConfig, flagModelsDir},
 				Action: func(c *cli.Context) error {
 					return cmdModelsList(c, stdout)
 				},
 			},
 			{
+				Name:      "pull",
+				Usage:     "download a catalogue model (its highest version, or NAME@VERSION), check its size and sha256, and install it",
+				ArgsUsage: "NAME[@VERSION]",
+				Flags:     []cli.Flag{flagConfig, flagModelsDir, flagMirror, flagQuiet},
+				Action: func(c *cli.Context) error {
+					return cmdModelsPull(c, stdout)
+				},
+			},
+			{
 				Name:      "install",
 				Usage:     "install a catalogue model from a local ONNX file (size and sha256 checked)",
-				ArgsUsage: "NAME",
-				Flags: []cli.Flag{flagConfig,
+				ArgsUsage: "NAME[@VERSION]",
+				Flags: []cli.Flag{flagConfig, flagModelsDir,
 					&cli.StringFlag{Name: "file", Required: true, Usage: "the model's ONNX `FILE`"},
-					&cli.StringFlag{Name: "models-dir", Usage: "install into `DIR` (default: models_dir from the config)"},
 				},
 				Action: func(c *cli.Context) error { return cmdModelsInstall(c, stdout) },
+			},
+			{
+				Name:      "verify",
+				Usage:     "load a model folder as anonymize does (its inputs and outputs checked against the adapter, one warm-up inference) and describe it",
+				ArgsUsage: "DIR|NAME",
+				Flags: []cli.Flag{flagConfig,
+					&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu; default: runtime.providers from the config)"},
+				},
+				Action: func(c *cli.Context) error { return cmdModelsVerify(c, stdout) },
+			},
+			{
+				Name:      "rm",
+				Usage:     "remove an installed model folder",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{flagConfig, flagModelsDir},
+				Action:    func(c *cli.Context) error { return cmdModelsRemove(c, stdout) },
 			},
 			{
 				Name:  "mock",
@@ -53,73 +88,270 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 	}
 }
 
-func cmdModelsList(c *cli.Context, stdout io.Writer) error {
+// modelsConfig reads and checks the config, with --models-dir applied.
+func modelsConfig(c *cli.Context) (Config, error) {
 	cfg, err := loadConfig(c.String("config"))
 	if err != nil {
-		return usageErr("%v", err)
+		return cfg, usageErr("%v", err)
 	}
-	cat, err := models.BuiltinCatalog()
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	if c.IsSet("models-dir") {
+		cfg.ModelsDir = c.String("models-dir")
+	}
+	return cfg, nil
+}
+
+// openHub reads the catalogues the config lists; --mirror replaces
+// [hub] mirror. A catalogue that cannot be downloaded is a failure (1); one
+// that is wrong is a config error (2).
+func openHub(c *cli.Context, cfg Config) (*models.Hub, error) {
+	mirror := cfg.Hub.Mirror
+	if c.IsSet("mirror") {
+		mirror = c.String("mirror")
+		if !strings.HasPrefix(mirror, "http://") && !strings.HasPrefix(mirror, "https://") {
+			return nil, usageErr("--mirror %q is not an http(s) URL", mirror)
+		}
+	}
+	h, err := models.NewHub(c.Context, models.HubOptions{Catalogs: cfg.Hub.Catalogs, Mirror: mirror})
+	if errors.Is(err, models.ErrDownload) {
+		return nil, &exitError{exitSomeFailed, err}
+	}
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return h, nil
+}
+
+func resolveModel(h *models.Hub, ref string) (models.HubEntry, error) {
+	e, err := h.Resolve(ref)
+	if err != nil {
+		return e, usageErr("%v (anonymize models list shows the catalogues)", err)
+	}
+	return e, nil
+}
+
+func cmdModelsList(c *cli.Context, stdout io.Writer) error {
+	cfg, err := modelsConfig(c)
+	if err != nil {
+		return err
+	}
+	h, err := openHub(c, cfg)
+	if err != nil {
+		return err
+	}
+	installed, err := models.ListInstalled(cfg.ModelsDir)
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
 	}
 	active := filepath.Clean(cfg.modelDir())
-	fmt.Fprintf(stdout, "installed in %s:\n", cfg.ModelsDir)
-	entries, _ := os.ReadDir(cfg.ModelsDir)
-	n := 0
-	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		dir := filepath.Join(cfg.ModelsDir, e.Name())
-		m, err := models.ReadManifest(dir)
-		if errors.Is(err, models.ErrNoManifest) {
-			continue
-		}
+	// The installed version of each folder name, as pull installs them.
+	have := map[string]string{}
+	fmt.Fprintf(stdout, "installed in %s (* = the configured model):\n", cfg.ModelsDir)
+	for _, in := range installed {
 		mark := " "
-		if filepath.Clean(dir) == active {
+		if filepath.Clean(in.Dir) == active {
 			mark = "*"
 		}
-		n++
-		if err != nil {
-			fmt.Fprintf(stdout, "%s %-40s broken: %v\n", mark, e.Name(), err)
+		if in.Err != nil {
+			fmt.Fprintf(stdout, "%s %-38s broken: %v\n", mark, filepath.Base(in.Dir), in.Err)
 			continue
 		}
-		fmt.Fprintf(stdout, "%s %-40s %-10s %-10s %s\n", mark, m.Name, m.Version, m.Adapter, m.Description)
+		have[filepath.Base(in.Dir)] = in.Manifest.Version
+		fmt.Fprintf(stdout, "%s %-38s %-9s %-11s %s\n", mark, in.Manifest.Name, in.Manifest.Version, in.Manifest.Adapter, in.Manifest.Description)
 	}
-	if n == 0 {
-		fmt.Fprintln(stdout, "  (none: scripts/setup.sh installs the default models)")
+	if len(installed) == 0 {
+		fmt.Fprintln(stdout, "  (none: anonymize models pull NAME installs one)")
 	}
-	fmt.Fprintln(stdout, "catalogue:")
-	for _, e := range cat.Models {
-		fmt.Fprintf(stdout, "  %-40s %-10s %-10s %s\n", e.Name, e.Version, e.Adapter, e.Description)
+	entries := h.Entries()
+	for _, src := range append([]string{models.BuiltinSource}, cfg.Hub.Catalogs...) {
+		fmt.Fprintf(stdout, "catalogue %s:\n", src)
+		n := 0
+		for _, e := range entries {
+			if e.Catalog != src {
+				continue
+			}
+			n++
+			status := "-"
+			if v, ok := have[e.Name]; ok && v == e.Version {
+				status = "installed"
+				if filepath.Clean(filepath.Join(cfg.ModelsDir, e.Name)) == active {
+					status = "active"
+				}
+			}
+			fmt.Fprintf(stdout, "  %-38s %-9s %-11s %8s  %-9s  %s\n", e.Name, e.Version, e.Adapter, humanSize(e.Size), status, e.Description)
+		}
+		if n == 0 {
+			fmt.Fprintln(stdout, "  (no models of its own: each entry is also in a later catalogue)")
+		}
 	}
+	return nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n <= 0:
+		return "?"
+	case n < 1_000_000:
+		return fmt.Sprintf("%d kB", (n+500)/1000)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+}
+
+func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() != 1 {
+		return usageErr("models pull takes one model NAME or NAME@VERSION (anonymize models list shows them)")
+	}
+	cfg, err := modelsConfig(c)
+	if err != nil {
+		return err
+	}
+	h, err := openHub(c, cfg)
+	if err != nil {
+		return err
+	}
+	e, err := resolveModel(h, c.Args().First())
+	if err != nil {
+		return err
+	}
+	stderr := c.App.ErrWriter
+	var bar *progressbar.ProgressBar
+	var progress func(done, total int64)
+	if !c.Bool("quiet") && isTerminal(stderr) {
+		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("pulling "+e.Name+" "+e.Version), progressbar.OptionShowBytes(true),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		progress = func(done, total int64) {
+			if total > 0 && bar.GetMax64() != total {
+				bar.ChangeMax64(total)
+			}
+			bar.Set64(done)
+		}
+	}
+	dst, err := h.Pull(c.Context, e.Entry, cfg.ModelsDir, progress)
+	if bar != nil {
+		if err == nil {
+			bar.Finish()
+		} else {
+			bar.Clear()
+		}
+	}
+	if err != nil {
+		if c.Context.Err() != nil {
+			return &exitError{exitInterrupted, err}
+		}
+		return &exitError{exitSomeFailed, err}
+	}
+	fmt.Fprintf(stdout, "installed %s %s (%s) in %s, from %s\n", e.Name, e.Version, e.Adapter, dst, h.Location(e.Entry))
 	return nil
 }
 
 func cmdModelsInstall(c *cli.Context, stdout io.Writer) error {
 	if c.NArg() != 1 {
-		return usageErr("models install takes one model NAME")
+		return usageErr("models install takes one model NAME or NAME@VERSION")
 	}
-	cfg, err := loadConfig(c.String("config"))
+	cfg, err := modelsConfig(c)
 	if err != nil {
-		return usageErr("%v", err)
+		return err
 	}
-	dir := cfg.ModelsDir
-	if c.IsSet("models-dir") {
-		dir = c.String("models-dir")
-	}
-	cat, err := models.BuiltinCatalog()
+	h, err := openHub(c, cfg)
 	if err != nil {
-		return &exitError{exitSomeFailed, err}
+		return err
 	}
-	e, ok := cat.Find(c.Args().First())
-	if !ok {
-		return usageErr("no model %q in the catalogue (anonymize models list)", c.Args().First())
+	e, err := resolveModel(h, c.Args().First())
+	if err != nil {
+		return err
 	}
-	dst, err := models.Install(e, c.String("file"), dir)
+	dst, err := models.Install(e.Entry, c.String("file"), cfg.ModelsDir)
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
 	}
 	fmt.Fprintf(stdout, "installed %s %s in %s\n", e.Name, e.Version, dst)
+	return nil
+}
+
+func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() != 1 {
+		return usageErr("models verify takes one model folder DIR (or the NAME of an installed model)")
+	}
+	cfg, err := modelsConfig(c)
+	if err != nil {
+		return err
+	}
+	if c.IsSet("providers") {
+		cfg.Runtime.Providers = c.StringSlice("providers")
+		if err := cfg.check(); err != nil {
+			return usageErr("invalid flag value: %v", err)
+		}
+	}
+	cfg.Model = c.Args().First()
+	dir := cfg.modelDir()
+	rt, err := infer.Init(infer.Options{Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers, Logger: discardLogger()})
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	m, err := rt.Load(dir, infer.LoadOptions{})
+	if err != nil {
+		return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
+	}
+	defer m.Close()
+	info, man := m.Info(), m.Manifest()
+	fmt.Fprintf(stdout, "model     %s %s\n", info.Name, info.Version)
+	fmt.Fprintf(stdout, "folder    %s\n", dir)
+	fmt.Fprintf(stdout, "adapter   %s\n", info.Adapter)
+	fmt.Fprintf(stdout, "provider  %s\n", info.Provider)
+	fmt.Fprintf(stdout, "sha256    %s\n", info.SHA256)
+	fmt.Fprintf(stdout, "threshold %g; hides %s\n", info.Threshold, strings.Join(info.Hide, ", "))
+	ins, outs, err := ort.GetInputOutputInfo(filepath.Join(dir, models.ModelFile))
+	if err != nil {
+		return &exitError{exitSomeFailed, fmt.Errorf("verify %s: read inputs and outputs: %w", dir, err)}
+	}
+	in := man.Input
+	size := fmt.Sprintf("%dx%d", in.Width, in.Height)
+	if in.Width == 0 {
+		size = fmt.Sprintf("any size, padded to a multiple of %d", in.Multiple)
+	}
+	for _, t := range ins {
+		fmt.Fprintf(stdout, "input     %s %s %v: fed %s %s, %s, fit %s\n", t.Name, dtypeName(t.DataType), []int64(t.Dimensions), in.Layout, in.Colour, size, in.Fit)
+	}
+	for _, t := range outs {
+		fmt.Fprintf(stdout, "output    %s %s %v\n", t.Name, dtypeName(t.DataType), []int64(t.Dimensions))
+	}
+	// TODO(recall): --boxes FILE --images DIR: run the model over the
+	// images in DIR and report its recall against the boxes in FILE, and
+	// exit 1 below a floor. The lead adds this hook; the model is loaded
+	// and warmed up at this point (m).
+	fmt.Fprintf(stdout, "ok: inputs and outputs match the %s adapter; warm-up inference ran\n", info.Adapter)
+	return nil
+}
+
+// dtypeName is ONNX Runtime's element type in short: "float", "uint8".
+func dtypeName(t ort.TensorElementDataType) string {
+	return strings.ToLower(strings.TrimPrefix(t.String(), "ONNX_TENSOR_ELEMENT_DATA_TYPE_"))
+}
+
+func cmdModelsRemove(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() != 1 {
+		return usageErr("models rm takes one installed model NAME")
+	}
+	cfg, err := modelsConfig(c)
+	if err != nil {
+		return err
+	}
+	name := c.Args().First()
+	wasActive := filepath.Clean(cfg.modelDir()) == filepath.Clean(filepath.Join(cfg.ModelsDir, name))
+	dir, err := models.Remove(cfg.ModelsDir, name)
+	switch {
+	case errors.Is(err, models.ErrNotInstalled), errors.Is(err, models.ErrBadName):
+		return usageErr("%v (anonymize models list shows what is installed)", err)
+	case err != nil:
+		return &exitError{exitSomeFailed, err}
+	}
+	fmt.Fprintf(stdout, "removed %s (%s)\n", name, dir)
+	if wasActive {
+		fmt.Fprintf(c.App.ErrWriter, "anonymize: note: %s was the configured model; set model in the config or pass --model\n", name)
+	}
 	return nil
 }
