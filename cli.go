@@ -84,6 +84,18 @@ func anonymizeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "anonymize `N` images at once (default: one per CPU core)"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace outputs that already exist (default: skip them)"},
 		&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads per inference (runtime.intra_op_threads; default: the CPU cores shared among the jobs)"},
+		&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "keep running: anonymize what is in the folders, then every new or changed image and video as it arrives"},
+		&cli.StringFlag{Name: "camera", Usage: "anonymize a live camera: OpenCV device `INDEX` (e.g. 0)"},
+		&cli.StringFlag{Name: "stream", Usage: "anonymize a live stream: rtsp, http or udp `URL`, or a file played in real time"},
+		&cli.DurationFlag{Name: "segment", Usage: "live output: one video file per `DURATION` (default 1m; live.segment_seconds)"},
+		&cli.IntFlag{Name: "jpeg-every", Usage: "live output: also write every `N`th anonymized frame as a JPEG"},
+		&cli.StringFlag{Name: "preview", Usage: "live: serve an MJPEG view of the anonymized frames at `ADDR` (e.g. 127.0.0.1:8081)"},
+		&cli.BoolFlag{Name: "keep-audio", Value: true, Usage: "videos: copy the original audio track (--keep-audio=false drops it)"},
+		&cli.StringFlag{Name: "codec", Usage: "videos: ffmpeg video encoder `NAME` (libx264, mpeg4, ...)"},
+		&cli.StringFlag{Name: "preset", Usage: "videos: encoder speed `PRESET` (x264: ultrafast ... veryslow)"},
+		&cli.IntFlag{Name: "persist", Usage: "videos: keep hiding a face for `N` frames after it was last seen"},
+		&cli.IntFlag{Name: "lookahead", Usage: "video files: also hide a face in the `N` frames before it is first seen"},
+		&cli.StringFlag{Name: "on-error", Usage: "a frame or image the detector failed on: `hide` it whole or drop it (counted either way)"},
 		&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu)"},
 		flagQuiet,
 	}
@@ -104,13 +116,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags:          anonymizeFlags(),
 		ArgsUsage:      "PATH...",
 		ExitErrHandler: func(*cli.Context, error) {},
-		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				cli.ShowAppHelp(c)
-				return &exitError{exitUsage, errors.New("no input paths given")}
-			}
-			return cmdAnonymize(c, stderr)
-		},
+		Action:         func(c *cli.Context) error { return cmdAnonymize(c, stderr) },
 		Commands: []*cli.Command{
 			{
 				Name:  "version",
@@ -171,6 +177,33 @@ func settings(c *cli.Context) (Config, error) {
 	}
 	if c.IsSet("out") {
 		cfg.Output.Dir = c.String("out")
+	}
+	if c.IsSet("segment") {
+		cfg.Live.SegmentSeconds = int(c.Duration("segment").Round(time.Second) / time.Second)
+	}
+	if c.IsSet("jpeg-every") {
+		cfg.Live.JPEGEvery = c.Int("jpeg-every")
+	}
+	if c.IsSet("preview") {
+		cfg.Live.Preview = c.String("preview")
+	}
+	if c.IsSet("keep-audio") {
+		cfg.Video.KeepAudio = c.Bool("keep-audio")
+	}
+	if c.IsSet("codec") {
+		cfg.Video.Codec = c.String("codec")
+	}
+	if c.IsSet("preset") {
+		cfg.Video.Preset = c.String("preset")
+	}
+	if c.IsSet("persist") {
+		cfg.Video.PersistFrames = c.Int("persist")
+	}
+	if c.IsSet("lookahead") {
+		cfg.Video.LookaheadFrames = c.Int("lookahead")
+	}
+	if c.IsSet("on-error") {
+		cfg.Video.OnError = c.String("on-error")
 	}
 	if c.IsSet("threads") {
 		cfg.Runtime.IntraOpThreads = c.Int("threads")
@@ -296,6 +329,19 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	quiet := c.Bool("quiet")
 	log := newLogger(stderr, quiet)
 	hide, _ := cfg.hideOptions() // validated in settings
+	if c.IsSet("camera") || c.IsSet("stream") {
+		if c.IsSet("camera") && c.IsSet("stream") {
+			return usageErr("--camera and --stream are exclusive")
+		}
+		return cmdLive(c, cfg, log, stderr)
+	}
+	if c.NArg() == 0 {
+		cli.ShowAppHelp(c)
+		return &exitError{exitUsage, errors.New("no input paths given")}
+	}
+	if c.Bool("watch") {
+		return cmdWatch(c, cfg, log, stderr)
+	}
 
 	tasks, other, err := video.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)
 	if err != nil {

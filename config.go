@@ -44,6 +44,47 @@ type Config struct {
 		Jobs int `toml:"jobs"`
 	} `toml:"run"`
 
+	Video struct {
+		// Encoder through ffmpeg: any ffmpeg video encoder (libx264 by
+		// default; mpeg4 where H.264 is missing).
+		Codec  string `toml:"codec"`
+		Preset string `toml:"preset"`
+		CRF    int    `toml:"crf"`
+		// KeepAudio copies the original audio track without re-encoding.
+		KeepAudio bool `toml:"keep_audio"`
+		// PersistFrames: a detection keeps hiding its region for this many
+		// frames after it was last seen, following its motion.
+		PersistFrames int `toml:"persist_frames"`
+		// LookaheadFrames (files only): a face first seen at frame t also
+		// hides its region in the frames before it, up to this many.
+		LookaheadFrames int `toml:"lookahead_frames"`
+		// OnError: a frame (or image) the detector failed on is hidden whole
+		// ("hide") or dropped ("drop"); counted either way.
+		OnError string `toml:"on_error"`
+		// TimeoutMS: a frame whose detection takes longer counts as failed
+		// (0: no limit).
+		TimeoutMS int `toml:"timeout_ms"`
+	} `toml:"video"`
+
+	Live struct {
+		// SegmentSeconds: live output is cut into files this long, named by
+		// their start time.
+		SegmentSeconds int `toml:"segment_seconds"`
+		// JPEGEvery also writes every Nth anonymized frame as a JPEG (0: off).
+		JPEGEvery int `toml:"jpeg_every"`
+		// Preview serves an MJPEG view of the anonymized frames at this
+		// address ("" off; loopback unless you name another interface).
+		Preview string `toml:"preview"`
+		// ReconnectMaxSeconds caps the backoff between reconnect attempts.
+		ReconnectMaxSeconds int `toml:"reconnect_max_seconds"`
+	} `toml:"live"`
+
+	Watch struct {
+		// SettleMS: a file counts as complete once its size has not changed
+		// for this long (or it was closed after writing).
+		SettleMS int `toml:"settle_ms"`
+	} `toml:"watch"`
+
 	// Aliases name models for --model: faces, plates and people by default.
 	Aliases map[string]string `toml:"aliases"`
 
@@ -106,6 +147,16 @@ func defaultConfig() Config {
 	c.Hub.Catalogs = []string{}
 	c.Aliases = map[string]string{}
 	c.Detectors = map[string]DetectorConfig{}
+	c.Video.Codec = "libx264"
+	c.Video.Preset = "veryfast"
+	c.Video.CRF = 20
+	c.Video.KeepAudio = true
+	c.Video.PersistFrames = 5
+	c.Video.LookaheadFrames = 5
+	c.Video.OnError = "hide"
+	c.Live.SegmentSeconds = 60
+	c.Live.ReconnectMaxSeconds = 30
+	c.Watch.SettleMS = 1000
 	c.Reload.Watch = true
 	c.Reload.DebounceMS = 500
 	c.Reload.AdoptNew = true
@@ -231,6 +282,38 @@ func (c Config) check() error {
 	}
 	if c.Run.Jobs < 0 {
 		bad("run.jobs", "%d must not be negative", c.Run.Jobs)
+	}
+	if c.Video.Codec == "" {
+		bad("video.codec", "missing (libx264, mpeg4 or another ffmpeg encoder)")
+	}
+	if c.Video.CRF < 0 || c.Video.CRF > 51 {
+		bad("video.crf", "%d is outside 0..51", c.Video.CRF)
+	}
+	if c.Video.PersistFrames < 0 || c.Video.PersistFrames > 300 {
+		bad("video.persist_frames", "%d is outside 0..300", c.Video.PersistFrames)
+	}
+	if c.Video.LookaheadFrames < 0 || c.Video.LookaheadFrames > 300 {
+		bad("video.lookahead_frames", "%d is outside 0..300", c.Video.LookaheadFrames)
+	}
+	switch c.Video.OnError {
+	case "hide", "drop":
+	default:
+		bad("video.on_error", "%q (hide or drop)", c.Video.OnError)
+	}
+	if c.Video.TimeoutMS < 0 {
+		bad("video.timeout_ms", "%d must not be negative", c.Video.TimeoutMS)
+	}
+	if c.Live.SegmentSeconds < 1 {
+		bad("live.segment_seconds", "%d must be at least 1", c.Live.SegmentSeconds)
+	}
+	if c.Live.JPEGEvery < 0 {
+		bad("live.jpeg_every", "%d must not be negative", c.Live.JPEGEvery)
+	}
+	if c.Live.ReconnectMaxSeconds < 1 {
+		bad("live.reconnect_max_seconds", "%d must be at least 1", c.Live.ReconnectMaxSeconds)
+	}
+	if c.Watch.SettleMS < 0 {
+		bad("watch.settle_ms", "%d must not be negative", c.Watch.SettleMS)
 	}
 	if c.Reload.DebounceMS < 0 {
 		bad("reload.debounce_ms", "%d must not be negative", c.Reload.DebounceMS)
