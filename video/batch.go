@@ -284,6 +284,10 @@ feed:
 	return sum
 }
 
+// ProcessOne anonymizes one task (as RunBatch does for each) and returns
+// its record.
+func ProcessOne(det infer.Detector, t Task, o BatchOptions) ImageResult { return processImage(det, t, o) }
+
 func processImage(det infer.Detector, t Task, o BatchOptions) ImageResult {
 	start := time.Now()
 	r := ImageResult{Input: t.Input, Output: t.Output, Detections: []convert.Detection{}}

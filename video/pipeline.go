@@ -31,6 +31,15 @@ type PipelineOptions struct {
 	Queue int
 	// Hide says how regions (and whole frames, on failure) are hidden.
 	Hide HideOptions
+	// HideBy overrides Hide for the detections of one model (by name).
+	HideBy map[string]HideOptions
+	// Persist keeps hiding a detection's region for this many frames after
+	// it was last seen, moved with its motion (temporal safety; 0: off).
+	Persist int
+	// Lookahead (files only) also hides a region in up to this many frames
+	// before the frame where it is first seen (0: off). It delays output by
+	// as many frames.
+	Lookahead int
 	// DropOnError drops a frame the detector failed on (it is closed, not
 	// written) instead of hiding it whole. Either way it is counted.
 	DropOnError bool
