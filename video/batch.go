@@ -286,7 +286,9 @@ feed:
 
 // ProcessOne anonymizes one task (as RunBatch does for each) and returns
 // its record.
-func ProcessOne(det infer.Detector, t Task, o BatchOptions) ImageResult { return processImage(det, t, o) }
+func ProcessOne(det infer.Detector, t Task, o BatchOptions) ImageResult {
+	return processImage(det, t, o)
+}
 
 func processImage(det infer.Detector, t Task, o BatchOptions) ImageResult {
 	start := time.Now()
