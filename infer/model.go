@@ -28,6 +28,7 @@ type Info struct {
 	Provider  string   `json:"provider"`
 	Threshold float32  `json:"threshold"`
 	Hide      []string `json:"hide"`
+	Tiles     string   `json:"tiles,omitempty"`
 	Dir       string   `json:"-"`
 	// Models lists the parts when several models run as one.
 	Models []Info `json:"models,omitempty"`
@@ -55,12 +56,16 @@ type LoadOptions struct {
 	// Hide replaces the manifest's labels to hide when set; each must be
 	// one of the model's labels.
 	Hide []string
+	// Tiles adds multi-scale detection: "off" (or ""), "auto" or "RxC"
+	// (see tiles.go).
+	Tiles string
 }
 
 // Model is a loaded model folder. It owns one ONNX Runtime session.
 type Model struct {
 	info     Info
 	manifest models.Manifest
+	tiles    Tiling
 	pre      convert.Preprocess
 	dec      convert.Decoder
 	hide     map[string]bool
@@ -91,6 +96,10 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		}
 		man.Hide = slices.Clone(o.Hide)
 	}
+	tiles, err := ParseTiling(o.Tiles)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", dir, err)
+	}
 	path := filepath.Join(dir, models.ModelFile)
 	sum, err := fileSHA256(path)
 	if err != nil {
@@ -120,8 +129,8 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 
 	m := &Model{
 		info: Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, SHA256: sum,
-			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir},
-		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{},
+			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String()},
+		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{}, tiles: tiles,
 	}
 	for _, h := range man.Hide {
 		m.hide[h] = true
@@ -171,7 +180,7 @@ func (m *Model) Close() error {
 // Detect runs the model on img and returns the detections to hide, after
 // NMS, with boxes in img's pixels.
 func (m *Model) Detect(img gocv.Mat) ([]convert.Detection, error) {
-	dets, err := m.DetectAll(img, m.info.Threshold)
+	dets, err := m.detectTiled(img, m.info.Threshold)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,11 @@ type Set struct {
 	subs  []chan Event
 
 	swaps atomic.Int64
+
+	// Gate, when set, must accept a newly loaded model before it is swapped
+	// in (e.g. a recall check on a reference set); a refused model is
+	// closed, logged with the reason and not retried for the same content.
+	Gate func(m *Model) error
 }
 
 type slot struct {
@@ -161,6 +166,12 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 		if lerr == nil {
 			m, lerr = s.rt.Load(sp.Dir, sp.Options)
 		}
+		if lerr == nil && s.Gate != nil && !initial {
+			if gerr := s.Gate(m); gerr != nil {
+				m.Close()
+				lerr = fmt.Errorf("model %s refused: %w", sp.Dir, gerr)
+			}
+		}
 		if lerr != nil {
 			if kerr == nil {
 				s.failed[key] = lerr
@@ -229,7 +240,7 @@ func contentKey(sp Spec) (string, error) {
 			return "", fmt.Errorf("load model %s: %w", sp.Dir, err)
 		}
 	}
-	fmt.Fprintf(h, "\x00%g\x00%q", sp.Options.Threshold, sp.Options.Hide)
+	fmt.Fprintf(h, "\x00%g\x00%q\x00%s", sp.Options.Threshold, sp.Options.Hide, sp.Options.Tiles)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
