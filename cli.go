@@ -76,6 +76,7 @@ func anonymizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write outputs under `DIR`, mirroring each input folder (default: FOLDER_anonymized beside each input folder)"},
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector to run: a model `NAME` in the models folder, or a model folder's path"},
 		&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "hide detections scoring at least `F` (0..1; default: the model's own)"},
+		&cli.StringFlag{Name: "tiles", Usage: "multi-scale detection for small faces: `off`, auto or RxC (the whole frame plus overlapping tiles, merged)"},
 		&cli.StringFlag{Name: "style", Usage: "how regions are hidden: `blur`, pixelate or solid"},
 		&cli.StringFlag{Name: "shape", Usage: "shape of each hidden region: `ellipse` or box"},
 		&cli.Float64Flag{Name: "mask-scale", Usage: "grow each detected box about its centre by `F` before hiding (default 1.3)"},
@@ -134,6 +135,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			modelsCommand(stdout),
+			evalCommand(stdout, stderr),
 		},
 	}
 }
@@ -156,6 +158,9 @@ func settings(c *cli.Context) (Config, error) {
 	}
 	if c.IsSet("threshold") {
 		cfg.Threshold = float32(c.Float64("threshold"))
+	}
+	if c.IsSet("tiles") {
+		cfg.Tiles = c.String("tiles")
 	}
 	if c.IsSet("style") {
 		cfg.Hide.Style = c.String("style")
@@ -263,10 +268,13 @@ func (c Config) detectorConfig(dir string) (string, DetectorConfig, bool) {
 func (c Config) specs() []infer.Spec {
 	var out []infer.Spec
 	for _, dir := range c.modelDirs() {
-		o := infer.LoadOptions{Threshold: c.Threshold}
+		o := infer.LoadOptions{Threshold: c.Threshold, Tiles: c.Tiles}
 		if _, d, ok := c.detectorConfig(dir); ok {
 			if d.Threshold > 0 {
 				o.Threshold = d.Threshold
+			}
+			if d.Tiles != "" {
+				o.Tiles = d.Tiles
 			}
 			o.Hide = d.Hide
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -18,6 +19,8 @@ type Config struct {
 	ModelsDir string  `toml:"models_dir"`
 	Model     string  `toml:"model"`
 	Threshold float32 `toml:"threshold"`
+	// Tiles adds a multi-scale pass for small faces: "off", "auto" or "RxC".
+	Tiles string `toml:"tiles"`
 
 	Runtime struct {
 		Library        string   `toml:"library"`
@@ -116,6 +119,7 @@ type Config struct {
 // DetectorConfig overrides settings for one model; empty values inherit.
 type DetectorConfig struct {
 	Threshold float32  `toml:"threshold"`
+	Tiles     string   `toml:"tiles"`
 	Hide      []string `toml:"hide"`
 	Style     string   `toml:"style"`
 	Shape     string   `toml:"shape"`
@@ -137,6 +141,7 @@ func defaultConfig() Config {
 	var c Config
 	c.ModelsDir = "models"
 	c.Model = "yunet-n-dynamic"
+	c.Tiles = "off"
 	c.Runtime.Providers = []string{"tensorrt", "cuda", "cpu"}
 	c.Hide.Style = "blur"
 	c.Hide.Shape = "ellipse"
@@ -318,8 +323,14 @@ func (c Config) check() error {
 	if c.Reload.DebounceMS < 0 {
 		bad("reload.debounce_ms", "%d must not be negative", c.Reload.DebounceMS)
 	}
+	if _, err := infer.ParseTiling(c.Tiles); err != nil {
+		bad("tiles", "%v", err)
+	}
 	for name, d := range c.Detectors {
 		key := "detectors." + name
+		if _, err := infer.ParseTiling(d.Tiles); err != nil {
+			bad(key+".tiles", "%v", err)
+		}
 		if !(d.Threshold >= 0 && d.Threshold <= 1) {
 			bad(key+".threshold", "%g is outside [0, 1]", d.Threshold)
 		}
