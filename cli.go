@@ -326,6 +326,7 @@ func loadDetector(cfg Config, log *slog.Logger) (*infer.Set, error) {
 		}
 		return nil, usageErr("%v%s", err, hint)
 	}
+	installGate(cfg, set, log)
 	return set, nil
 }
 

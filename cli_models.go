@@ -62,6 +62,9 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				ArgsUsage: "DIR|NAME",
 				Flags: []cli.Flag{flagConfig,
 					&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu; default: runtime.providers from the config)"},
+					&cli.StringFlag{Name: "boxes", Usage: "also measure privacy recall against the labelled face boxes in `FILE` (with --images)"},
+					&cli.StringFlag{Name: "images", Usage: "the labelled photos' folder `DIR` (with --boxes)"},
+					&cli.Float64Flag{Name: "min-recall", Usage: "with --boxes: fail (exit 1) when recall is below `F` (default: reload.min_recall)"},
 				},
 				Action: func(c *cli.Context) error { return cmdModelsVerify(c, stdout) },
 			},
@@ -319,10 +322,23 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	for _, t := range outs {
 		fmt.Fprintf(stdout, "output    %s %s %v\n", t.Name, dtypeName(t.DataType), []int64(t.Dimensions))
 	}
-	// TODO(recall): --boxes FILE --images DIR: run the model over the
-	// images in DIR and report its recall against the boxes in FILE, and
-	// exit 1 below a floor. The lead adds this hook; the model is loaded
-	// and warmed up at this point (m).
+	if c.IsSet("boxes") != c.IsSet("images") {
+		return usageErr("--boxes and --images go together")
+	}
+	if c.IsSet("boxes") {
+		floor := cfg.Reload.MinRecall
+		if c.IsSet("min-recall") {
+			floor = c.Float64("min-recall")
+		}
+		r, err := recallOf(c.Context, cfg, m, c.String("images"), c.String("boxes"))
+		if err != nil {
+			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
+		}
+		fmt.Fprintf(stdout, "recall    %.3f on %d faces in %d images (recall@0.8 %.3f, over-hiding %.4f)\n", r.Recall, r.Faces, r.Images, r.Recall80, r.OverHiding)
+		if r.Recall < floor {
+			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: recall %.3f is below the minimum %.3f", dir, r.Recall, floor)}
+		}
+	}
 	fmt.Fprintf(stdout, "ok: inputs and outputs match the %s adapter; warm-up inference ran\n", info.Adapter)
 	return nil
 }

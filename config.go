@@ -102,6 +102,11 @@ type Config struct {
 		DebounceMS int `toml:"debounce_ms"`
 		// AdoptNew switches to a model folder dropped into models_dir.
 		AdoptNew bool `toml:"adopt_new"`
+		// MinRecall gates reloads: a new model is swapped in only if its
+		// privacy recall on the reference set reaches this (0: no gate).
+		MinRecall       float64 `toml:"min_recall"`
+		ReferenceImages string  `toml:"reference_images"`
+		ReferenceBoxes  string  `toml:"reference_boxes"`
 	} `toml:"reload"`
 
 	Hub struct {
@@ -222,6 +227,8 @@ func (c *Config) resolve(base string) error {
 	c.ModelsDir = abs(c.ModelsDir)
 	c.Runtime.Library = abs(c.Runtime.Library)
 	c.Output.Dir = abs(c.Output.Dir)
+	c.Reload.ReferenceImages = abs(c.Reload.ReferenceImages)
+	c.Reload.ReferenceBoxes = abs(c.Reload.ReferenceBoxes)
 	for i, cat := range c.Hub.Catalogs {
 		if !strings.Contains(cat, "://") {
 			c.Hub.Catalogs[i] = abs(cat)
@@ -319,6 +326,12 @@ func (c Config) check() error {
 	}
 	if c.Watch.SettleMS < 0 {
 		bad("watch.settle_ms", "%d must not be negative", c.Watch.SettleMS)
+	}
+	if !(c.Reload.MinRecall >= 0 && c.Reload.MinRecall <= 1) {
+		bad("reload.min_recall", "%g is outside [0, 1]", c.Reload.MinRecall)
+	}
+	if c.Reload.MinRecall > 0 && (c.Reload.ReferenceImages == "" || c.Reload.ReferenceBoxes == "") {
+		bad("reload.min_recall", "needs reload.reference_images and reload.reference_boxes")
 	}
 	if c.Reload.DebounceMS < 0 {
 		bad("reload.debounce_ms", "%d must not be negative", c.Reload.DebounceMS)

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/video"
+)
+
+// recallOf measures one model's privacy recall on a labelled set, with the
+// mask the configuration applies to that model.
+func recallOf(ctx context.Context, cfg Config, m *infer.Model, images, boxes string) (video.EvalResult, error) {
+	labels, err := video.LoadLabels(boxes)
+	if err != nil {
+		return video.EvalResult{}, err
+	}
+	hide, err := cfg.hideOptions()
+	if name, _, ok := cfg.detectorConfig(m.Info().Dir); ok {
+		hide, err = cfg.hideFor(name)
+	}
+	if err != nil {
+		return video.EvalResult{}, err
+	}
+	return video.Evaluate(ctx, m, images, labels, video.EvalOptions{Hide: hide})
+}
+
+// installGate makes reloads of set pass the recall gate of [reload]
+// min_recall: a model below it is refused with its figure in the log.
+func installGate(cfg Config, set *infer.Set, log *slog.Logger) {
+	if cfg.Reload.MinRecall <= 0 {
+		return
+	}
+	set.Gate = func(m *infer.Model) error {
+		r, err := recallOf(context.Background(), cfg, m, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
+		if err != nil {
+			return fmt.Errorf("recall gate: %w", err)
+		}
+		info := m.Info()
+		if r.Recall < cfg.Reload.MinRecall {
+			log.Error("model refused by the recall gate", "model", info.Name, "version", info.Version,
+				"recall", fmt.Sprintf("%.3f", r.Recall), "min_recall", cfg.Reload.MinRecall)
+			return fmt.Errorf("recall %.3f on the reference set is below reload.min_recall %.3f", r.Recall, cfg.Reload.MinRecall)
+		}
+		log.Info("model passed the recall gate", "model", info.Name, "version", info.Version, "recall", fmt.Sprintf("%.3f", r.Recall))
+		return nil
+	}
+}
