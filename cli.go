@@ -136,6 +136,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 			modelsCommand(stdout),
 			evalCommand(stdout, stderr),
+			serveCommand(stdout, stderr),
 		},
 	}
 }
@@ -359,11 +360,6 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 		}
 		return &exitError{exitSomeFailed, err}
 	}
-	for _, p := range other {
-		if video.IsVideo(p) {
-			log.Warn("skipping video: video files are not supported yet", "file", p)
-		}
-	}
 	if cfg.Run.Jobs == 0 {
 		cfg.Run.Jobs = runtime.NumCPU()
 	}
@@ -385,19 +381,37 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
 			progressbar.OptionClearOnFinish())
 	}
+	var fbar *frameBar
+	videos := 0
+	for _, t := range tasks {
+		if t.IsVideo() {
+			videos++
+		}
+	}
+	if !quiet && isTerminal(stderr) && videos > 0 {
+		fbar = &frameBar{w: stderr, videos: videos}
+	}
 	var results []video.ImageResult
 	start := time.Now()
-	sum := video.RunBatch(c.Context, det, tasks, video.BatchOptions{
+	opts := video.BatchOptions{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det), Log: log,
+		DropOnError: cfg.Video.OnError == "drop", Video: cfg.videoOptions(),
 		Progress: func() {
 			if bar != nil {
 				bar.Add(1)
 			}
 		},
-	}, func(r video.ImageResult) { results = append(results, r) })
+	}
+	if fbar != nil {
+		opts.FrameProgress = fbar.update
+	}
+	sum := video.RunBatch(c.Context, det, tasks, opts, func(r video.ImageResult) { results = append(results, r) })
 	if bar != nil {
 		bar.Finish()
+	}
+	if fbar != nil {
+		fbar.finish()
 	}
 	sum.NotProcessed = len(other)
 	elapsed := time.Since(start)
@@ -412,6 +426,12 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
 		if sum.HiddenWhole+sum.Dropped > 0 {
 			fmt.Fprintf(stderr, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
+		}
+		if sum.Videos > 0 {
+			fmt.Fprintf(stderr, "; %d videos, %d frames written", sum.Videos, sum.Frames)
+			if n := sum.FramesHiddenWhole + sum.FramesDropped; n > 0 {
+				fmt.Fprintf(stderr, " (%d frames hidden whole or dropped after a detector error)", n)
+			}
 		}
 		fmt.Fprintf(stderr, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
 	}

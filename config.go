@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -109,6 +111,26 @@ type Config struct {
 		ReferenceBoxes  string  `toml:"reference_boxes"`
 	} `toml:"reload"`
 
+	// Serve configures `anonymize serve`, the HTTP service.
+	Serve struct {
+		// Listen is HOST:PORT; loopback unless another interface is named
+		// (an empty host means 127.0.0.1).
+		Listen string `toml:"listen"`
+		// MaxBodyBytes caps a request body; MaxPixels caps an image's
+		// width x height, read from its header before it is decoded.
+		MaxBodyBytes int64 `toml:"max_body_bytes"`
+		MaxPixels    int64 `toml:"max_pixels"`
+		// MaxConcurrent images are processed at once (0: one per CPU core);
+		// Queue more may wait for a turn; beyond that a request gets 503.
+		MaxConcurrent int `toml:"max_concurrent"`
+		Queue         int `toml:"queue"`
+		// TimeoutMS bounds each request from arrival to answer (0: none).
+		TimeoutMS int `toml:"timeout_ms"`
+		// Token, when set, must come as "Authorization: Bearer TOKEN" on
+		// every endpoint but /healthz and /readyz.
+		Token string `toml:"token"`
+	} `toml:"serve"`
+
 	Hub struct {
 		// Catalogs are extra catalogue files (relative to this file) or
 		// http(s) URLs, read after the built-in one.
@@ -170,6 +192,11 @@ func defaultConfig() Config {
 	c.Reload.Watch = true
 	c.Reload.DebounceMS = 500
 	c.Reload.AdoptNew = true
+	c.Serve.Listen = "127.0.0.1:8080"
+	c.Serve.MaxBodyBytes = 32 << 20
+	c.Serve.MaxPixels = 50_000_000
+	c.Serve.Queue = 32
+	c.Serve.TimeoutMS = 30_000
 	return c
 }
 
@@ -356,10 +383,44 @@ func (c Config) check() error {
 			bad("model", "%q has an empty entry", c.Model)
 		}
 	}
+	errs = append(errs, c.checkServe()...)
 	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
 		bad("hub.mirror", "%q is not an http(s) URL", m)
 	}
 	return errors.Join(errs...)
+}
+
+// checkServe validates [serve], one error per bad key.
+func (c Config) checkServe() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	s := c.Serve
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
+		bad("serve.listen", "%q: want HOST:PORT, e.g. 127.0.0.1:8080", s.Listen)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		bad("serve.listen", "%q: the port must be a number from 0 to 65535", s.Listen)
+	}
+	if s.MaxBodyBytes < 1 {
+		bad("serve.max_body_bytes", "%d must be at least 1", s.MaxBodyBytes)
+	}
+	if s.MaxPixels < 1 {
+		bad("serve.max_pixels", "%d must be at least 1", s.MaxPixels)
+	}
+	if s.MaxConcurrent < 0 {
+		bad("serve.max_concurrent", "%d must not be negative", s.MaxConcurrent)
+	}
+	if s.Queue < 0 {
+		bad("serve.queue", "%d must not be negative", s.Queue)
+	}
+	if s.TimeoutMS < 0 {
+		bad("serve.timeout_ms", "%d must not be negative", s.TimeoutMS)
+	}
+	if strings.IndexFunc(s.Token, func(r rune) bool { return r <= ' ' || r == 0x7F }) >= 0 {
+		bad("serve.token", "must not contain spaces or control characters")
+	}
+	return errs
 }
 
 func (c Config) hideOptions() (video.HideOptions, error) {

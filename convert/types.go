@@ -35,7 +35,22 @@ type Detection struct {
 	Keypoints []Point `json:"keypoints,omitempty"`
 	// Model names the model that found it, when several run at once.
 	Model string `json:"model,omitempty"`
+	// Source is empty for a detection the model made in this frame. A
+	// region hidden for temporal safety is recorded as a Detection too,
+	// with Source SourcePersist or SourceLookahead and the Label, Class,
+	// Model and Score of the sighting it comes from.
+	Source string `json:"source,omitempty"`
 }
+
+// Sources of regions hidden without a detection in the frame itself.
+const (
+	// SourcePersist: a face seen in an earlier frame and missed in this
+	// one, predicted from its motion.
+	SourcePersist = "persist"
+	// SourceLookahead: a face first seen in a later frame, moved back
+	// along its motion.
+	SourceLookahead = "lookahead"
+)
 
 // DType is the element type of a tensor.
 type DType int

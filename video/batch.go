@@ -20,26 +20,48 @@ import (
 	"github.com/anonymize/anonymize/infer"
 )
 
-// Task is one image to anonymize.
+// Task is one image or video file to anonymize.
 type Task struct {
 	Input  string
 	Output string
+	// Kind says whether Input is an image or a video; empty means by its
+	// extension (IsVideo).
+	Kind Kind
 	// Err is set when the task cannot run (e.g. two inputs map to one output).
 	Err error
+}
+
+// Kind is what a task's input is.
+type Kind string
+
+// Kinds of input.
+const (
+	KindImage Kind = "image"
+	KindVideo Kind = "video"
+)
+
+// IsVideo reports whether the task is a video file.
+func (t Task) IsVideo() bool {
+	if t.Kind != "" {
+		return t.Kind == KindVideo
+	}
+	return IsVideo(t.Input)
 }
 
 // ErrUsage marks errors in how a run was asked for (exit code 2).
 var ErrUsage = errors.New("usage")
 
-// Plan lists the images under inputs (folders are walked recursively,
-// hidden files and folders skipped) and the output path of each.
+// Plan lists the images and videos under inputs (folders are walked
+// recursively, hidden files and folders skipped) and the output path of
+// each; other files are returned in other.
 //
 // With out set, a single folder's tree is mirrored into out, and with
 // several inputs each goes into out/<its base name>; a single file goes to
 // out/<its name>. Without out, a folder D goes to D_anonymized beside it and
 // a file f.jpg to f_anonymized.jpg. An output folder inside an input folder
 // is left out of the walk; one equal to an input folder is refused.
-// format "png" or "jpg" changes the extension; "keep" keeps it.
+// format "png" or "jpg" changes an image's extension; "keep" keeps it.
+// A video keeps its container (and extension).
 func Plan(inputs []string, out, format string) (tasks []Task, other []string, err error) {
 	if len(inputs) == 0 {
 		return nil, nil, fmt.Errorf("%w: no input paths", ErrUsage)
@@ -52,8 +74,13 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 	}
 	seen := map[string]string{}
 	add := func(in, outPath string) {
-		outPath = withFormat(outPath, format)
-		t := Task{Input: in, Output: outPath}
+		kind := KindImage
+		if IsVideo(in) {
+			kind = KindVideo
+		} else {
+			outPath = withFormat(outPath, format)
+		}
+		t := Task{Input: in, Output: outPath, Kind: kind}
 		if samePath(in, outPath) {
 			// e.g. --out naming the folder a single input file is in: the
 			// original must never be replaced (or, without --overwrite,
@@ -78,7 +105,7 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 		}
 		if !st.IsDir() {
 			switch {
-			case !IsImage(in):
+			case !IsImage(in) && !IsVideo(in):
 				other = append(other, in)
 			case out == "":
 				ext := filepath.Ext(in)
@@ -126,7 +153,7 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 			if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 				return nil
 			}
-			if !IsImage(p) {
+			if !IsImage(p) && !IsVideo(p) {
 				other = append(other, p)
 				return nil
 			}
@@ -173,16 +200,42 @@ type BatchOptions struct {
 	Format      string // keep | png | jpg (Plan applies it to output names)
 	JPEGQuality int
 	Overwrite   bool
-	Jobs        int
-	Hide        HideOptions
+	// Jobs is how many images are anonymized at once. Videos go one at a
+	// time, beside the images, each using every core (Video.Workers).
+	Jobs int
+	Hide HideOptions
 	// HideBy overrides Hide for the detections of one model (by name).
 	HideBy map[string]HideOptions
-	// DropOnError writes nothing for an image the detector failed on;
-	// otherwise the whole image is hidden. Either way it is counted.
+	// DropOnError writes nothing for an image the detector failed on, and
+	// leaves such a frame out of a video; otherwise the whole image or
+	// frame is hidden. Either way it is counted.
 	DropOnError bool
-	Log         *slog.Logger
+	// Video configures video files.
+	Video VideoOptions
+	Log   *slog.Logger
 	// Progress is told of each finished task (may be nil).
 	Progress func()
+	// FrameProgress is told of a video's progress: frames written so far
+	// of total (0 when the file does not say), first with done 0 (may be
+	// nil). Called from one goroutine per video.
+	FrameProgress func(t Task, done, total int)
+}
+
+// VideoOptions configure the video files of a batch.
+type VideoOptions struct {
+	// Encode chooses the encoder (AudioFrom is set per file).
+	Encode EncodeOptions
+	// KeepAudio copies each video's audio track without re-encoding.
+	KeepAudio bool
+	// Persist and Lookahead: see PipelineOptions.
+	Persist, Lookahead int
+	// Timeout bounds each frame's detection (0: none); see PipelineOptions.
+	Timeout time.Duration
+	// Workers is how many frames are detected at once (0: one per core).
+	Workers int
+	// DetectMaxSide shrinks frames for detection so that the longer side
+	// is at most this (0: full size); regions are hidden at full size.
+	DetectMaxSide int
 }
 
 // Status of one image.
@@ -194,17 +247,47 @@ const (
 	StatusDropped     = "dropped"
 )
 
-// ImageResult is the audit record of one image.
+// ImageResult is the audit record of one image or video file.
 type ImageResult struct {
-	Input      string              `json:"input"`
-	Output     string              `json:"output,omitempty"`
-	Status     string              `json:"status"`
-	Error      string              `json:"error,omitempty"`
-	Width      int                 `json:"width,omitempty"`
-	Height     int                 `json:"height,omitempty"`
-	Model      *infer.Info         `json:"model,omitempty"`
+	Input  string `json:"input"`
+	Output string `json:"output,omitempty"`
+	// Kind is "video" for a video file (empty for an image).
+	Kind   Kind        `json:"kind,omitempty"`
+	Status string      `json:"status"`
+	Error  string      `json:"error,omitempty"`
+	Width  int         `json:"width,omitempty"`
+	Height int         `json:"height,omitempty"`
+	Model  *infer.Info `json:"model,omitempty"`
+	// Detections are an image's detections; a video's are only counted
+	// (Video.Regions), as a list per frame would dwarf the rest.
 	Detections []convert.Detection `json:"detections"`
 	Millis     float64             `json:"ms"`
+	// Video is set for a video file that was processed.
+	Video *VideoResult `json:"video,omitempty"`
+}
+
+// VideoResult is the audit record of a video file's frames.
+type VideoResult struct {
+	Frames      int     `json:"frames"`       // frames written
+	FramesRead  int     `json:"frames_read"`  // frames decoded
+	FrameRate   string  `json:"frame_rate"`   // of the input and the output, e.g. "30000/1001"
+	Seconds     float64 `json:"seconds"`      // the input's duration
+	Rotation    int     `json:"rotation"`     // of the input (frames were written upright)
+	Audio       bool    `json:"audio"`        // the audio track was copied
+	Codec       string  `json:"codec"`        // the encoder used
+	Regions     int     `json:"regions"`      // regions detected and hidden, over all frames
+	Persisted   int     `json:"persisted"`    // regions kept hidden after a face was last seen
+	LookedAhead int     `json:"looked_ahead"` // regions hidden before a face was first seen
+	// FramesWithRegions counts the frames in which anything was hidden.
+	FramesWithRegions int `json:"frames_with_regions"`
+	// HiddenWhole and Dropped count the frames the detector failed on.
+	HiddenWhole int `json:"frames_hidden_whole"`
+	Dropped     int `json:"frames_dropped"`
+	// FPS is frames per second through the whole file (decode to encode).
+	FPS float64 `json:"fps"`
+	// Models lists every detector version that saw frames (more than one
+	// when a model was swapped during the file).
+	Models []infer.Info `json:"models"`
 }
 
 // Summary counts a run's outcomes.
@@ -216,14 +299,25 @@ type Summary struct {
 	Dropped      int `json:"dropped"`
 	Hidden       int `json:"regions_hidden"`
 	NotProcessed int `json:"not_images"`
+	// Videos counts the video files among the tasks above, Frames their
+	// frames written, FramesHiddenWhole and FramesDropped the frames the
+	// detector failed on (a video with such frames counts in HiddenWhole
+	// or Dropped).
+	Videos            int `json:"videos"`
+	Frames            int `json:"frames"`
+	FramesHiddenWhole int `json:"frames_hidden_whole"`
+	FramesDropped     int `json:"frames_dropped"`
 }
 
 // Problems is the number of inputs that did not come out as intended.
 func (s Summary) Problems() int { return s.Failed + s.HiddenWhole + s.Dropped }
 
-// RunBatch anonymizes every task with jobs workers and reports each result
-// (report is called from one goroutine at a time). Cancelling ctx stops
-// starting new images; images in progress finish.
+// RunBatch anonymizes every task and reports each result (report is called
+// from one goroutine at a time): images with o.Jobs workers, and beside
+// them videos one at a time (a video's frames already keep every core
+// busy; two at once would only share them). Cancelling ctx stops starting
+// new tasks; images in progress finish, a video in progress is stopped and
+// reported failed, with nothing written.
 func RunBatch(ctx context.Context, det infer.Detector, tasks []Task, o BatchOptions, report func(ImageResult)) Summary {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -237,56 +331,93 @@ func RunBatch(ctx context.Context, det infer.Detector, tasks []Task, o BatchOpti
 		sum Summary
 		wg  sync.WaitGroup
 	)
-	ch := make(chan Task)
-	for range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range ch {
-				r := processImage(det, t, o)
-				mu.Lock()
-				switch r.Status {
-				case StatusDone:
-					sum.Done++
-					sum.Hidden += len(r.Detections)
-				case StatusSkipped:
-					sum.Skipped++
-				case StatusHiddenWhole:
-					sum.HiddenWhole++
-				case StatusDropped:
-					sum.Dropped++
-				default:
-					sum.Failed++
-				}
-				if r.Error != "" {
-					o.Log.Error("cannot anonymize", "file", r.Input, "status", r.Status, "err", r.Error)
-				}
-				if report != nil {
-					report(r)
-				}
-				if o.Progress != nil {
-					o.Progress()
-				}
-				mu.Unlock()
+	images, videos := make(chan Task), make(chan Task)
+	worker := func(ch <-chan Task) {
+		defer wg.Done()
+		for t := range ch {
+			r := Process(ctx, det, t, o)
+			mu.Lock()
+			sum.add(r)
+			if r.Error != "" {
+				o.Log.Error("cannot anonymize", "file", r.Input, "status", r.Status, "err", r.Error)
 			}
-		}()
-	}
-feed:
-	for _, t := range tasks {
-		select {
-		case <-ctx.Done():
-			break feed
-		case ch <- t:
+			if report != nil {
+				report(r)
+			}
+			if o.Progress != nil {
+				o.Progress()
+			}
+			mu.Unlock()
 		}
 	}
-	close(ch)
+	for range jobs {
+		wg.Add(1)
+		go worker(images)
+	}
+	wg.Add(1)
+	go worker(videos)
+	feed := func(ch chan<- Task, video bool) {
+		defer close(ch)
+		for _, t := range tasks {
+			if t.IsVideo() != video {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case ch <- t:
+			}
+		}
+	}
+	go feed(videos, true)
+	feed(images, false)
 	wg.Wait()
 	return sum
 }
 
+// add counts one result.
+func (sum *Summary) add(r ImageResult) {
+	if r.Kind == KindVideo {
+		sum.Videos++
+	}
+	if v := r.Video; v != nil {
+		sum.Frames += v.Frames
+		sum.FramesHiddenWhole += v.HiddenWhole
+		sum.FramesDropped += v.Dropped
+	}
+	switch r.Status {
+	case StatusDone, StatusHiddenWhole, StatusDropped:
+		sum.Hidden += len(r.Detections)
+		if r.Video != nil {
+			sum.Hidden += r.Video.Regions
+		}
+	}
+	switch r.Status {
+	case StatusDone:
+		sum.Done++
+	case StatusSkipped:
+		sum.Skipped++
+	case StatusHiddenWhole:
+		sum.HiddenWhole++
+	case StatusDropped:
+		sum.Dropped++
+	default:
+		sum.Failed++
+	}
+}
+
 // ProcessOne anonymizes one task (as RunBatch does for each) and returns
-// its record.
+// its record. A video runs to its end; Process can stop it.
 func ProcessOne(det infer.Detector, t Task, o BatchOptions) ImageResult {
+	return Process(context.Background(), det, t, o)
+}
+
+// Process is ProcessOne with a context, which stops a video in progress
+// (nothing is written then); an image always finishes.
+func Process(ctx context.Context, det infer.Detector, t Task, o BatchOptions) ImageResult {
+	if t.IsVideo() {
+		return processVideo(ctx, det, t, o)
+	}
 	return processImage(det, t, o)
 }
 

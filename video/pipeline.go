@@ -27,18 +27,23 @@ type PipelineOptions struct {
 	Workers int
 	// Queue is the capacity of the channels between the stages; 0 means
 	// 2*Workers. At most Queue+Workers frames are in flight (read and not
-	// yet written or closed), however slow one frame is.
+	// yet written or closed), however slow one frame is; with Lookahead,
+	// Lookahead+1 more.
 	Queue int
 	// Hide says how regions (and whole frames, on failure) are hidden.
 	Hide HideOptions
-	// HideBy overrides Hide for the detections of one model (by name).
+	// HideBy overrides Hide for the detections of one model (by name, as
+	// in convert.Detection.Model).
 	HideBy map[string]HideOptions
 	// Persist keeps hiding a detection's region for this many frames after
-	// it was last seen, moved with its motion (temporal safety; 0: off).
+	// it was last seen, moved with its motion and grown a little per
+	// frame (temporal safety; 0: off). See Tracker.
 	Persist int
-	// Lookahead (files only) also hides a region in up to this many frames
-	// before the frame where it is first seen (0: off). It delays output by
-	// as many frames.
+	// Lookahead (for files, where latency does not matter) also hides a
+	// region in up to this many frames before the frame where it is first
+	// seen, moved back along its motion (0: off). It delays output by
+	// Lookahead+1 frames: a frame is finished once the frame Lookahead+1
+	// after it has been detected.
 	Lookahead int
 	// DropOnError drops a frame the detector failed on (it is closed, not
 	// written) instead of hiding it whole. Either way it is counted.
@@ -60,6 +65,8 @@ type PipelineStats struct {
 	HiddenWhole int // frames hidden whole because detection (or hiding) failed or timed out
 	Dropped     int // frames not written because detection failed or timed out (DropOnError), or a frame could not be hidden at all
 	Detections  int // detections hidden, over all frames
+	Persisted   int // regions hidden by Persist in frames whose detections missed them
+	LookedAhead int // regions hidden by Lookahead in frames before their first detection
 	Elapsed     time.Duration
 }
 
@@ -69,17 +76,25 @@ type PipelineStats struct {
 // returns io.EOF, ctx is cancelled, or src or sink returns an error.
 //
 // Stages: one goroutine reads (src.Read), Workers goroutines detect and
-// hide, and the calling goroutine writes, reordering frames into the order
-// they were read; so decoding, inference, hiding and encoding overlap.
+// hide the detections, and the calling goroutine writes, reordering frames
+// into the order they were read; so decoding, inference, hiding and
+// encoding overlap. With Persist or Lookahead, the writer also runs a
+// Tracker over the frames in order and hides the regions it adds (few, and
+// only in frames where the detector missed a face), holding frames back
+// as long as look-ahead may still add to them.
 // A slow stage holds the others back (at most Queue+Workers frames are in
-// flight) rather than dropping frames: a live source that must never block
-// is wrapped in a stage that drops and counts what the pipeline cannot
-// take.
+// flight, plus Lookahead+1 with look-ahead) rather than dropping frames: a
+// live source that must never block is wrapped in a stage that drops and
+// counts what the pipeline cannot take.
 //
 // It never writes a frame unhidden: a frame whose detection failed or
 // timed out is hidden whole (FrameResult.HiddenWhole and Err set) or, with
 // DropOnError, closed and not written. A frame that cannot even be hidden
-// whole (an empty Mat, say) is dropped too.
+// whole (an empty Mat, say) is dropped too. Such a frame updates no track
+// (tracks age across it). The regions a Tracker adds are appended to
+// FrameResult.Detections with their Source set (convert.SourcePersist or
+// SourceLookahead) and counted in Persisted and LookedAhead, not in
+// Detections.
 //
 // Ownership: every frame src returns belongs to the pipeline until it is
 // handed to sink.Write, which then owns it (even when Write fails); frames
@@ -99,8 +114,20 @@ func RunPipeline(ctx context.Context, src Source, det infer.Detector, sink Sink,
 	if err := o.Hide.Validate(); err != nil {
 		return PipelineStats{}, fmt.Errorf("pipeline: %w", err)
 	}
+	for name, h := range o.HideBy {
+		if err := h.Validate(); err != nil {
+			return PipelineStats{}, fmt.Errorf("pipeline: hide for model %q: %w", name, err)
+		}
+	}
 	if o.Timeout < 0 {
 		return PipelineStats{}, fmt.Errorf("pipeline: timeout %v: negative", o.Timeout)
+	}
+	var tr *Tracker
+	if o.Persist != 0 || o.Lookahead != 0 {
+		var err error
+		if tr, err = NewTracker(TrackOptions{Persist: o.Persist, Lookahead: o.Lookahead}); err != nil {
+			return PipelineStats{}, fmt.Errorf("pipeline: %w", err)
+		}
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()
@@ -111,9 +138,9 @@ func RunPipeline(ctx context.Context, src Source, det infer.Detector, sink Sink,
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &pipeline{
-		src: src, det: det, sink: sink, o: o,
+		src: src, det: det, sink: sink, o: o, tr: tr,
 		ctx: inner, cancel: cancel,
-		window:  make(chan struct{}, o.Queue+o.Workers),
+		window:  make(chan struct{}, o.Queue+o.Workers+tr.delay()),
 		maxLate: int64(o.Workers),
 	}
 
@@ -156,6 +183,12 @@ type pipeline struct {
 	sink Sink
 	o    PipelineOptions
 
+	// tr follows faces across frames (nil: Persist and Lookahead off);
+	// held are the frames, in order, it has not finished yet. Only the
+	// writer uses them.
+	tr   *Tracker
+	held []done
+
 	ctx    context.Context // cancelled on the first error, or with the caller's
 	cancel context.CancelFunc
 
@@ -168,7 +201,8 @@ type pipeline struct {
 
 	// window holds one token per frame read and not yet written or
 	// closed: the reader takes one before each Read, and whoever ends the
-	// frame's trip gives it back. It bounds the reorder buffer.
+	// frame's trip gives it back. It bounds the reorder buffer and the
+	// frames the tracker holds back.
 	window chan struct{}
 
 	late    atomic.Int64 // timed-out detections still running
@@ -279,24 +313,30 @@ func (p *pipeline) process(j job) (done, bool) {
 	d.r.Model = info
 	if err == nil {
 		d.r.Detections = dets
-		if err = Hide(&d.f.Mat, boxesOf(dets), p.o.Hide); err == nil {
+		if err = hideDetections(&d.f.Mat, dets, p.o.Hide, p.o.HideBy); err == nil {
 			return d, true
 		}
 		err = fmt.Errorf("hide: %w", err) // the frame may be partly hidden
 	}
-	// Fail closed: never write what the detector could not look at.
+	p.failClosed(&d, err)
+	return d, true
+}
+
+// failClosed hides the whole of d's frame, or closes it and marks it
+// dropped (DropOnError, or when even that fails), and sets d.r.Err: never
+// write what the detector could not look at.
+func (p *pipeline) failClosed(d *done, err error) {
 	d.r.Err = err
 	if !p.o.DropOnError {
 		herr := HideAll(&d.f.Mat, p.o.Hide)
 		if herr == nil {
 			d.r.HiddenWhole = true
-			return d, true
+			return
 		}
 		d.r.Err = errors.Join(err, fmt.Errorf("hide whole frame: %w", herr))
 	}
 	_ = d.f.Mat.Close()
 	d.dropped = true
-	return d, true
 }
 
 // errStopped tells process that ctx was done during a detection.
@@ -378,7 +418,7 @@ func (p *pipeline) write(out <-chan done) PipelineStats {
 			}
 			delete(pending, next)
 			next++
-			p.emit(d, &st)
+			p.track(d, &st)
 		}
 	}
 	// Left only when a frame before them never came (ctx was done).
@@ -387,7 +427,76 @@ func (p *pipeline) write(out <-chan done) PipelineStats {
 			p.discard(&d.f.Mat)
 		}
 	}
+	if p.tr != nil {
+		if p.ctx.Err() == nil {
+			p.tr.Flush()
+			p.finishHeld(&st)
+		}
+		for _, d := range p.held { // stopped: close what is left
+			if d.dropped {
+				p.stopped.Store(true)
+				p.release()
+			} else {
+				p.discard(&d.f.Mat)
+			}
+		}
+		p.held = nil
+	}
 	return st
+}
+
+// track hands the next frame in order to the tracker, if there is one, and
+// emits the frames it has finished; without one it emits d at once.
+func (p *pipeline) track(d done, st *PipelineStats) {
+	if p.tr == nil {
+		p.emit(d, st)
+		return
+	}
+	p.tr.Add(d.r.Detections, d.dropped || d.r.HiddenWhole)
+	p.held = append(p.held, d)
+	p.finishHeld(st)
+}
+
+// finishHeld emits the held frames the tracker has finished, hiding the
+// regions it added to each.
+func (p *pipeline) finishHeld(st *PipelineStats) {
+	for {
+		_, extras, ok := p.tr.Next()
+		if !ok {
+			return
+		}
+		d := p.held[0]
+		p.held[0] = done{}
+		p.held = p.held[1:]
+		if len(extras) > 0 && !d.dropped && !d.r.HiddenWhole && p.ctx.Err() == nil {
+			p.hideExtras(&d, extras, st)
+		}
+		p.emit(d, st)
+	}
+}
+
+// hideExtras hides the tracker's regions in d's frame and records them in
+// its result; if that fails, the frame fails closed.
+func (p *pipeline) hideExtras(d *done, extras []convert.Detection, st *PipelineStats) {
+	if err := hideDetections(&d.f.Mat, extras, p.o.Hide, p.o.HideBy); err != nil {
+		// The frame may be partly hidden.
+		p.failClosed(d, fmt.Errorf("hide tracked regions: %w", err))
+		if d.dropped {
+			st.Dropped++
+			st.Detections -= len(d.r.Detections) // counted when it came
+		} else {
+			st.HiddenWhole++
+		}
+		return
+	}
+	d.r.Detections = append(d.r.Detections[:len(d.r.Detections):len(d.r.Detections)], extras...)
+	for _, e := range extras {
+		if e.Source == convert.SourceLookahead {
+			st.LookedAhead++
+		} else {
+			st.Persisted++
+		}
+	}
 }
 
 // emit ends the trip of the next frame in order.

@@ -471,9 +471,16 @@ func TestPipelineHungDetector(t *testing.T) {
 }
 
 // TestPipelineStops: an error from the source or the sink, or a cancelled
-// context, stops the pipeline with that error; frames in flight are closed
-// (the matprofile build's TestMain checks that nothing leaks).
+// context, stops the pipeline with that error; frames in flight, and those
+// held back for look-ahead, are closed (the matprofile build's TestMain
+// checks that nothing leaks).
 func TestPipelineStops(t *testing.T) {
+	for _, temporal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("temporal=%v", temporal), func(t *testing.T) { testPipelineStops(t, temporal) })
+	}
+}
+
+func testPipelineStops(t *testing.T, temporal bool) {
 	errSrc := errors.New("source broke")
 	errSink := errors.New("sink broke")
 	const n = 100
@@ -522,7 +529,11 @@ func TestPipelineStops(t *testing.T) {
 			if tc.preCancel {
 				cancel()
 			}
-			st, err := RunPipeline(ctx, src, newFake(3), sink, PipelineOptions{Workers: 3, Queue: 2, Timeout: time.Minute})
+			o := PipelineOptions{Workers: 3, Queue: 2, Timeout: time.Minute}
+			if temporal {
+				o.Persist, o.Lookahead = 3, 6
+			}
+			st, err := RunPipeline(ctx, src, newFake(3), sink, o)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("RunPipeline: error %v, want %v", err, tc.want)
 			}
@@ -734,5 +745,19 @@ func BenchmarkPipeline(b *testing.B) {
 				report(b, st.Detections)
 			})
 		}
+		// The same with temporal safety on: the writer also tracks the
+		// faces and holds 6 frames back for look-ahead.
+		b.Run(name("workers=2,persist=5,lookahead=5"), func(b *testing.B) {
+			s := cloneSource(frame, b.N)
+			b.ResetTimer()
+			st, err := RunPipeline(context.Background(), s, det, &encodeSink{}, PipelineOptions{Workers: 2, Persist: 5, Lookahead: 5})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if st.Written != b.N {
+				b.Fatalf("stats %+v, want %d frames written", st, b.N)
+			}
+			report(b, st.Detections)
+		})
 	}
 }

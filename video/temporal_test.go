@@ -1,0 +1,852 @@
+package video
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"sync"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/testenv"
+)
+
+// Scenes for the temporal tests: sceneW×sceneH BGR frames with a
+// background that is never black nor pure red, the frame index in pixel
+// (0,0) (blue = low byte, green = high byte, red = 1, so it is not black
+// either), and pure red squares that move from frame to frame. Regions are
+// hidden solid black, so a black pixel is a hidden one.
+const sceneW, sceneH = 160, 96
+
+// object is one square of a scene: where it is in frame i, and whether
+// the scene's detector finds it there.
+type object struct {
+	rect     func(i int) image.Rectangle
+	detected func(i int) bool // nil: in every frame
+}
+
+// moving is a side×side square at (x0, y0) in frame 0 that moves (vx, vy)
+// pixels per frame.
+func moving(x0, y0, side, vx, vy int) func(int) image.Rectangle {
+	return func(i int) image.Rectangle {
+		return image.Rect(x0+vx*i, y0+vy*i, x0+vx*i+side, y0+vy*i+side)
+	}
+}
+
+func scenePixels(objs []object, i int) []byte {
+	b := make([]byte, sceneW*sceneH*3)
+	for y := range sceneH {
+		for x := range sceneW {
+			p := b[(y*sceneW+x)*3:]
+			p[0], p[1], p[2] = byte(60+(x+i)%50), byte(70+y%50), 40
+		}
+	}
+	for _, o := range objs {
+		r := o.rect(i).Intersect(image.Rect(0, 0, sceneW, sceneH))
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				p := b[(y*sceneW+x)*3:]
+				p[0], p[1], p[2] = 0, 0, 255
+			}
+		}
+	}
+	b[0], b[1], b[2] = byte(i), byte(i>>8), 1
+	return b
+}
+
+func sceneSource(t testing.TB, objs []object, n int) *sliceSource {
+	return &sliceSource{n: n, frame: func(i int) gocv.Mat {
+		m := gocv.NewMatWithSize(sceneH, sceneW, gocv.MatTypeCV8UC3)
+		dst, err := m.DataPtrUint8()
+		if err != nil {
+			m.Close()
+			t.Errorf("frame %d: %v", i, err)
+			return gocv.NewMat()
+		}
+		copy(dst, scenePixels(objs, i))
+		return m
+	}}
+}
+
+// sceneDetector reports the objects of a scene exactly where they are,
+// except in the frames in miss (it finds nothing there) or fail (it
+// returns an error). It is deterministic and safe for concurrent use.
+type sceneDetector struct {
+	objs []object
+	miss map[int]bool
+	fail map[int]bool
+}
+
+func (d *sceneDetector) Info() infer.Info { return infer.Info{Name: "scene", Version: "1"} }
+func (d *sceneDetector) Close() error     { return nil }
+
+func (d *sceneDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
+	dets, _, err := d.DetectInfo(img)
+	return dets, err
+}
+
+func (d *sceneDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+	if img.Empty() || img.Cols() != sceneW || img.Rows() != sceneH {
+		return nil, d.Info(), errors.New("scene: not a scene frame")
+	}
+	i := frameNumber(img)
+	if d.fail[i] {
+		return nil, d.Info(), fmt.Errorf("frame %d: %w", i, errFake)
+	}
+	dets := []convert.Detection{}
+	if d.miss[i] {
+		return dets, d.Info(), nil
+	}
+	for _, o := range d.objs {
+		if o.detected != nil && !o.detected(i) {
+			continue
+		}
+		r := o.rect(i)
+		dets = append(dets, convert.Detection{
+			Box:   convert.Box{X1: float32(r.Min.X), Y1: float32(r.Min.Y), X2: float32(r.Max.X), Y2: float32(r.Max.Y)},
+			Score: 0.9, Label: "face",
+		})
+	}
+	return dets, d.Info(), nil
+}
+
+func frames(from, to int) map[int]bool {
+	m := map[int]bool{}
+	for i := from; i <= to; i++ {
+		m[i] = true
+	}
+	return m
+}
+
+// runScene runs the pipeline over n frames of the scene with the solid
+// black style and returns what was written.
+func runScene(t *testing.T, det *sceneDetector, n int, o PipelineOptions) (PipelineStats, *memSink) {
+	t.Helper()
+	o.Hide = HideOptions{Style: Solid}
+	if o.Workers == 0 {
+		o.Workers = 3
+	}
+	sink := newMemSink(t, true)
+	st, err := RunPipeline(context.Background(), sceneSource(t, det.objs, n), det, sink, o)
+	if err != nil {
+		t.Fatalf("RunPipeline: %v", err)
+	}
+	if len(sink.order) != st.Written {
+		t.Fatalf("%d frames written, stats say %d", len(sink.order), st.Written)
+	}
+	return st, sink
+}
+
+// blackIn counts the black (hidden) pixels of a written frame inside r and
+// in all, and the pixels of r.
+func blackIn(px []byte, r image.Rectangle) (inside, all, area int) {
+	r = r.Intersect(image.Rect(0, 0, sceneW, sceneH))
+	for y := range sceneH {
+		for x := range sceneW {
+			o := (y*sceneW + x) * 3
+			if px[o] == 0 && px[o+1] == 0 && px[o+2] == 0 {
+				all++
+				if image.Pt(x, y).In(r) {
+					inside++
+				}
+			}
+		}
+	}
+	return inside, all, r.Dx() * r.Dy()
+}
+
+// wantCovered checks that the object's square in frame i was hidden whole.
+func wantCovered(t *testing.T, s *memSink, o object, i int) {
+	t.Helper()
+	in, _, area := blackIn(s.pixels[i], o.rect(i))
+	if in != area {
+		t.Errorf("frame %d: %d of the square's %d pixels hidden, want all", i, in, area)
+	}
+}
+
+// wantUntouched checks that nothing at all was hidden in frame i.
+func wantUntouched(t *testing.T, s *memSink, i int) {
+	t.Helper()
+	if _, all, _ := blackIn(s.pixels[i], image.Rectangle{}); all != 0 {
+		t.Errorf("frame %d: %d pixels hidden, want none", i, all)
+	}
+}
+
+func sources(r FrameResult) (detected int, bySource map[string]int) {
+	bySource = map[string]int{}
+	for _, d := range r.Detections {
+		if d.Source == "" {
+			detected++
+		} else {
+			bySource[d.Source]++
+		}
+	}
+	return detected, bySource
+}
+
+// TestTemporalMissedFrame is the test: a face (moving 4 px a
+// frame) that the detector misses in frame 10 is still hidden there with
+// Persist >= 1, and shows with Persist 0 (so the test can fail).
+func TestTemporalMissedFrame(t *testing.T) {
+	const n, missed = 20, 10
+	face := object{rect: moving(10, 30, 20, 4, 1)}
+	for _, persist := range []int{0, 1, 3, 5} {
+		t.Run(fmt.Sprintf("persist=%d", persist), func(t *testing.T) {
+			det := &sceneDetector{objs: []object{face}, miss: map[int]bool{missed: true}}
+			st, sink := runScene(t, det, n, PipelineOptions{Persist: persist})
+			if st.Written != n || st.Detections != n-1 || st.HiddenWhole != 0 {
+				t.Errorf("stats %+v, want %d written, %d detections", st, n, n-1)
+			}
+			for i := range n {
+				if i != missed {
+					wantCovered(t, sink, face, i)
+					continue
+				}
+				in, all, area := blackIn(sink.pixels[i], face.rect(i))
+				dets, src := sources(sink.results[i])
+				if persist == 0 {
+					if all != 0 || len(sink.results[i].Detections) != 0 || st.Persisted != 0 {
+						t.Errorf("frame %d: %d pixels hidden, result %+v, stats %+v; want nothing hidden without persistence", i, all, sink.results[i], st)
+					}
+					continue
+				}
+				if in != area {
+					t.Errorf("frame %d (missed): %d of the face's %d pixels hidden, want all", i, in, area)
+				}
+				if dets != 0 || src[convert.SourcePersist] != 1 || st.Persisted != 1 {
+					t.Errorf("frame %d: %d detections, sources %v, stats %+v; want one persisted region", i, dets, src, st)
+				}
+				if d := sink.results[i].Detections[0]; d.Label != "face" || d.Model != "" || d.Score != 0.9 {
+					t.Errorf("frame %d: persisted region %+v, want the face's label and score", i, d)
+				}
+			}
+		})
+	}
+}
+
+// TestTemporalMotion: a square moving 8 px a frame, missed for 3 frames,
+// is covered in each of them by its predicted region, which grows only a
+// little.
+func TestTemporalMotion(t *testing.T) {
+	const n = 16
+	face := object{rect: moving(4, 30, 20, 8, 0)}
+	det := &sceneDetector{objs: []object{face}, miss: frames(10, 12)}
+	st, sink := runScene(t, det, n, PipelineOptions{Persist: 5})
+	if st.Persisted != 3 {
+		t.Errorf("stats %+v, want 3 persisted regions", st)
+	}
+	for i := range n {
+		wantCovered(t, sink, face, i)
+		if det.miss[i] {
+			// 20 px grown by 10% a missed frame, plus a pixel of rounding.
+			k := i - 9
+			side := int(math.Ceil(20*(1+0.1*float64(k)))) + 1
+			if _, all, _ := blackIn(sink.pixels[i], image.Rectangle{}); all > side*side {
+				t.Errorf("frame %d: %d pixels hidden, want at most %d (%d missed frames)", i, all, side*side, k)
+			}
+		}
+	}
+	// Without motion the prediction would stay behind: 8 px a frame is
+	// more than the growth covers, so the test depends on the velocity.
+	if g := 20 * DefaultTrackGrow * 3 / 2; g >= 3*8 {
+		t.Fatalf("growth %v alone covers the motion; the test proves nothing", g)
+	}
+}
+
+// TestTemporalExpires: after Persist missed frames the region is no longer
+// hidden: no stale boxes forever.
+func TestTemporalExpires(t *testing.T) {
+	const n, persist = 20, 3
+	face := object{rect: moving(10, 30, 20, 2, 0)}
+	det := &sceneDetector{objs: []object{face}, miss: frames(10, n-1)}
+	st, sink := runScene(t, det, n, PipelineOptions{Persist: persist})
+	if st.Persisted != persist {
+		t.Errorf("stats %+v, want %d persisted regions", st, persist)
+	}
+	for i := range n {
+		switch {
+		case i < 10+persist:
+			wantCovered(t, sink, face, i)
+		default:
+			wantUntouched(t, sink, i)
+			if len(sink.results[i].Detections) != 0 {
+				t.Errorf("frame %d: %+v recorded, want nothing", i, sink.results[i].Detections)
+			}
+		}
+	}
+}
+
+// TestTemporalLookahead: a face first detected at frame 20 is also hidden
+// in frames 15..19 with Lookahead 5, moved back along its motion (5 px a
+// frame, more than the growth covers), and not with Lookahead 0. A face
+// first detected in the last frame, whose motion is unknown, is hidden in
+// place before it.
+func TestTemporalLookahead(t *testing.T) {
+	const n = 26
+	late := object{rect: moving(2, 10, 16, 5, 0), detected: func(i int) bool { return i >= 20 }}
+	last := object{rect: moving(120, 60, 16, 0, 0), detected: func(i int) bool { return i == n-1 }}
+	for _, tc := range []struct{ lookahead, persist, workers int }{{0, 0, 3}, {5, 0, 3}, {5, 3, 1}, {5, 2, 4}} {
+		t.Run(fmt.Sprintf("lookahead=%d,persist=%d,workers=%d", tc.lookahead, tc.persist, tc.workers), func(t *testing.T) {
+			det := &sceneDetector{objs: []object{late, last}}
+			st, sink := runScene(t, det, n, PipelineOptions{Lookahead: tc.lookahead, Persist: tc.persist, Workers: tc.workers, Queue: 1})
+			if st.Written != n {
+				t.Fatalf("stats %+v, want all %d frames written", st, n)
+			}
+			for i := range n {
+				if i < 15 {
+					wantUntouched(t, sink, i)
+					continue
+				}
+				if i >= 20 {
+					wantCovered(t, sink, late, i)
+				}
+				_, src := sources(sink.results[i])
+				switch {
+				case i < 20 && tc.lookahead == 0:
+					wantUntouched(t, sink, i)
+				case i < 20:
+					wantCovered(t, sink, late, i)
+					if i >= n-1-tc.lookahead {
+						wantCovered(t, sink, last, i)
+					}
+					if want := 1 + btoi(i >= n-1-tc.lookahead); src[convert.SourceLookahead] != want {
+						t.Errorf("frame %d: %d look-ahead regions recorded, want %d", i, src[convert.SourceLookahead], want)
+					}
+				case i < n-1 && i >= n-1-tc.lookahead:
+					wantCovered(t, sink, last, i)
+				}
+			}
+			if want := 2 * tc.lookahead; st.LookedAhead != want {
+				t.Errorf("stats %+v, want %d look-ahead regions", st, want)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestTemporalFailedFrame: a frame whose detection failed is hidden whole
+// (or dropped) and counted, updates no track and gets no tracked region;
+// the face is still persisted into the frame after it, which the detector
+// misses.
+func TestTemporalFailedFrame(t *testing.T) {
+	const n = 16
+	face := object{rect: moving(10, 30, 20, 4, 0)}
+	for _, drop := range []bool{false, true} {
+		t.Run(fmt.Sprintf("drop=%v", drop), func(t *testing.T) {
+			det := &sceneDetector{objs: []object{face}, fail: map[int]bool{10: true}, miss: map[int]bool{11: true}}
+			st, sink := runScene(t, det, n, PipelineOptions{Persist: 3, Lookahead: 2, DropOnError: drop})
+			want := PipelineStats{Read: n, Written: n, HiddenWhole: 1, Detections: n - 2, Persisted: 1}
+			if drop {
+				want = PipelineStats{Read: n, Written: n - 1, Dropped: 1, Detections: n - 2, Persisted: 1}
+			}
+			st.Elapsed = 0
+			if st != want {
+				t.Errorf("stats %+v, want %+v", st, want)
+			}
+			r := sink.results[10]
+			if drop {
+				if _, ok := sink.results[10]; ok {
+					t.Error("frame 10 written, want it dropped")
+				}
+			} else if !r.HiddenWhole || !errors.Is(r.Err, errFake) || len(r.Detections) != 0 {
+				t.Errorf("frame 10: result %+v, want hidden whole with the error and nothing recorded", r)
+			} else if _, all, _ := blackIn(sink.pixels[10], image.Rectangle{}); all != sceneW*sceneH {
+				t.Errorf("frame 10: %d pixels hidden, want all", all)
+			}
+			wantCovered(t, sink, face, 11)
+			if _, src := sources(sink.results[11]); src[convert.SourcePersist] != 1 {
+				t.Errorf("frame 11: sources %v, want one persisted region", src)
+			}
+		})
+	}
+}
+
+// TestTemporalInFlight: with look-ahead the frames held back count in the
+// bound on frames in flight (Queue+Workers+Lookahead+1), and a small
+// Queue does not deadlock the pipeline.
+func TestTemporalInFlight(t *testing.T) {
+	const n, workers, queue, lookahead = 60, 1, 1, 8
+	face := object{rect: moving(10, 30, 20, 1, 0), detected: func(i int) bool { return i%20 == 0 }}
+	det := &sceneDetector{objs: []object{face}}
+	src := sceneSource(t, det.objs, n)
+	var mu sync.Mutex
+	var reads, writes, most int
+	frame := src.frame
+	src.frame = func(i int) gocv.Mat {
+		mu.Lock()
+		reads++
+		most = max(most, reads-writes)
+		mu.Unlock()
+		return frame(i)
+	}
+	sink := newMemSink(t, false)
+	sink.onWrite = func(Frame, FrameResult) {
+		mu.Lock()
+		writes++
+		mu.Unlock()
+	}
+	st, err := RunPipeline(context.Background(), src, det, sink, PipelineOptions{Workers: workers, Queue: queue, Lookahead: lookahead, Hide: HideOptions{Style: Solid}})
+	if err != nil {
+		t.Fatalf("RunPipeline: %v", err)
+	}
+	if st.Written != n {
+		t.Errorf("stats %+v, want %d written", st, n)
+	}
+	if bound := queue + workers + lookahead + 1; most > bound || most <= lookahead {
+		t.Errorf("%d frames in flight at most, want more than %d (the frames held back) and at most %d", most, lookahead, bound)
+	}
+}
+
+// --- the Tracker on its own ---
+
+func faceAt(cx, cy, side float32) convert.Detection {
+	h := side / 2
+	return convert.Detection{Box: convert.Box{X1: cx - h, Y1: cy - h, X2: cx + h, Y2: cy + h}, Score: 0.8, Label: "face"}
+}
+
+func newTestTracker(t *testing.T, o TrackOptions) *Tracker {
+	t.Helper()
+	tr, err := NewTracker(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// step adds one frame and returns the extras of the frames that became
+// final, by frame.
+func step(tr *Tracker, dets []convert.Detection, failed bool) map[int][]convert.Detection {
+	tr.Add(dets, failed)
+	out := map[int][]convert.Detection{}
+	for {
+		f, ex, ok := tr.Next()
+		if !ok {
+			return out
+		}
+		out[f] = ex
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-3 }
+
+func wantBox(t *testing.T, what string, got convert.Box, cx, cy, side float64) {
+	t.Helper()
+	gx, gy := centre(got)
+	if !near(gx, cx) || !near(gy, cy) || !near(float64(got.W()), side) || !near(float64(got.H()), side) {
+		t.Errorf("%s: box %+v (centre %.2f,%.2f, %.2f×%.2f), want centre %.2f,%.2f, side %.2f",
+			what, got, gx, gy, got.W(), got.H(), cx, cy, side)
+	}
+}
+
+// TestTrackerMatch: two faces detected in two frames (in a different
+// order) are each matched with their own track: when both are missed, each
+// is predicted from its own motion.
+func TestTrackerMatch(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 2})
+	step(tr, []convert.Detection{faceAt(30, 30, 20), faceAt(100, 40, 30)}, false)
+	step(tr, []convert.Detection{faceAt(97, 42, 30), faceAt(35, 30, 20)}, false)
+	got := step(tr, nil, false)[2]
+	if len(got) != 2 {
+		t.Fatalf("frame 2: %d regions, want 2", len(got))
+	}
+	if got[0].Box.X1 > got[1].Box.X1 {
+		got[0], got[1] = got[1], got[0]
+	}
+	wantBox(t, "left face", got[0].Box, 40, 30, 20*1.1)
+	wantBox(t, "right face", got[1].Box, 94, 44, 30*1.1)
+	for _, d := range got {
+		if d.Source != convert.SourcePersist || d.Label != "face" || d.Score != 0.8 {
+			t.Errorf("region %+v: want a persisted face with the sighting's score", d)
+		}
+	}
+}
+
+// TestTrackerVelocity: a face moving at a constant 7 px a frame is
+// predicted 7 px further on for each missed frame, grown 10% a frame up to
+// the cap, and dropped after Persist frames.
+func TestTrackerVelocity(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 12, MaxGrow: 0.5})
+	for i := range 5 {
+		if ex := step(tr, []convert.Detection{faceAt(20+7*float32(i), 50, 20)}, false)[i]; len(ex) != 0 {
+			t.Fatalf("frame %d: %v added to a detected face", i, ex)
+		}
+	}
+	// Last seen at frame 4, centre x 48.
+	for k := 1; k <= 12; k++ {
+		ex := step(tr, nil, false)[4+k]
+		if len(ex) != 1 {
+			t.Fatalf("%d frames missed: %d regions, want 1", k, len(ex))
+		}
+		wantBox(t, fmt.Sprintf("%d frames missed", k), ex[0].Box, 48+7*float64(k), 50, 20*(1+math.Min(0.1*float64(k), 0.5)))
+	}
+	if ex := step(tr, nil, false)[17]; len(ex) != 0 {
+		t.Errorf("13 frames missed with Persist 12: %v, want nothing", ex)
+	}
+	if len(tr.tracks) != 0 {
+		t.Errorf("%d tracks left, want the expired one gone", len(tr.tracks))
+	}
+}
+
+// TestTrackerCrossing: two faces crossing each other keep their tracks:
+// after the crossing, a missed frame predicts each where it really is.
+func TestTrackerCrossing(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 1})
+	a := func(i int) convert.Detection { return faceAt(20+10*float32(i), 50, 30) }  // rightwards
+	b := func(i int) convert.Detection { return faceAt(120-10*float32(i), 58, 30) } // leftwards
+	for i := range 10 {
+		dets := []convert.Detection{a(i), b(i)}
+		if i%2 == 1 {
+			dets[0], dets[1] = dets[1], dets[0]
+		}
+		step(tr, dets, false)
+	}
+	got := step(tr, nil, false)[10]
+	if len(got) != 2 {
+		t.Fatalf("frame 10: %d regions, want 2", len(got))
+	}
+	if got[0].Box.Y1 > got[1].Box.Y1 {
+		got[0], got[1] = got[1], got[0]
+	}
+	wantBox(t, "face moving right", got[0].Box, 120, 50, 33)
+	wantBox(t, "face moving left", got[1].Box, 20, 58, 33)
+}
+
+// TestTrackerLabels: a face is never continued by another label's
+// detection in the same place, nor by another model's.
+func TestTrackerLabels(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 1})
+	step(tr, []convert.Detection{faceAt(50, 50, 20)}, false)
+	plate := faceAt(50, 50, 20)
+	plate.Label = "plate"
+	other := faceAt(50, 50, 20)
+	other.Model = "other"
+	got := step(tr, []convert.Detection{plate, other}, false)[1]
+	if len(got) != 1 || got[0].Label != "face" || got[0].Model != "" || got[0].Source != convert.SourcePersist {
+		t.Errorf("frame 1: %+v, want the face persisted", got)
+	}
+}
+
+// TestTrackerFailedFrame: a failed frame gets nothing, ignores its
+// detections and ages the tracks: Persist counts it.
+func TestTrackerFailedFrame(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 2})
+	step(tr, []convert.Detection{faceAt(50, 50, 20)}, false)
+	step(tr, []convert.Detection{faceAt(54, 50, 20)}, false)
+	if ex := step(tr, []convert.Detection{faceAt(90, 90, 20)}, true)[2]; len(ex) != 0 {
+		t.Errorf("failed frame 2: %v, want nothing", ex)
+	}
+	ex := step(tr, nil, false)[3]
+	if len(ex) != 1 {
+		t.Fatalf("frame 3: %d regions, want the face persisted", len(ex))
+	}
+	wantBox(t, "frame 3", ex[0].Box, 62, 50, 24)
+	if ex := step(tr, nil, false)[4]; len(ex) != 0 {
+		t.Errorf("frame 4, 3 frames after the last sighting with Persist 2: %v, want nothing", ex)
+	}
+}
+
+// TestTrackerDelay: with Lookahead L a frame is final L+1 frames after it
+// was added, or at Flush; without, at once.
+func TestTrackerDelay(t *testing.T) {
+	for _, la := range []int{0, 1, 4} {
+		tr := newTestTracker(t, TrackOptions{Lookahead: la})
+		var finals []int
+		for i := range 10 {
+			for f := range step(tr, nil, false) {
+				finals = append(finals, f)
+			}
+			if want := max(0, i+1-tr.Delay()); len(finals) != want {
+				t.Errorf("lookahead %d: %d frames final after %d added, want %d", la, len(finals), i+1, want)
+			}
+		}
+		tr.Flush()
+		for {
+			f, _, ok := tr.Next()
+			if !ok {
+				break
+			}
+			finals = append(finals, f)
+		}
+		if fmt.Sprint(finals) != "[0 1 2 3 4 5 6 7 8 9]" {
+			t.Errorf("lookahead %d: frames final in order %v", la, finals)
+		}
+	}
+}
+
+// TestTrackerLookaheadBeforeStart: a face first seen at frame 2 with
+// Lookahead 5 is placed in frames 0 and 1 only, moved back along the motion
+// measured in frame 3.
+func TestTrackerLookaheadBeforeStart(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Lookahead: 5})
+	got := map[int][]convert.Detection{}
+	add := func(m map[int][]convert.Detection) {
+		for f, ex := range m {
+			got[f] = ex
+		}
+	}
+	add(step(tr, nil, false))
+	add(step(tr, nil, false))
+	add(step(tr, []convert.Detection{faceAt(50, 50, 20)}, false))
+	add(step(tr, []convert.Detection{faceAt(56, 50, 20)}, false))
+	tr.Flush()
+	for {
+		f, ex, ok := tr.Next()
+		if !ok {
+			break
+		}
+		got[f] = ex
+	}
+	if len(got) != 4 || len(got[0]) != 1 || len(got[1]) != 1 || len(got[2]) != 0 || len(got[3]) != 0 {
+		t.Fatalf("regions by frame %v, want one in frames 0 and 1", got)
+	}
+	wantBox(t, "frame 1", got[1][0].Box, 44, 50, 22)
+	wantBox(t, "frame 0", got[0][0].Box, 38, 50, 24)
+	if got[0][0].Source != convert.SourceLookahead {
+		t.Errorf("frame 0: source %q, want %q", got[0][0].Source, convert.SourceLookahead)
+	}
+}
+
+func TestTrackOptionsValidate(t *testing.T) {
+	for _, o := range []TrackOptions{{Persist: -1}, {Lookahead: -1}, {Grow: -0.1}, {Grow: math.NaN()}, {MaxGrow: 11}} {
+		if _, err := NewTracker(o); err == nil {
+			t.Errorf("options %+v: no error", o)
+		}
+	}
+	src := synthSource(t, 3)
+	for _, o := range []PipelineOptions{{Persist: -1}, {Lookahead: -2}, {HideBy: map[string]HideOptions{"x": {Style: "smudge"}}}} {
+		if _, err := RunPipeline(context.Background(), src, newFake(1), newMemSink(t, false), o); err == nil {
+			t.Errorf("options %+v: no error", o)
+		}
+	}
+	if src.next != 0 {
+		t.Errorf("%d frames read before the options were checked", src.next)
+	}
+}
+
+// TestTemporalHideBy: tracked regions are hidden in the style of the model
+// whose detection they come from.
+func TestTemporalHideBy(t *testing.T) {
+	const n = 12
+	face := object{rect: moving(10, 30, 20, 3, 0)}
+	det := &modelNamer{Detector: &sceneDetector{objs: []object{face}, miss: map[int]bool{8: true}}, name: "faces"}
+	white := color.RGBA{R: 255, G: 255, B: 255, A: 255}
+	sink := newMemSink(t, true)
+	st, err := RunPipeline(context.Background(), sceneSource(t, []object{face}, n), det, sink, PipelineOptions{
+		Workers: 2, Persist: 2, Hide: HideOptions{Style: Solid},
+		HideBy: map[string]HideOptions{"faces": {Style: Solid, Colour: white}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Persisted != 1 {
+		t.Errorf("stats %+v, want one persisted region", st)
+	}
+	for i := range n {
+		r := face.rect(i)
+		px := sink.pixels[i]
+		var white int
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				o := (y*sceneW + x) * 3
+				if px[o] == 255 && px[o+1] == 255 && px[o+2] == 255 {
+					white++
+				}
+			}
+		}
+		if white != r.Dx()*r.Dy() {
+			t.Errorf("frame %d: %d of %d pixels in the model's white, want all", i, white, r.Dx()*r.Dy())
+		}
+	}
+}
+
+// modelNamer sets Detection.Model, as an infer.Set does.
+type modelNamer struct {
+	infer.Detector
+	name string
+}
+
+func (m *modelNamer) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+	dets, info, err := m.Detector.DetectInfo(img)
+	for i := range dets {
+		dets[i].Model = m.name
+	}
+	return dets, info, err
+}
+
+// frameNumber reads the frame number a test wrote into pixel (0,0): blue
+// is its low byte, green its high byte.
+func frameNumber(img gocv.Mat) int {
+	v := img.GetVecbAt(0, 0)
+	return int(v[0]) | int(v[1])<<8
+}
+
+// dropFrames wraps a detector and drops every detection in the frames in
+// drop; a frame's number is in the blue and green of pixel (0,0).
+type dropFrames struct {
+	infer.Detector
+	drop map[int]bool
+}
+
+func (d *dropFrames) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+	i := frameNumber(img)
+	dets, info, err := d.Detector.DetectInfo(img)
+	if err == nil && d.drop[i] {
+		dets = dets[:0]
+	}
+	return dets, info, err
+}
+
+// TestTemporalRealModel: yunet-n-dynamic on group_uf2.jpg shifted 3 px a
+// frame; a wrapper drops all its detections in frame 7. With Persist the
+// four faces of frame 7 are hidden (black at each face centre); without,
+// they show.
+func TestTemporalRealModel(t *testing.T) {
+	const n, dropped, step = 20, 7, 3
+	yunet := loadYunet(t, 0)
+	orig, err := ReadImage(testenv.Shared(t, "data/faces/group_uf2.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	w, h := orig.Cols(), orig.Rows()
+	src := &sliceSource{n: n, frame: func(i int) gocv.Mat {
+		m := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)
+		m.SetTo(gocv.NewScalar(128, 128, 128, 0))
+		from := orig.Region(image.Rect(0, 0, w-step*i, h))
+		to := m.Region(image.Rect(step*i, 0, w, h))
+		from.CopyTo(&to)
+		from.Close()
+		to.Close()
+		if px, err := m.DataPtrUint8(); err == nil {
+			px[0], px[1] = uint8(i), uint8(i>>8)
+		}
+		return m
+	}}
+	for _, persist := range []int{0, 2} {
+		t.Run(fmt.Sprintf("persist=%d", persist), func(t *testing.T) {
+			src.next = 0
+			det := &dropFrames{Detector: yunet, drop: map[int]bool{dropped: true}}
+			var mu sync.Mutex
+			hidden := map[int]int{} // frame → face centres that are black
+			sink := newMemSink(t, false)
+			sink.onWrite = func(f Frame, r FrameResult) {
+				var k int
+				for _, c := range groupFaceCentres {
+					v := f.Mat.GetVecbAt(c[1], c[0]+step*f.Index)
+					if v[0] == 0 && v[1] == 0 && v[2] == 0 {
+						k++
+					}
+				}
+				mu.Lock()
+				hidden[f.Index] = k
+				mu.Unlock()
+			}
+			st, err := RunPipeline(context.Background(), src, det, sink, PipelineOptions{
+				Workers: 2, Persist: persist, Hide: HideOptions{Style: Solid},
+			})
+			if err != nil {
+				t.Fatalf("RunPipeline: %v", err)
+			}
+			if st.Written != n || st.Detections != 4*(n-1) {
+				t.Fatalf("stats %+v, want %d frames, 4 faces in each but frame %d", st, n, dropped)
+			}
+			for i := range n {
+				want := len(groupFaceCentres)
+				if i == dropped && persist == 0 {
+					want = 0
+				}
+				if hidden[i] != want {
+					t.Errorf("frame %d: %d face centres hidden, want %d", i, hidden[i], want)
+				}
+			}
+			if want := 4 * min(persist, 1); st.Persisted != want {
+				t.Errorf("stats %+v, want %d persisted regions", st, want)
+			}
+		})
+	}
+}
+
+// TestTemporalStopsAtEnd: a sink error or a cancellation while the frames
+// held back for look-ahead are finished after the source's end stops the
+// pipeline with that error, and closes the frames still held (the
+// matprofile build's TestMain checks that nothing leaks).
+func TestTemporalStopsAtEnd(t *testing.T) {
+	const n, at = 20, 16
+	errSink := errors.New("sink broke")
+	face := object{rect: moving(10, 30, 20, 2, 0), detected: func(i int) bool { return i >= 12 }}
+	for _, cancelIt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cancel=%v", cancelIt), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			det := &sceneDetector{objs: []object{face}}
+			sink := newMemSink(t, false)
+			want := error(errSink)
+			if cancelIt {
+				want = context.Canceled
+				sink.onWrite = func(f Frame, _ FrameResult) {
+					if f.Index == at {
+						cancel()
+					}
+				}
+			} else {
+				sink.errAt, sink.err = at, errSink
+			}
+			st, err := RunPipeline(ctx, sceneSource(t, det.objs, n), det, sink, PipelineOptions{
+				Workers: 2, Persist: 2, Lookahead: 8, Hide: HideOptions{Style: Solid},
+			})
+			if !errors.Is(err, want) {
+				t.Fatalf("RunPipeline: error %v, want %v", err, want)
+			}
+			if st.Read != n {
+				t.Errorf("%d frames read, want all %d (the error comes after the source's end)", st.Read, n)
+			}
+			if wantWritten := at + btoi(cancelIt); st.Written != wantWritten {
+				t.Errorf("%d frames written, want %d", st.Written, wantWritten)
+			}
+		})
+	}
+}
+
+// BenchmarkTracker times the Tracker alone (what temporal safety adds to
+// the pipeline's ordered stage per frame, beyond hiding the regions it
+// adds): four faces moving, all missed in one frame in ten, Persist 5,
+// Lookahead 5.
+// Run: go test -run XXX -bench Tracker ./video/
+func BenchmarkTracker(b *testing.B) {
+	tr, err := NewTracker(TrackOptions{Persist: 5, Lookahead: 5})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dets := make([]convert.Detection, 4)
+	extras := 0
+	b.ResetTimer()
+	for i := range b.N {
+		dets = dets[:0]
+		if i%10 != 9 {
+			for k := range 4 {
+				dets = append(dets, faceAt(float32(100+200*k+(i%50)*3), float32(200+k*10), 60))
+			}
+		}
+		tr.Add(dets, false)
+		for {
+			_, ex, ok := tr.Next()
+			if !ok {
+				break
+			}
+			extras += len(ex)
+		}
+	}
+	b.ReportMetric(float64(extras)/float64(b.N), "regions/frame")
+}

@@ -1,0 +1,297 @@
+package video
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/infer"
+)
+
+// FileOptions configure AnonymizeFile.
+type FileOptions struct {
+	// Encode chooses the encoder; its AudioFrom is ignored (KeepAudio
+	// decides).
+	Encode EncodeOptions
+	// KeepAudio copies the input's audio track(s) unchanged.
+	KeepAudio bool
+	// Pipeline runs the frames (workers, hiding, temporal safety, errors).
+	Pipeline PipelineOptions
+	// DetectMaxSide shrinks each frame for detection so that its longer
+	// side is at most this many pixels (0: detect at full size). Regions
+	// are still hidden in the full frame.
+	DetectMaxSide int
+	// Progress, when set, is told after each frame written and once at the
+	// start (done 0), with the number of frames the file has.
+	Progress func(done, total int)
+	Log      *slog.Logger
+}
+
+// FileResult says what AnonymizeFile did.
+type FileResult struct {
+	Info  VideoInfo
+	Codec string // the encoder used
+	Stats PipelineStats
+	// FramesWithDetections counts the frames in which anything was hidden
+	// (detected there, or kept hidden for temporal safety).
+	FramesWithDetections int
+	// Models lists each detector (and version) that looked at frames, in
+	// the order first seen: more than one when a model was swapped during
+	// the file.
+	Models []infer.Info
+	// FPS is frames written per second of the whole run.
+	FPS float64
+}
+
+// AnonymizeFile anonymizes the video file in into out: every frame is
+// decoded (upright, at its display size), run through RunPipeline with
+// det, and encoded at the same frame rate; the audio is copied unless
+// o.KeepAudio is false. Only the rotation (by frames decoded upright) and
+// the timing of the input are carried over: no other metadata.
+//
+// out appears only once complete; on any error (a truncated or corrupt
+// input, a failed encoder, ctx cancelled) nothing is left at out or
+// beside it, and the error names the file.
+func AnonymizeFile(ctx context.Context, det infer.Detector, in, out string, o FileOptions) (FileResult, error) {
+	start := time.Now()
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	info, err := Probe(ctx, in)
+	if err != nil {
+		return FileResult{}, err
+	}
+	res := FileResult{Info: info}
+	enc := o.Encode
+	enc.AudioFrom = ""
+	if o.KeepAudio && info.HasAudio {
+		enc.AudioFrom = in
+	}
+	src, err := OpenVideo(ctx, info)
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	e, err := newEncoder(ctx, out, info.DisplayWidth, info.DisplayHeight, info.FrameRate, enc, info.StartOffset)
+	if err != nil {
+		return res, err
+	}
+	defer e.Abort() // after a successful Close it does nothing
+	res.Codec = e.Codec()
+	if want := o.Encode.Codec; want != "" && want != e.Codec() {
+		o.Log.Info("video encoder changed", "file", out, "asked", want, "using", e.Codec())
+	}
+
+	if o.DetectMaxSide > 0 {
+		det = &shrinkDetector{Detector: det, maxSide: o.DetectMaxSide}
+	}
+	sink := &EncoderSink{Encoder: e, Recycle: src.Recycle}
+	seen := map[string]bool{}
+	sink.OnFrame = func(f Frame, r FrameResult) {
+		if len(r.Detections) > 0 {
+			res.FramesWithDetections++
+		}
+		if k := r.Model.Name + "\x00" + r.Model.Version + "\x00" + r.Model.SHA256; r.Model.Name != "" && !seen[k] {
+			seen[k] = true
+			res.Models = append(res.Models, r.Model)
+		}
+		if o.Progress != nil {
+			o.Progress(sink.written, info.Frames)
+		}
+	}
+	if o.Progress != nil {
+		o.Progress(0, info.Frames)
+	}
+	st, err := RunPipeline(ctx, src, det, sink, o.Pipeline)
+	res.Stats = st
+	if err != nil {
+		return res, fmt.Errorf("anonymize %s: %w", in, err)
+	}
+	if err := sink.Close(); err != nil {
+		return res, err
+	}
+	res.Stats.Elapsed = time.Since(start)
+	if s := res.Stats.Elapsed.Seconds(); s > 0 {
+		res.FPS = float64(st.Written) / s
+	}
+	return res, nil
+}
+
+// EncoderSink is a Sink writing frames into an Encoder. It closes each
+// frame's Mat after encoding it; Close closes the Encoder (finishing the
+// file). On an error the caller aborts the Encoder.
+type EncoderSink struct {
+	Encoder *Encoder
+	// OnFrame, when set, is called after each frame is encoded (the Mat
+	// is already closed).
+	OnFrame func(Frame, FrameResult)
+	// Recycle, when set, takes each Mat instead of Close (for reuse; see
+	// FFmpegSource.Recycle).
+	Recycle func(gocv.Mat)
+	written int
+}
+
+// Write encodes f and closes (or recycles) its Mat.
+func (s *EncoderSink) Write(f Frame, r FrameResult) error {
+	err := s.Encoder.Write(f.Mat)
+	if s.Recycle != nil {
+		s.Recycle(f.Mat)
+	} else {
+		_ = f.Mat.Close()
+	}
+	if err != nil {
+		return err
+	}
+	s.written++
+	if s.OnFrame != nil {
+		s.OnFrame(f, r)
+	}
+	return nil
+}
+
+// Close finishes the file (Encoder.Close).
+func (s *EncoderSink) Close() error { return s.Encoder.Close() }
+
+// shrinkDetector runs a detector on a smaller copy of big frames and maps
+// the boxes back: on a 1080p frame YuNet at full size takes about nine
+// times as long as at 640 px, which no real-time budget on a small CPU
+// allows, while faces big enough to recognise stay big enough to detect.
+type shrinkDetector struct {
+	infer.Detector
+	maxSide int
+}
+
+func (d *shrinkDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
+	dets, _, err := d.DetectInfo(img)
+	return dets, err
+}
+
+func (d *shrinkDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+	w, h := img.Cols(), img.Rows()
+	if img.Empty() || max(w, h) <= d.maxSide {
+		return d.Detector.DetectInfo(img)
+	}
+	s := float64(d.maxSide) / float64(max(w, h))
+	sw, sh := max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
+	small := shrinkFrame(img, sw, sh)
+	defer small.Close()
+	dets, info, err := d.Detector.DetectInfo(small)
+	fx, fy := float32(w)/float32(sw), float32(h)/float32(sh)
+	for i := range dets {
+		b := &dets[i].Box
+		b.X1, b.X2, b.Y1, b.Y2 = b.X1*fx, b.X2*fx, b.Y1*fy, b.Y2*fy
+		for k := range dets[i].Keypoints {
+			dets[i].Keypoints[k].X *= fx
+			dets[i].Keypoints[k].Y *= fy
+		}
+	}
+	return dets, info, err
+}
+
+// shrinkFrame returns a new Mat of img resized to w x h (smaller): halved by
+// area averaging while that does not go below the target (OpenCV's fast
+// path, and no aliasing), then linear the rest of the way. At 1080p ->
+// 640x360 that costs a third of area averaging all the way, with the
+// same smoothing where it matters.
+func shrinkFrame(img gocv.Mat, w, h int) gocv.Mat {
+	cur := img
+	var owned []gocv.Mat
+	for cur.Cols()/2 >= w && cur.Rows()/2 >= h {
+		half := gocv.NewMat()
+		gocv.Resize(cur, &half, image.Pt(cur.Cols()/2, cur.Rows()/2), 0, 0, gocv.InterpolationArea)
+		owned = append(owned, half)
+		cur = half
+	}
+	if cur.Cols() == w && cur.Rows() == h && len(owned) > 0 {
+		for _, m := range owned[:len(owned)-1] {
+			m.Close()
+		}
+		return cur
+	}
+	out := gocv.NewMat()
+	gocv.Resize(cur, &out, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
+	for _, m := range owned {
+		m.Close()
+	}
+	return out
+}
+
+// processVideo anonymizes one video task (RunBatch, Process).
+func processVideo(ctx context.Context, det infer.Detector, t Task, o BatchOptions) ImageResult {
+	start := time.Now()
+	r := ImageResult{Input: t.Input, Output: t.Output, Kind: KindVideo, Detections: []convert.Detection{}}
+	fail := func(err error) ImageResult {
+		r.Output, r.Status, r.Error = "", StatusFailed, err.Error()
+		r.Millis = ms(time.Since(start))
+		return r
+	}
+	if t.Err != nil {
+		return fail(t.Err)
+	}
+	if !o.Overwrite {
+		if _, err := os.Stat(t.Output); err == nil {
+			r.Status = StatusSkipped
+			return r
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	v := o.Video
+	fo := FileOptions{
+		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, Log: o.Log,
+		Pipeline: PipelineOptions{
+			Workers: v.Workers, Hide: o.Hide, HideBy: o.HideBy,
+			Persist: v.Persist, Lookahead: v.Lookahead,
+			DropOnError: o.DropOnError, Timeout: v.Timeout,
+		},
+	}
+	if o.FrameProgress != nil {
+		fo.Progress = func(done, total int) { o.FrameProgress(t, done, total) }
+	}
+	fr, err := AnonymizeFile(ctx, det, t.Input, t.Output, fo)
+	r.Width, r.Height = fr.Info.DisplayWidth, fr.Info.DisplayHeight
+	if err != nil {
+		return fail(err)
+	}
+	st := fr.Stats
+	r.Video = &VideoResult{
+		Frames: st.Written, FramesRead: st.Read, FrameRate: fr.Info.FrameRate.String(),
+		Seconds: fr.Info.Duration.Seconds(), Rotation: fr.Info.Rotation,
+		Audio: v.KeepAudio && fr.Info.HasAudio, Codec: fr.Codec,
+		Regions: st.Detections, Persisted: st.Persisted, LookedAhead: st.LookedAhead,
+		FramesWithRegions: fr.FramesWithDetections,
+		HiddenWhole:       st.HiddenWhole, Dropped: st.Dropped, FPS: math.Round(fr.FPS*10) / 10,
+		Models: fr.Models,
+	}
+	if r.Video.Models == nil {
+		r.Video.Models = []infer.Info{}
+	}
+	if len(fr.Models) > 0 {
+		m := fr.Models[len(fr.Models)-1]
+		r.Model = &m
+	}
+	r.Status = StatusDone
+	switch {
+	case st.Dropped > 0:
+		r.Status = StatusDropped
+		r.Error = fmt.Sprintf("detect failed on %d of %d frames (left out of the video)", st.Dropped, st.Read)
+	case st.HiddenWhole > 0:
+		r.Status = StatusHiddenWhole
+		r.Error = fmt.Sprintf("detect failed on %d of %d frames (hidden whole)", st.HiddenWhole, st.Read)
+	}
+	r.Millis = ms(time.Since(start))
+	return r
+}
+
+// DefaultDetectMaxSide is the longer side video frames are shrunk to for
+// detection by default (VideoOptions.DetectMaxSide): see
+// docs/BENCHMARKS.md for its cost and what it finds.
+const DefaultDetectMaxSide = 640
