@@ -105,11 +105,12 @@ func anonymizeFlags() []cli.Flag {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "anonymize",
-		Usage:     "hide faces in images: detect them with an ONNX model, write blurred copies",
-		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)",
-		Description: "Writes an anonymized copy of every image under each PATH. Detected regions are\n" +
-			"blurred, pixelated or filled. Outputs are written atomically; an image that cannot be\n" +
-			"read is named on stderr and the run goes on.\n\n" +
+		Usage:     "hide faces in images, videos and live streams: detect them with ONNX models, write anonymized copies",
+		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)\nanonymize --watch [options] FOLDER...\nanonymize --camera N|--stream URL --out DIR [options]\nanonymize serve|eval|models|version ...",
+		Description: "Writes an anonymized copy of every image and video under each PATH. Detected regions\n" +
+			"are blurred, pixelated or filled. Outputs are written atomically; a file that cannot be\n" +
+			"read is named on stderr and the run goes on. --watch keeps watching the folders;\n" +
+			"--camera and --stream anonymize live sources.\n\n" +
 			"Exit codes: 0 all done; 1 some inputs failed; 2 usage, config or model error; 130 interrupted.",
 		Version:        version,
 		Writer:         stdout,
