@@ -339,7 +339,6 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	}
 	quiet := c.Bool("quiet")
 	log := newLogger(stderr, quiet)
-	hide, _ := cfg.hideOptions() // validated in settings
 	if c.IsSet("camera") || c.IsSet("stream") {
 		if c.IsSet("camera") && c.IsSet("stream") {
 			return usageErr("--camera and --stream are exclusive")
@@ -394,15 +393,11 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	}
 	var results []video.ImageResult
 	start := time.Now()
-	opts := video.BatchOptions{
-		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
-		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det), Log: log,
-		DropOnError: cfg.Video.OnError == "drop", Video: cfg.videoOptions(),
-		Progress: func() {
-			if bar != nil {
-				bar.Add(1)
-			}
-		},
+	opts := batchOptions(cfg, det, log)
+	opts.Progress = func() {
+		if bar != nil {
+			bar.Add(1)
+		}
 	}
 	if fbar != nil {
 		opts.FrameProgress = fbar.update

@@ -39,10 +39,10 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 	results := map[string]video.ImageResult{} // the last outcome of each input
 	start := time.Now()
 	sum, err := video.Watch(c.Context, det, c.Args().Slice(), cfg.Output.Dir, video.WatchOptions{
-		BatchOptions: watchBatchOptions(cfg, det, log),
+		BatchOptions: batchOptions(cfg, det, log),
 		Settle:       time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
 		// Per file: a model swapped in takes its own [detectors] style.
-		Current: func() video.BatchOptions { return watchBatchOptions(cfg, det, log) },
+		Current: func() video.BatchOptions { return batchOptions(cfg, det, log) },
 		Report:  func(r video.ImageResult) { results[r.Input] = r },
 	})
 	elapsed := time.Since(start)
@@ -76,19 +76,14 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 	return nil
 }
 
-// watchBatchOptions are the options each file is anonymized with.
-func watchBatchOptions(cfg Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
+// batchOptions are the options each file of a folder run or a watch is
+// anonymized with (one builder, so both modes stay in step).
+func batchOptions(cfg Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
 	hide, _ := cfg.hideOptions() // validated in settings
 	return video.BatchOptions{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det),
-		DropOnError: cfg.Video.OnError == "drop", Log: log,
-		Video: video.VideoOptions{
-			Encode:    video.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Video.Preset, CRF: cfg.Video.CRF},
-			KeepAudio: cfg.Video.KeepAudio, Persist: cfg.Video.PersistFrames, Lookahead: cfg.Video.LookaheadFrames,
-			Timeout:       time.Duration(cfg.Video.TimeoutMS) * time.Millisecond,
-			DetectMaxSide: video.DefaultDetectMaxSide,
-		},
+		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: cfg.videoOptions(),
 	}
 }
 
