@@ -374,20 +374,21 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	}
 	defer det.Close()
 
-	var bar *progressbar.ProgressBar
-	if !quiet && isTerminal(stderr) && len(tasks) > 1 {
-		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
-			progressbar.OptionClearOnFinish())
-	}
-	var fbar *frameBar
 	videos := 0
 	for _, t := range tasks {
 		if t.IsVideo() {
 			videos++
 		}
 	}
+	var bar *progressbar.ProgressBar
+	if !quiet && isTerminal(stderr) && len(tasks) > 1 && videos == 0 { // videos get a frame bar instead
+
+		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
+			progressbar.OptionClearOnFinish())
+	}
+	var fbar *frameBar
 	if !quiet && isTerminal(stderr) && videos > 0 {
 		fbar = &frameBar{w: stderr, videos: videos}
 	}

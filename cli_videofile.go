@@ -19,7 +19,7 @@ func (c Config) videoOptions() video.VideoOptions {
 		KeepAudio: c.Video.KeepAudio,
 		Persist:   c.Video.PersistFrames, Lookahead: c.Video.LookaheadFrames,
 		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,
-		DetectMaxSide: video.DefaultDetectMaxSide,
+		DetectMaxSide: c.Video.DetectMaxSide,
 	}
 }
 

@@ -69,6 +69,9 @@ type Config struct {
 		// TimeoutMS: a frame whose detection takes longer counts as failed
 		// (0: no limit).
 		TimeoutMS int `toml:"timeout_ms"`
+		// DetectMaxSide: video frames are shrunk so their longer side is at
+		// most this for detection (hiding is at full size; 0: full size).
+		DetectMaxSide int `toml:"detect_max_side"`
 	} `toml:"video"`
 
 	Live struct {
@@ -186,6 +189,7 @@ func defaultConfig() Config {
 	c.Video.PersistFrames = 5
 	c.Video.LookaheadFrames = 5
 	c.Video.OnError = "hide"
+	c.Video.DetectMaxSide = video.DefaultDetectMaxSide
 	c.Live.SegmentSeconds = 60
 	c.Live.ReconnectMaxSeconds = 30
 	c.Watch.SettleMS = 1000
@@ -338,6 +342,9 @@ func (c Config) check() error {
 	case "hide", "drop":
 	default:
 		bad("video.on_error", "%q (hide or drop)", c.Video.OnError)
+	}
+	if c.Video.DetectMaxSide < 0 {
+		bad("video.detect_max_side", "%d must not be negative", c.Video.DetectMaxSide)
 	}
 	if c.Video.TimeoutMS < 0 {
 		bad("video.timeout_ms", "%d must not be negative", c.Video.TimeoutMS)
