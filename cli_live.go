@@ -313,42 +313,12 @@ func startReloader(ctx context.Context, c *cli.Context, cfg Config, set *infer.S
 	r.Start()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	reload := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { // signals to reload requests
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				select {
-				case reload <- struct{}{}:
-				default: // one is already waiting: this one merges into it
-				}
-			}
-		}
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if cfg.Reload.Watch {
-			err := r.Run(ctx, reload)
-			if err == nil || ctx.Err() != nil {
-				return
-			}
-			log.Warn("not watching the models for changes; SIGHUP still reloads", "err", err)
-		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-reload:
-				log.Info("reload requested (SIGHUP)")
-				r.Reload()
-			}
-		}
+		runReloader(ctx, r, cfg.Reload.Watch, hup, log)
 	}()
 	return func() {
 		signal.Stop(hup)
