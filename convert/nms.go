@@ -55,3 +55,37 @@ func NMS(dets []Detection, iou float32) []Detection {
 	}
 	return out
 }
+
+// MergeAcross joins the detections that several models made of one object:
+// greedily from the highest score, a detection absorbs each lower-scored
+// one of another model with the same Label whose IoU with it exceeds iou.
+// The joined box encloses both, so the mask never shrinks; score, class,
+// keypoints and model are the higher-scored one's. Detections of one model
+// are left as they are (its own NMS has run). dets is not modified.
+func MergeAcross(dets []Detection, iou float32) []Detection {
+	order := make([]int, len(dets))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(dets[b].Score, dets[a].Score)
+	})
+	absorbed := make([]bool, len(dets))
+	out := make([]Detection, 0, len(dets))
+	for oi, i := range order {
+		if absorbed[i] {
+			continue
+		}
+		d := dets[i]
+		for _, j := range order[oi+1:] {
+			o := dets[j]
+			if absorbed[j] || o.Model == dets[i].Model || o.Label != d.Label || IoU(dets[i].Box, o.Box) <= iou {
+				continue
+			}
+			absorbed[j] = true
+			d.Box = Box{X1: min(d.Box.X1, o.Box.X1), Y1: min(d.Box.Y1, o.Box.Y1), X2: max(d.Box.X2, o.Box.X2), Y2: max(d.Box.Y2, o.Box.Y2)}
+		}
+		out = append(out, d)
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -119,5 +120,39 @@ func TestNMSStableManyTies(t *testing.T) {
 		if p.Score < q.Score || (p.Score == q.Score && p.Box.X1 > q.Box.X1) {
 			t.Fatalf("NMS[%d..%d] = (%v at x %v), (%v at x %v): want descending score, input order on ties", i-1, i, p.Score, p.Box.X1, q.Score, q.Box.X1)
 		}
+	}
+}
+
+// TestMergeAcross: one face found by two models becomes one region that
+// encloses both boxes; one model's own overlapping boxes, other labels and
+// far-apart boxes stay separate.
+func TestMergeAcross(t *testing.T) {
+	face := func(model string, score float32, x1, y1, x2, y2 float32) Detection {
+		return Detection{Box: Box{x1, y1, x2, y2}, Score: score, Label: "face", Model: model}
+	}
+	dets := []Detection{
+		face("a", 0.6, 10, 10, 50, 50),
+		face("b", 0.9, 12, 8, 52, 48),  // the same face, higher score
+		face("a", 0.5, 14, 12, 54, 52), // a's second box over it: absorbed too
+		face("b", 0.4, 200, 200, 240, 240),
+		face("b", 0.3, 205, 205, 245, 245), // b's own overlapping boxes stay apart
+		{Box: Box{10, 10, 50, 50}, Score: 0.8, Label: "plate", Model: "c"},
+	}
+	got := MergeAcross(dets, 0.5)
+	want := []Detection{
+		// b's box grown to enclose a's two boxes (each overlaps b's by > 0.5).
+		{Box: Box{10, 8, 54, 52}, Score: 0.9, Label: "face", Model: "b"},
+		{Box: Box{10, 10, 50, 50}, Score: 0.8, Label: "plate", Model: "c"},
+		face("b", 0.4, 200, 200, 240, 240),
+		face("b", 0.3, 205, 205, 245, 245),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("MergeAcross:\n got %+v\nwant %+v", got, want)
+	}
+	if dets[1].Box != (Box{12, 8, 52, 48}) {
+		t.Error("MergeAcross modified its input")
+	}
+	if got := MergeAcross(dets[:1], 0.5); !reflect.DeepEqual(got, dets[:1]) {
+		t.Errorf("one detection: %+v", got)
 	}
 }

@@ -59,6 +59,10 @@ type LoadOptions struct {
 	// Tiles adds multi-scale detection: "off" (or ""), "auto" or "RxC"
 	// (see tiles.go).
 	Tiles string
+	// ImagesOnly keeps the model off video frames (Set.ForVideo): a second
+	// detector that buys recall on photos at a cost per frame that real
+	// time video cannot pay.
+	ImagesOnly bool
 }
 
 // Model is a loaded model folder. It owns one ONNX Runtime session.

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
 )
@@ -197,10 +199,12 @@ func TestSetRefusesPartialStart(t *testing.T) {
 	}
 }
 
-// TestSetMergesModels: two models run as one; detections name their model.
+// TestSetMergesModels: two models run as one; a face both find is one
+// region enclosing both boxes, named after one of them.
 func TestSetMergesModels(t *testing.T) {
 	rt := newRuntime(t)
-	set, err := rt.NewSet([]infer.Spec{{Dir: modelDir(t, "yunet-n-dynamic")}, {Dir: modelDir(t, "blazeface-back-256")}})
+	dirs := []string{modelDir(t, "yunet-n-dynamic"), modelDir(t, "blazeface-back-256")}
+	set, err := rt.NewSet([]infer.Spec{{Dir: dirs[0]}, {Dir: dirs[1]}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,15 +214,80 @@ func TestSetMergesModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	by := map[string]int{}
-	for _, d := range dets {
-		by[d.Model]++
-	}
-	if by["yunet-n-dynamic"] != 4 || by["blazeface-back-256"] != 4 {
-		t.Errorf("detections by model %v, want 4 each", by)
-	}
 	if info.Name != "yunet-n-dynamic+blazeface-back-256" || len(info.Models) != 2 {
 		t.Errorf("info %+v", info)
+	}
+	if len(dets) != 4 {
+		t.Fatalf("%d regions, want the 4 faces once each: %+v", len(dets), dets)
+	}
+	for _, d := range dets {
+		if d.Model != "yunet-n-dynamic" && d.Model != "blazeface-back-256" {
+			t.Errorf("region %+v names no model of the set", d)
+		}
+	}
+	// Each model alone: every box it finds lies within one merged region.
+	for _, dir := range dirs {
+		m, err := rt.Load(dir, infer.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone, err := m.Detect(img)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(alone) != 4 {
+			t.Fatalf("%s alone: %d faces, want 4", dir, len(alone))
+		}
+		for _, a := range alone {
+			if !slices.ContainsFunc(dets, func(d convert.Detection) bool {
+				return d.Box.X1 <= a.Box.X1 && d.Box.Y1 <= a.Box.Y1 && d.Box.X2 >= a.Box.X2 && d.Box.Y2 >= a.Box.Y2
+			}) {
+				t.Errorf("%s found %+v, which no region of the set covers", filepath.Base(dir), a.Box)
+			}
+		}
+	}
+}
+
+// TestSetForVideo: a model loaded ImagesOnly runs on photos (the set) but
+// not on video frames (ForVideo), unless it is all there is.
+func TestSetForVideo(t *testing.T) {
+	rt := newRuntime(t)
+	yunet, back := modelDir(t, "yunet-n-dynamic"), modelDir(t, "blazeface-back-256")
+	set, err := rt.NewSet([]infer.Spec{{Dir: yunet}, {Dir: back, Options: infer.LoadOptions{ImagesOnly: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	img := readPhoto(t, "faces/group_uf2.jpg")
+	_, photo, err := set.DetectInfo(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dets, frame, err := set.ForVideo().DetectInfo(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if photo.Name != "yunet-n-dynamic+blazeface-back-256" || frame.Name != "yunet-n-dynamic" || set.ForVideo().Info().Name != "yunet-n-dynamic" {
+		t.Errorf("photos ran %q, video frames %q (Info %q); want both, then yunet-n-dynamic alone", photo.Name, frame.Name, set.ForVideo().Info().Name)
+	}
+	if len(dets) != 4 {
+		t.Errorf("video frame: %d faces, want 4", len(dets))
+	}
+	for _, d := range dets {
+		if d.Model != "yunet-n-dynamic" {
+			t.Errorf("video frame region by %q", d.Model)
+		}
+	}
+
+	// Photos-only models alone: video frames still get a detector.
+	only, err := rt.NewSet([]infer.Spec{{Dir: back, Options: infer.LoadOptions{ImagesOnly: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer only.Close()
+	if dets, info, err := only.ForVideo().DetectInfo(img); err != nil || info.Name != "blazeface-back-256" || len(dets) != 4 {
+		t.Errorf("photos-only set on a video frame: %d faces by %q (%v), want 4 by blazeface-back-256", len(dets), info.Name, err)
 	}
 }
 

@@ -112,12 +112,7 @@ func (s *Set) Swaps() int64 { return s.swaps.Load() }
 
 // Models lists the models serving now.
 func (s *Set) Models() []Info {
-	cur := *s.slots.Load()
-	out := make([]Info, len(cur))
-	for i, sl := range cur {
-		out[i] = sl.model.Info()
-	}
-	return out
+	return infos(*s.slots.Load())
 }
 
 // Reload makes the set run exactly specs. Unchanged models are kept as
@@ -240,7 +235,7 @@ func contentKey(sp Spec) (string, error) {
 			return "", fmt.Errorf("load model %s: %w", sp.Dir, err)
 		}
 	}
-	fmt.Fprintf(h, "\x00%g\x00%q\x00%s", sp.Options.Threshold, sp.Options.Hide, sp.Options.Tiles)
+	fmt.Fprintf(h, "\x00%g\x00%q\x00%s\x00%t", sp.Options.Threshold, sp.Options.Hide, sp.Options.Tiles, sp.Options.ImagesOnly)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
@@ -254,11 +249,63 @@ func (s *Set) Detect(img gocv.Mat) ([]convert.Detection, error) {
 // reading the set and running it is retried on its replacement, so a swap
 // never fails a frame.
 func (s *Set) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
+	return s.detect(img, false)
+}
+
+// ForVideo is the set as video frames see it: every model but those loaded
+// with ImagesOnly. If that would leave none, every model runs: a video is
+// never left without a detector. It follows reloads like the set itself.
+func (s *Set) ForVideo() Detector { return videoView{s} }
+
+type videoView struct{ s *Set }
+
+func (v videoView) Detect(img gocv.Mat) ([]convert.Detection, error) {
+	d, _, err := v.s.detect(img, true)
+	return d, err
+}
+
+func (v videoView) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
+	return v.s.detect(img, true)
+}
+
+func (v videoView) Info() Info {
+	return combine(infos(forVideo(*v.s.slots.Load())))
+}
+
+// Close does nothing: the set owns the models.
+func (v videoView) Close() error { return nil }
+
+// forVideo leaves out the ImagesOnly models, unless that leaves none.
+func forVideo(cur []*slot) []*slot {
+	var out []*slot
+	for _, sl := range cur {
+		if !sl.spec.Options.ImagesOnly {
+			out = append(out, sl)
+		}
+	}
+	if len(out) == 0 {
+		return cur
+	}
+	return out
+}
+
+func infos(cur []*slot) []Info {
+	out := make([]Info, len(cur))
+	for i, sl := range cur {
+		out[i] = sl.model.Info()
+	}
+	return out
+}
+
+func (s *Set) detect(img gocv.Mat, video bool) ([]convert.Detection, Info, error) {
 	for attempt := 0; ; attempt++ {
 		p := s.slots.Load()
 		cur := *p
 		if len(cur) == 0 {
 			return nil, Info{}, ErrNoModels
+		}
+		if video {
+			cur = forVideo(cur)
 		}
 		var all []convert.Detection
 		infos := make([]Info, 0, len(cur))
@@ -282,9 +329,17 @@ func (s *Set) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
 		if err != nil {
 			return nil, combine(infos), err
 		}
+		if len(cur) > 1 {
+			// Two detectors finding one face give one region, not two.
+			all = convert.MergeAcross(all, mergeIoU)
+		}
 		return all, combine(infos), nil
 	}
 }
+
+// mergeIoU is the overlap above which detections of one label by different
+// models are taken for the same object.
+const mergeIoU = 0.5
 
 // combine names several models as one: "a+b", versions likewise.
 func combine(infos []Info) Info {
@@ -309,14 +364,7 @@ func combine(infos []Info) Info {
 }
 
 // Info names the models serving now.
-func (s *Set) Info() Info {
-	cur := *s.slots.Load()
-	infos := make([]Info, len(cur))
-	for i, sl := range cur {
-		infos[i] = sl.model.Info()
-	}
-	return combine(infos)
-}
+func (s *Set) Info() Info { return combine(infos(*s.slots.Load())) }
 
 // Close closes every model after its in-flight calls. Safe to call twice.
 func (s *Set) Close() error {
