@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,8 +77,8 @@ func anonymizeFlags() []cli.Flag {
 	return []cli.Flag{
 		flagConfig,
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write outputs under `DIR`, mirroring each input folder (default: FOLDER_anonymized beside each input folder)"},
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector to run: a model `NAME` in the models folder, or a model folder's path"},
-		&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "hide detections scoring at least `F` (0..1; default: the model's own)"},
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector to run: a model `NAME` in the models folder, a model folder's path, or an alias (faces, the default: two YuNet models; plates; people); comma-separated for several"},
+		&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "hide detections scoring at least `F` (0..1), for every model (default: each model's [detectors] threshold, else its own)"},
 		&cli.StringFlag{Name: "tiles", Usage: "multi-scale detection for small faces: `off`, auto or RxC (the whole frame plus overlapping tiles, merged)"},
 		&cli.StringFlag{Name: "style", Usage: "how regions are hidden: `blur`, pixelate or solid"},
 		&cli.StringFlag{Name: "shape", Usage: "shape of each hidden region: `ellipse` or box"},
@@ -158,11 +161,15 @@ func settings(c *cli.Context) (Config, error) {
 	if c.IsSet("model") {
 		cfg.Model = c.String("model")
 	}
+	// --threshold and --tiles apply to every model: over the config's
+	// [detectors.NAME] values too, which a flag given for this run beats.
 	if c.IsSet("threshold") {
 		cfg.Threshold = float32(c.Float64("threshold"))
+		cfg.overrideDetectors(func(d *DetectorConfig) { d.Threshold = 0 })
 	}
 	if c.IsSet("tiles") {
 		cfg.Tiles = c.String("tiles")
+		cfg.overrideDetectors(func(d *DetectorConfig) { d.Tiles = "" })
 	}
 	if c.IsSet("style") {
 		cfg.Hide.Style = c.String("style")
@@ -224,6 +231,21 @@ func settings(c *cli.Context) (Config, error) {
 	return cfg, nil
 }
 
+// overrideDetectors applies f to a copy of every [detectors.NAME] entry.
+func (c *Config) overrideDetectors(f func(*DetectorConfig)) {
+	m := make(map[string]DetectorConfig, len(c.Detectors))
+	for k, d := range c.Detectors {
+		f(&d)
+		m[k] = d
+	}
+	c.Detectors = m
+}
+
+// configured tells whether dir is one of the configured models.
+func (c Config) configured(dir string) bool {
+	return slices.ContainsFunc(c.modelDirs(), func(d string) bool { return filepath.Clean(d) == filepath.Clean(dir) })
+}
+
 // modelDir resolves the first configured model.
 func (c Config) modelDir() string { return c.resolveModel(c.modelNames()[0]) }
 
@@ -236,9 +258,9 @@ func (c Config) modelDirs() []string {
 	return out
 }
 
-// resolveModel turns an alias, a model name or a path into a folder.
+// resolveModel turns a model name or a path into a folder (modelNames
+// has expanded the aliases).
 func (c Config) resolveModel(m string) string {
-	m = c.resolveAlias(m)
 	if strings.ContainsRune(m, os.PathSeparator) || strings.HasPrefix(m, ".") {
 		return m
 	}
@@ -251,19 +273,34 @@ func (c Config) resolveModel(m string) string {
 	return filepath.Join(c.ModelsDir, m)
 }
 
-// detectorConfig is the [detectors.X] entry of a model folder, looked up
-// by folder name, then by any alias naming it.
-func (c Config) detectorConfig(dir string) (string, DetectorConfig, bool) {
+// detectorConfig is the [detectors.X] settings of a model folder: those
+// of every alias naming it (in name order), then its own table over them,
+// key by key.
+func (c Config) detectorConfig(dir string) (DetectorConfig, bool) {
 	base := filepath.Base(dir)
-	if d, ok := c.Detectors[base]; ok {
-		return base, d, true
-	}
-	for name, d := range c.Detectors {
-		if c.resolveAlias(name) == base {
-			return name, d, true
+	var out DetectorConfig
+	found := false
+	for _, name := range slices.Sorted(maps.Keys(c.Detectors)) {
+		if name != base && slices.Contains(c.aliasNames(name), base) {
+			overlay(&out, c.Detectors[name])
+			found = true
 		}
 	}
-	return "", DetectorConfig{}, false
+	if d, ok := c.Detectors[base]; ok {
+		overlay(&out, d)
+		found = true
+	}
+	return out, found
+}
+
+// overlay sets every key of dst that src sets.
+func overlay(dst *DetectorConfig, src DetectorConfig) {
+	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for i := range s.NumField() {
+		if !s.Field(i).IsZero() {
+			d.Field(i).Set(s.Field(i))
+		}
+	}
 }
 
 // specs lists what to run: each configured model with its options.
@@ -271,7 +308,7 @@ func (c Config) specs() []infer.Spec {
 	var out []infer.Spec
 	for _, dir := range c.modelDirs() {
 		o := infer.LoadOptions{Threshold: c.Threshold, Tiles: c.Tiles}
-		if _, d, ok := c.detectorConfig(dir); ok {
+		if d, ok := c.detectorConfig(dir); ok {
 			if d.Threshold > 0 {
 				o.Threshold = d.Threshold
 			}
@@ -279,6 +316,7 @@ func (c Config) specs() []infer.Spec {
 				o.Tiles = d.Tiles
 			}
 			o.Hide = d.Hide
+			o.ImagesOnly = d.Video != nil && !*d.Video
 		}
 		out = append(out, infer.Spec{Dir: dir, Options: o})
 	}
@@ -289,8 +327,8 @@ func (c Config) specs() []infer.Spec {
 func (c Config) hideByModel(set *infer.Set) map[string]video.HideOptions {
 	m := map[string]video.HideOptions{}
 	for _, info := range set.Models() {
-		if name, _, ok := c.detectorConfig(info.Dir); ok {
-			if h, err := c.hideFor(name); err == nil {
+		if d, ok := c.detectorConfig(info.Dir); ok {
+			if h, err := c.hideWith(d); err == nil {
 				m[info.Name] = h
 			}
 		}

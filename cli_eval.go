@@ -26,7 +26,7 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "images", Required: true, Usage: "folder of the labelled `DIR` (the paths in the boxes file are relative to it)"},
 			&cli.StringFlag{Name: "boxes", Required: true, Usage: "labelled face boxes `FILE`: JSON {\"rel/path.jpg\": [[x1,y1,x2,y2], ...]} or WIDER FACE text format"},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector(s) to evaluate: `NAME`, path or alias; comma-separated for several"},
-			&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "score threshold `F` (default: the model's own)"},
+			&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "score threshold `F` for every model (default: [detectors] thresholds, else each model's own)"},
 			&cli.StringFlag{Name: "tiles", Usage: "multi-scale detection: `off`, auto or RxC"},
 			&cli.StringFlag{Name: "shape", Usage: "mask shape: `ellipse` or box"},
 			&cli.Float64Flag{Name: "mask-scale", Usage: "grow each box by `F` about its centre"},

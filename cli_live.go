@@ -231,10 +231,10 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 		}
 		sink = seg
 		log.Info("live: anonymizing", "source", in.name, "out", out.Dir,
-			"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", len(set.Models()))
+			"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", set.ForVideo().Info().Name)
 	} else {
 		sink = video.NewPreviewSink(out.Preview)
-		log.Info("live: anonymizing (live view only, no files)", "source", in.name, "models", len(set.Models()))
+		log.Info("live: anonymizing (live view only, no files)", "source", in.name, "models", set.ForVideo().Info().Name)
 	}
 
 	// The source stops with ctx (Read then returns io.EOF) and the frames
@@ -274,7 +274,7 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 		}
 	}()
 
-	st, perr := video.RunPipeline(pipeCtx, src, set, sink, video.PipelineOptions{
+	st, perr := video.RunPipeline(pipeCtx, src, set.ForVideo(), sink, video.PipelineOptions{
 		Workers: workers, Queue: workers, Hide: hide, HideBy: cfg.hideByModel(set),
 		Persist: cfg.Video.PersistFrames, Lookahead: 0,
 		DropOnError: cfg.Video.OnError == "drop",

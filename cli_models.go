@@ -148,13 +148,12 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
 	}
-	active := filepath.Clean(cfg.modelDir())
 	// The installed version of each folder name, as pull installs them.
 	have := map[string]string{}
 	fmt.Fprintf(stdout, "installed in %s (* = the configured model):\n", cfg.ModelsDir)
 	for _, in := range installed {
 		mark := " "
-		if filepath.Clean(in.Dir) == active {
+		if cfg.configured(in.Dir) {
 			mark = "*"
 		}
 		if in.Err != nil {
@@ -179,7 +178,7 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 			status := "-"
 			if v, ok := have[e.Name]; ok && v == e.Version {
 				status = "installed"
-				if filepath.Clean(filepath.Join(cfg.ModelsDir, e.Name)) == active {
+				if cfg.configured(filepath.Join(cfg.ModelsDir, e.Name)) {
 					status = "active"
 				}
 			}
@@ -290,6 +289,9 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 		}
 	}
 	cfg.Model = c.Args().First()
+	if dirs := cfg.modelDirs(); len(dirs) > 1 {
+		return usageErr("%s names %d models; verify them one at a time: %s", cfg.Model, len(dirs), strings.Join(cfg.modelNames(), ", "))
+	}
 	dir := cfg.modelDir()
 	rt, err := infer.Init(infer.Options{Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers, Logger: discardLogger()})
 	if err != nil {
@@ -357,7 +359,7 @@ func cmdModelsRemove(c *cli.Context, stdout io.Writer) error {
 		return err
 	}
 	name := c.Args().First()
-	wasActive := filepath.Clean(cfg.modelDir()) == filepath.Clean(filepath.Join(cfg.ModelsDir, name))
+	wasActive := cfg.configured(filepath.Join(cfg.ModelsDir, name))
 	dir, err := models.Remove(cfg.ModelsDir, name)
 	switch {
 	case errors.Is(err, models.ErrNotInstalled), errors.Is(err, models.ErrBadName):

@@ -25,9 +25,10 @@ func TestAnonymizeVideoFolder(t *testing.T) {
 	}
 	in := t.TempDir()
 	copyFile(t, testenv.Shared(t, "data/video/video_01.mp4"), filepath.Join(in, "clip.mp4"))
+	copyFile(t, testenv.Shared(t, "data/faces/group_uf2.jpg"), filepath.Join(in, "group.jpg"))
 	out := filepath.Join(t.TempDir(), "out")
 	audit := filepath.Join(t.TempDir(), "audit.json")
-	code, _, stderr := runCLI(t, "--config", cfg, "--style", "solid", "--preset", "ultrafast", "--json", audit, "--out", out, in)
+	code, _, stderr := runCLI(t, "--config", cfg, "--style", "solid", "--preset", "ultrafast", "--threshold", "0.5", "--json", audit, "--out", out, in)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -48,9 +49,19 @@ func TestAnonymizeVideoFolder(t *testing.T) {
 		got.DisplayWidth != src.DisplayWidth || got.DisplayHeight != src.DisplayHeight || !got.HasAudio || got.AudioCodec != src.AudioCodec {
 		t.Errorf("output %+v, input %+v: want the same frames, rate, duration (within a frame), size and audio", got, src)
 	}
+	// The photo runs both default face detectors, the video frames
+	// yunet-n-dynamic alone (yunet-s is photos only); --threshold beats the
+	// thresholds of [detectors].
 	a := readAudit(t, audit)
-	if len(a.Images) != 1 {
-		t.Fatalf("audit lists %d files, want 1", len(a.Images))
+	if len(a.Images) != 2 {
+		t.Fatalf("audit lists %d files, want 2", len(a.Images))
+	}
+	photo, clip := a.image(t, filepath.Join(in, "group.jpg")), a.image(t, filepath.Join(in, "clip.mp4"))
+	if photo.Model == nil || len(photo.Model.Models) != 2 || photo.Model.Models[0].Threshold != 0.5 || photo.Model.Models[1].Threshold != 0.5 {
+		t.Errorf("photo model %+v, want two models at threshold 0.5", photo.Model)
+	}
+	if clip.Video == nil || len(clip.Video.Models) != 1 || clip.Video.Models[0].Name != "yunet-n-dynamic" || clip.Video.Models[0].Threshold != 0.5 {
+		t.Errorf("video %+v, want yunet-n-dynamic alone at 0.5", clip.Video)
 	}
 
 	out2 := filepath.Join(t.TempDir(), "out")

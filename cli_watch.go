@@ -83,7 +83,7 @@ func batchOptions(cfg Config, det *infer.Set, log *slog.Logger) video.BatchOptio
 	return video.BatchOptions{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det),
-		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: cfg.videoOptions(),
+		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: cfg.videoOptions(det),
 	}
 }
 

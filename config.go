@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -155,12 +156,15 @@ type DetectorConfig struct {
 	Shape     string   `toml:"shape"`
 	MaskScale float64  `toml:"mask_scale"`
 	Colour    string   `toml:"colour"`
+	// Video false keeps the model off video frames (files, live, the
+	// service's stream): it runs on photos only.
+	Video *bool `toml:"video"`
 }
 
 // builtinAliases are the model names `--model faces,plates` understands
 // out of the box; [aliases] adds to or replaces them.
 var builtinAliases = map[string]string{
-	"faces":  "yunet-n-dynamic",
+	"faces":  "yunet-n-dynamic,yunet-s-640-opencvzoo-2023mar",
 	"plates": "lpd-yunet-2023mar",
 	"people": "nanodet-m-416-coco",
 }
@@ -170,7 +174,7 @@ var builtinAliases = map[string]string{
 func defaultConfig() Config {
 	var c Config
 	c.ModelsDir = "models"
-	c.Model = "yunet-n-dynamic"
+	c.Model = "faces"
 	c.Tiles = "off"
 	c.Runtime.Providers = []string{"tensorrt", "cuda", "cpu"}
 	c.Hide.Style = "blur"
@@ -181,7 +185,13 @@ func defaultConfig() Config {
 	c.Output.JPEGQuality = 95
 	c.Hub.Catalogs = []string{}
 	c.Aliases = map[string]string{}
-	c.Detectors = map[string]DetectorConfig{}
+	// The default face detectors (faces): yunet-s-640 adds the faces
+	// yunet-n misses on photos, at a cost per frame video cannot pay
+	// (docs/MODELS.md).
+	c.Detectors = map[string]DetectorConfig{
+		"yunet-n-dynamic":               {Threshold: 0.25},
+		"yunet-s-640-opencvzoo-2023mar": {Threshold: 0.15, Video: new(false)},
+	}
 	c.Video.Codec = "libx264"
 	c.Video.Preset = "veryfast"
 	c.Video.CRF = 20
@@ -227,11 +237,34 @@ func loadConfig(path string) (Config, error) {
 		}
 		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
+	c.keepDetectorDefaults(md)
 	c.file = path
 	if err := c.resolve(filepath.Dir(path)); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// keepDetectorDefaults puts back the built-in [detectors.NAME] values a
+// file's table of the same name leaves out: TOML replaces a map entry
+// whole, and a file that sets only tiles for a default model must not
+// silently drop its default threshold.
+func (c *Config) keepDetectorDefaults(md toml.MetaData) {
+	def := defaultConfig().Detectors
+	for name, d := range c.Detectors {
+		dd, ok := def[name]
+		if !ok {
+			continue
+		}
+		v, dv := reflect.ValueOf(&d).Elem(), reflect.ValueOf(dd)
+		for i := range v.NumField() {
+			key := strings.Split(v.Type().Field(i).Tag.Get("toml"), ",")[0]
+			if !md.IsDefined("detectors", name, key) {
+				v.Field(i).Set(dv.Field(i))
+			}
+		}
+		c.Detectors[name] = d
+	}
 }
 
 func findConfig() string {
@@ -381,7 +414,7 @@ func (c Config) check() error {
 		if !(d.Threshold >= 0 && d.Threshold <= 1) {
 			bad(key+".threshold", "%g is outside [0, 1]", d.Threshold)
 		}
-		if _, err := c.hideFor(name); err != nil {
+		if _, err := c.hideWith(d); err != nil {
 			bad(key, "%v", err)
 		}
 	}
@@ -475,13 +508,9 @@ func (c Config) checkHide() error {
 	return errors.Join(errs...)
 }
 
-// hideFor is the hiding style for one model: [hide] with the model's
-// [detectors.NAME] values over it.
-func (c Config) hideFor(name string) (video.HideOptions, error) {
-	d, ok := c.Detectors[name]
-	if !ok {
-		return c.hideOptions()
-	}
+// hideWith is the hiding style for one model: [hide] with the model's
+// [detectors] values over it.
+func (c Config) hideWith(d DetectorConfig) (video.HideOptions, error) {
 	h := c
 	if d.Style != "" {
 		h.Hide.Style = d.Style
@@ -502,15 +531,36 @@ func (c Config) hideFor(name string) (video.HideOptions, error) {
 }
 
 // modelNames splits the model setting: "faces,plates" runs two models.
+// An alias naming several models ("faces") stands for all of them; a model
+// named twice runs once.
 func (c Config) modelNames() []string {
 	var out []string
-	for _, m := range strings.Split(c.Model, ",") {
+	seen := map[string]bool{}
+	for _, m := range splitList(c.Model) {
+		names := []string{m}
+		if r := c.resolveAlias(m); r != m {
+			names = splitList(r)
+		}
+		for _, n := range names {
+			if !seen[n] || n == "" {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, m := range strings.Split(s, ",") {
 		out = append(out, strings.TrimSpace(m))
 	}
 	return out
 }
 
-// resolveAlias maps an alias to its model name.
+// resolveAlias maps an alias to what it names: one model, or several
+// separated by commas.
 func (c Config) resolveAlias(name string) string {
 	if m, ok := c.Aliases[name]; ok {
 		return m
@@ -519,6 +569,15 @@ func (c Config) resolveAlias(name string) string {
 		return m
 	}
 	return name
+}
+
+// aliasNames is what name stands for: the models an alias names, or the
+// name itself.
+func (c Config) aliasNames(name string) []string {
+	if r := c.resolveAlias(name); r != name {
+		return splitList(r)
+	}
+	return []string{name}
 }
 
 func parseColour(s string) (color.RGBA, error) {

@@ -191,3 +191,56 @@ func TestRepoConfigIsTheDefaults(t *testing.T) {
 		t.Errorf("defaultConfig() does not validate: %v", err)
 	}
 }
+
+// TestFacesAlias: "faces" stands for both default face detectors, each with
+// its [detectors] threshold; yunet-s runs on photos only. A model named
+// twice runs once, and [detectors.faces] reaches both.
+func TestFacesAlias(t *testing.T) {
+	c := defaultConfig()
+	type want struct {
+		name       string
+		threshold  float32
+		tiles      string
+		imagesOnly bool
+	}
+	check := func(c Config, w []want) {
+		t.Helper()
+		var got []want
+		for _, s := range c.specs() {
+			got = append(got, want{filepath.Base(s.Dir), s.Options.Threshold, s.Options.Tiles, s.Options.ImagesOnly})
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("model %q runs\n %+v\nwant\n %+v", c.Model, got, w)
+		}
+	}
+	check(c, []want{{"yunet-n-dynamic", 0.25, "off", false}, {"yunet-s-640-opencvzoo-2023mar", 0.15, "off", true}})
+
+	c.Model = "faces, yunet-n-dynamic, plates"
+	check(c, []want{{"yunet-n-dynamic", 0.25, "off", false}, {"yunet-s-640-opencvzoo-2023mar", 0.15, "off", true}, {"lpd-yunet-2023mar", 0, "off", false}})
+
+	// A file's table for a default model keeps the defaults it leaves out;
+	// a table for the alias applies to each model it names.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(`
+[detectors.yunet-n-dynamic]
+tiles = "auto"
+[detectors.faces]
+shape = "box"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := loadChecked(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(f, []want{{"yunet-n-dynamic", 0.25, "auto", false}, {"yunet-s-640-opencvzoo-2023mar", 0.15, "off", true}})
+	// Both models take the alias's shape; yunet-s keeps its own threshold.
+	for _, m := range []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar"} {
+		d, ok := f.detectorConfig(filepath.Join(f.ModelsDir, m))
+		h, err := f.hideWith(d)
+		if !ok || err != nil || h.Shape != "box" {
+			t.Errorf("%s: hides with %+v (%v), want the box of [detectors.faces]", m, h, err)
+		}
+	}
+}

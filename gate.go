@@ -17,8 +17,8 @@ func recallOf(ctx context.Context, cfg Config, m *infer.Model, images, boxes str
 		return video.EvalResult{}, err
 	}
 	hide, err := cfg.hideOptions()
-	if name, _, ok := cfg.detectorConfig(m.Info().Dir); ok {
-		hide, err = cfg.hideFor(name)
+	if d, ok := cfg.detectorConfig(m.Info().Dir); ok {
+		hide, err = cfg.hideWith(d)
 	}
 	if err != nil {
 		return video.EvalResult{}, err

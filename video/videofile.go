@@ -245,6 +245,9 @@ func processVideo(ctx context.Context, det infer.Detector, t Task, o BatchOption
 		return fail(err)
 	}
 	v := o.Video
+	if v.Detector != nil {
+		det = v.Detector
+	}
 	fo := FileOptions{
 		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, Log: o.Log,
 		Pipeline: PipelineOptions{
