@@ -30,15 +30,7 @@ func IoU(a, b Box) float32 {
 // scores keep their input order. dets is not modified (the returned
 // detections share their Keypoints slices with it).
 func NMS(dets []Detection, iou float32) []Detection {
-	order := make([]int, len(dets))
-	for i := range order {
-		order[i] = i
-	}
-	// Highest score first. cmp.Compare orders NaN below every number, so
-	// NaN scores go last.
-	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Compare(dets[b].Score, dets[a].Score)
-	})
+	order := scoreOrder(dets)
 	suppressed := make([]bool, len(dets))
 	out := make([]Detection, 0, len(dets))
 	for oi, i := range order {
@@ -63,13 +55,7 @@ func NMS(dets []Detection, iou float32) []Detection {
 // keypoints and model are the higher-scored one's. Detections of one model
 // are left as they are (its own NMS has run). dets is not modified.
 func MergeAcross(dets []Detection, iou float32) []Detection {
-	order := make([]int, len(dets))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Compare(dets[b].Score, dets[a].Score)
-	})
+	order := scoreOrder(dets)
 	absorbed := make([]bool, len(dets))
 	out := make([]Detection, 0, len(dets))
 	for oi, i := range order {
@@ -88,4 +74,18 @@ func MergeAcross(dets []Detection, iou float32) []Detection {
 		out = append(out, d)
 	}
 	return out
+}
+
+// scoreOrder lists the indices of dets from the highest score down, equal
+// scores in input order. cmp.Compare orders NaN below every number, so NaN
+// scores go last.
+func scoreOrder(dets []Detection) []int {
+	order := make([]int, len(dets))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(dets[b].Score, dets[a].Score)
+	})
+	return order
 }
