@@ -37,6 +37,9 @@ type Options struct {
 type Runtime struct {
 	opts Options
 	log  *slog.Logger
+
+	mu      sync.Mutex
+	missing map[string]error // providers that could not be set up at all
 }
 
 var (
@@ -163,8 +166,25 @@ func (r *Runtime) newSessionOptions(provider string) (*ort.SessionOptions, error
 func (r *Runtime) openSession(path string, inputs, outputs []string) (*ort.DynamicAdvancedSession, string, error) {
 	var errs []error
 	for _, p := range r.opts.Providers {
+		r.mu.Lock()
+		missing := r.missing[p]
+		r.mu.Unlock()
+		if missing != nil {
+			// Its library did not load for an earlier model: said once.
+			errs = append(errs, fmt.Errorf("%s: %w", p, missing))
+			continue
+		}
 		so, err := r.newSessionOptions(p)
-		if err == nil {
+		if err != nil {
+			// The provider itself could not be set up (its shared library,
+			// a driver): no model will fare better.
+			r.mu.Lock()
+			if r.missing == nil {
+				r.missing = map[string]error{}
+			}
+			r.missing[p] = err
+			r.mu.Unlock()
+		} else {
 			var s *ort.DynamicAdvancedSession
 			s, err = ort.NewDynamicAdvancedSession(path, inputs, outputs, so)
 			so.Destroy()

@@ -63,6 +63,12 @@ func TestProviderFallback(t *testing.T) {
 			if err != nil || len(dets) != 1 {
 				t.Errorf("Detect on the CPU fallback: %d faces, %v; want 1, nil", len(dets), err)
 			}
+			// A second model does not try (and log) the missing providers again.
+			log.Reset()
+			m2 := load(t, rt, modelDir(t, "blazeface-back-256"), infer.LoadOptions{})
+			if m2.Info().Provider != "cpu" || strings.Count(log.String(), "\n") != 1 || !strings.Contains(log.String(), "model loaded") {
+				t.Errorf("second model on %s; log:\n%s\nwant only its load line", m2.Info().Provider, log.String())
+			}
 		})
 	}
 }
