@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"fmt"
 	"math"
 )
 
@@ -79,21 +78,9 @@ func (d *lpdYuNet) Outputs() []TensorInfo {
 }
 
 func (d *lpdYuNet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detection, error) {
-	if len(outs) != len(lpdContract) {
-		return nil, fmt.Errorf("lpd_yunet: want %d outputs, got %d", len(lpdContract), len(outs))
-	}
-	if err := checkLetterbox(lb); err != nil {
-		return nil, fmt.Errorf("lpd_yunet: %w", err)
-	}
-	priors := d.priors.get(lb.DstW, lb.DstH)
-	n := len(priors)
-	var data [3][]float32
-	for i, info := range lpdContract {
-		v, err := rows(outs[i], info.Name, "priors", n, int(info.Shape[1]))
-		if err != nil {
-			return nil, fmt.Errorf("lpd_yunet: %w (%d priors for a %dx%d input)", err, n, lb.DstW, lb.DstH)
-		}
-		data[i] = v
+	priors, data, err := priorRows("lpd_yunet", lpdContract, 1, d.priors, outs, lb)
+	if err != nil {
+		return nil, err
 	}
 	loc, conf, iou := data[0], data[1], data[2]
 	v0 := d.v[0]

@@ -104,3 +104,27 @@ func (c priorCache) count() int64 {
 	}
 	return int64(len(c.priors))
 }
+
+// priorRows checks the outputs of a prior-based decoder (lpd_yunet,
+// retinaface) against its contract, whose dimension rowDim holds the
+// values of one prior, and returns the priors of lb's input size and each
+// output's values, one row per prior.
+func priorRows(adapter string, contract []TensorInfo, rowDim int, c priorCache, outs []Output, lb Letterbox) ([]prior, [][]float32, error) {
+	if len(outs) != len(contract) {
+		return nil, nil, fmt.Errorf("%s: want %d outputs, got %d", adapter, len(contract), len(outs))
+	}
+	if err := checkLetterbox(lb); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", adapter, err)
+	}
+	priors := c.get(lb.DstW, lb.DstH)
+	n := len(priors)
+	data := make([][]float32, len(contract))
+	for i, info := range contract {
+		v, err := rows(outs[i], info.Name, "priors", n, int(info.Shape[rowDim]))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w (%d priors for a %dx%d input)", adapter, err, n, lb.DstW, lb.DstH)
+		}
+		data[i] = v
+	}
+	return priors, data, nil
+}

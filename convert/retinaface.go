@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"fmt"
 	"math"
 )
 
@@ -70,21 +69,9 @@ func (d *retinaFace) Outputs() []TensorInfo {
 }
 
 func (d *retinaFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detection, error) {
-	if len(outs) != len(retinaContract) {
-		return nil, fmt.Errorf("retinaface: want %d outputs, got %d", len(retinaContract), len(outs))
-	}
-	if err := checkLetterbox(lb); err != nil {
-		return nil, fmt.Errorf("retinaface: %w", err)
-	}
-	priors := d.priors.get(lb.DstW, lb.DstH)
-	n := len(priors)
-	var data [3][]float32
-	for i, info := range retinaContract {
-		v, err := rows(outs[i], info.Name, "priors", n, int(info.Shape[2]))
-		if err != nil {
-			return nil, fmt.Errorf("retinaface: %w (%d priors for a %dx%d input)", err, n, lb.DstW, lb.DstH)
-		}
-		data[i] = v
+	priors, data, err := priorRows("retinaface", retinaContract, 2, d.priors, outs, lb)
+	if err != nil {
+		return nil, err
 	}
 	loc, conf, ldm := data[0], data[1], data[2]
 	v0, v1 := d.v[0], d.v[1]
