@@ -127,12 +127,26 @@ func openHub(c *cli.Context, cfg Config) (*models.Hub, error) {
 	return h, nil
 }
 
-func resolveModel(h *models.Hub, ref string) (models.HubEntry, error) {
-	e, err := h.Resolve(ref)
-	if err != nil {
-		return e, usageErr("%v (anonymize models list shows the catalogues)", err)
+// hubEntry is what pull and install start from: the config, the hub and
+// the catalogue entry named by the one argument (usage says how to call).
+func hubEntry(c *cli.Context, usage string) (Config, *models.Hub, models.HubEntry, error) {
+	var e models.HubEntry
+	if c.NArg() != 1 {
+		return Config{}, nil, e, usageErr("%s", usage)
 	}
-	return e, nil
+	cfg, err := modelsConfig(c)
+	if err != nil {
+		return cfg, nil, e, err
+	}
+	h, err := openHub(c, cfg)
+	if err != nil {
+		return cfg, nil, e, err
+	}
+	e, err = h.Resolve(c.Args().First())
+	if err != nil {
+		return cfg, nil, e, usageErr("%v (anonymize models list shows the catalogues)", err)
+	}
+	return cfg, h, e, nil
 }
 
 func cmdModelsList(c *cli.Context, stdout io.Writer) error {
@@ -203,18 +217,7 @@ func humanSize(n int64) string {
 }
 
 func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
-	if c.NArg() != 1 {
-		return usageErr("models pull takes one model NAME or NAME@VERSION (anonymize models list shows them)")
-	}
-	cfg, err := modelsConfig(c)
-	if err != nil {
-		return err
-	}
-	h, err := openHub(c, cfg)
-	if err != nil {
-		return err
-	}
-	e, err := resolveModel(h, c.Args().First())
+	cfg, h, e, err := hubEntry(c, "models pull takes one model NAME or NAME@VERSION (anonymize models list shows them)")
 	if err != nil {
 		return err
 	}
@@ -251,18 +254,7 @@ func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
 }
 
 func cmdModelsInstall(c *cli.Context, stdout io.Writer) error {
-	if c.NArg() != 1 {
-		return usageErr("models install takes one model NAME or NAME@VERSION")
-	}
-	cfg, err := modelsConfig(c)
-	if err != nil {
-		return err
-	}
-	h, err := openHub(c, cfg)
-	if err != nil {
-		return err
-	}
-	e, err := resolveModel(h, c.Args().First())
+	cfg, _, e, err := hubEntry(c, "models install takes one model NAME or NAME@VERSION")
 	if err != nil {
 		return err
 	}
