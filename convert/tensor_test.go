@@ -1,11 +1,14 @@
 package convert
 
 import (
+	"fmt"
 	"image"
 	"math"
 	"testing"
 
 	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/internal/testenv"
 )
 
 // TestPlanRoundTrip checks that letterboxing is undone exactly: the source
@@ -165,4 +168,147 @@ func TestFillRegion(t *testing.T) {
 			t.Errorf("channel %d = %v, want %v", i, dst[i*16+15], want)
 		}
 	}
+}
+
+// TestFillMatchesLoop checks FillFloat32 against the per-pixel loop it
+// replaced, bit for bit, on a real photo: every layout, channel order,
+// normalisation and fit, a frame at its own size and a non-continuous view.
+func TestFillMatchesLoop(t *testing.T) {
+	photo := gocv.IMRead(testenv.Shared(t, "data/faces/messi5.jpg"), gocv.IMReadColor)
+	defer photo.Close()
+	if photo.Empty() {
+		t.Fatal("photo did not load")
+	}
+	view := photo.Region(image.Rect(31, 17, photo.Cols()-40, photo.Rows()-9))
+	defer view.Close()
+	norms := map[string]struct{ mean, std [3]float32 }{
+		"raw":      {},
+		"[-1,1]":   {[3]float32{127.5, 127.5, 127.5}, [3]float32{127.5, 127.5, 127.5}},
+		"/128":     {[3]float32{127, 127, 127}, [3]float32{128, 128, 128}},
+		"imagenet": {[3]float32{123.675, 116.28, 103.53}, [3]float32{58.395, 57.12, 57.375}},
+		"[0,1]":    {[3]float32{}, [3]float32{255, 255, 255}},
+	}
+	sizes := map[string]Preprocess{
+		"topleft":   {Width: 320, Height: 320, Fit: FitTopLeft},
+		"centre":    {Width: 128, Height: 160, Fit: FitCentre},
+		"stretch":   {Width: 200, Height: 120, Fit: FitStretch},
+		"upscale":   {Width: 1024, Height: 1024, Fit: FitCentre, Interp: gocv.InterpolationCubic},
+		"dynamic":   {Multiple: 32},
+		"dynamic64": {Multiple: 64, MaxSide: 300},
+	}
+	for _, img := range []struct {
+		name string
+		m    gocv.Mat
+	}{{"photo", photo}, {"view", view}} {
+		for sn, size := range sizes {
+			for nn, norm := range norms {
+				for _, layout := range []Layout{NCHW, NHWC} {
+					for _, rgb := range []bool{false, true} {
+						p := size
+						p.Layout, p.RGB, p.Mean, p.Std = layout, rgb, norm.mean, norm.std
+						name := fmt.Sprintf("%s/%s/%s/%s/rgb=%v", img.name, sn, nn, layout, rgb)
+						l := p.Plan(img.m.Cols(), img.m.Rows())
+						want := make([]float32, p.Len(l))
+						if err := fillFloat32Loop(p, img.m, l, want); err != nil {
+							t.Fatalf("%s: loop: %v", name, err)
+						}
+						got := make([]float32, p.Len(l)+5) // longer than needed: the rest untouched
+						for i := range got {
+							got[i] = 42
+						}
+						if err := p.FillFloat32(img.m, l, got); err != nil {
+							t.Fatalf("%s: %v", name, err)
+						}
+						for i, w := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(w) {
+								t.Fatalf("%s: value %d = %v, want %v", name, i, got[i], w)
+							}
+						}
+						for i := len(want); i < len(got); i++ {
+							if got[i] != 42 {
+								t.Fatalf("%s: value %d beyond the tensor written", name, i)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkFillFloat32 fills YuNet's tensor from a frame already shrunk to
+// 640x360 (the video path), against the per-pixel loop.
+func BenchmarkFillFloat32(b *testing.B) {
+	img := gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	gocv.RandU(&img, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
+	p := Preprocess{Multiple: 32, Layout: NCHW}
+	l := p.Plan(640, 360)
+	dst := make([]float32, p.Len(l))
+	b.Run("lut", func(b *testing.B) {
+		for range b.N {
+			if err := p.FillFloat32(img, l, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("loop", func(b *testing.B) {
+		for range b.N {
+			if err := fillFloat32Loop(p, img, l, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// fillFloat32Loop is FillFloat32 as a per-pixel Go loop (as it was before
+// OpenCV did the work): the reference the faster one must match.
+func fillFloat32Loop(p Preprocess, img gocv.Mat, l Letterbox, dst []float32) error {
+	px, release, err := p.pixels(img, l)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var scale, offset [3]float32
+	for c := range 3 {
+		sd := p.Std[c]
+		if sd == 0 {
+			sd = 1
+		}
+		scale[c] = 1 / sd
+		offset[c] = -p.Mean[c] / sd
+	}
+	plane := l.DstW * l.DstH
+	for c := range 3 {
+		if p.Layout == NHWC {
+			for i := c; i < 3*plane; i += 3 {
+				dst[i] = offset[c]
+			}
+		} else {
+			for i := c * plane; i < (c+1)*plane; i++ {
+				dst[i] = offset[c]
+			}
+		}
+	}
+	ch := [3]int{0, 1, 2}
+	if p.RGB {
+		ch = [3]int{2, 1, 0}
+	}
+	px0, py0 := int(l.PadX), int(l.PadY)
+	for y := 0; y < l.ContentH; y++ {
+		row := px[y*l.ContentW*3 : (y+1)*l.ContentW*3]
+		for x := 0; x < l.ContentW; x++ {
+			s := row[x*3 : x*3+3]
+			i := (y+py0)*l.DstW + px0 + x
+			for c := range 3 {
+				v := float32(s[ch[c]])*scale[c] + offset[c]
+				if p.Layout == NHWC {
+					dst[i*3+c] = v
+				} else {
+					dst[c*plane+i] = v
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -218,11 +218,12 @@ func (m *Model) DetectAll(img gocv.Mat, threshold float32) ([]convert.Detection,
 		}
 		input = t
 	default:
-		buf := make([]float32, m.pre.Len(lb))
-		if err := m.pre.FillFloat32(img, lb, buf); err != nil {
+		buf := getFloats(m.pre.Len(lb))
+		defer floatBufs.Put(buf) // after input.Destroy (defers run last-in first-out)
+		if err := m.pre.FillFloat32(img, lb, *buf); err != nil {
 			return nil, err
 		}
-		t, err := ort.NewTensor(shape, buf)
+		t, err := ort.NewTensor(shape, *buf)
 		if err != nil {
 			return nil, fmt.Errorf("detect: input tensor: %w", err)
 		}
@@ -262,6 +263,21 @@ func (m *Model) DetectAll(img gocv.Mat, threshold float32) ([]convert.Detection,
 		return nil, fmt.Errorf("detect: decode %s: %w", m.info.Name, err)
 	}
 	return convert.NMS(dets, m.manifest.NMSIoU), nil
+}
+
+// floatBufs keeps float input tensors for reuse: a video frame's is
+// megabytes, which a new slice costs zeroing (and the GC reclaiming) for
+// FillFloat32 to overwrite all of.
+var floatBufs sync.Pool // *[]float32
+
+// getFloats returns a slice of n floats (contents undefined) from floatBufs.
+func getFloats(n int) *[]float32 {
+	if b, ok := floatBufs.Get().(*[]float32); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]float32, n)
+	return &b
 }
 
 func toFloat32(v ort.Value) ([]float32, error) {
