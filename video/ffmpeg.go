@@ -23,10 +23,27 @@ import (
 )
 
 // Video files are decoded and encoded by ffmpeg processes, frames passing
-// through pipes as raw BGR: ffmpeg reads every container and codec it was
+// through pipes raw: ffmpeg reads every container and codec it was
 // built with, applies the rotation of phone videos while decoding, encodes
 // with x264's fast presets (OpenCV's VideoWriter only runs x264 at its slow
 // default), and copies the audio track in the same step.
+//
+// Frames of even width and height pass as planar YUV 4:2:0 (I420), which
+// OpenCV converts to and from BGR here: half the bytes of BGR through each
+// pipe, and OpenCV's conversions cost less than ffmpeg's swscale ones, which
+// then have nothing left to do. Odd sizes, which 4:2:0 cannot hold, pass as
+// BGR.
+
+// rawI420 reports whether w x h frames pass through the pipes as I420.
+func rawI420(w, h int) bool { return w%2 == 0 && h%2 == 0 }
+
+// rawFormat is the ffmpeg pixel format and the bytes of a w x h raw frame.
+func rawFormat(w, h int) (string, int) {
+	if rawI420(w, h) {
+		return "yuv420p", w * h * 3 / 2
+	}
+	return "bgr24", w * h * 3
+}
 
 // ErrNoFFmpeg means ffmpeg or ffprobe is not installed (not in PATH).
 var ErrNoFFmpeg = errors.New("ffmpeg is not installed (videos need ffmpeg and ffprobe in PATH)")
@@ -347,6 +364,9 @@ type FFmpegSource struct {
 	out    io.ReadCloser
 	stderr *stderrTail
 	size   int // bytes per frame
+	// yuv receives each I420 frame from the pipe before its conversion to
+	// BGR (nil when frames come as BGR).
+	yuv    *gocv.Mat
 	next   int
 	err    error // sticky: io.EOF or the error that ended the stream
 	closed bool
@@ -363,10 +383,11 @@ func OpenVideo(ctx context.Context, info VideoInfo) (*FFmpegSource, error) {
 	if w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("decode %s: no frame size", info.Path)
 	}
+	pixFmt, size := rawFormat(w, h)
 	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
 		"-i", info.Path, "-map", "0:v:0", "-an", "-sn", "-dn",
-		"-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1")
-	s := &FFmpegSource{ctx: ctx, info: info, cmd: cmd, pool: newMatPool(h, w, 8), stderr: &stderrTail{}, size: w * h * 3}
+		"-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
+	s := &FFmpegSource{ctx: ctx, info: info, cmd: cmd, pool: newMatPool(h, w, 8), stderr: &stderrTail{}, size: size}
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -377,6 +398,10 @@ func OpenVideo(ctx context.Context, info VideoInfo) (*FFmpegSource, error) {
 	}
 	growPipe(out)
 	s.out = out
+	if rawI420(w, h) {
+		m := gocv.NewMatWithSize(h*3/2, w, gocv.MatTypeCV8UC1)
+		s.yuv = &m
+	}
 	return s, nil
 }
 
@@ -461,7 +486,11 @@ func (s *FFmpegSource) Read() (Frame, error) {
 		return Frame{}, fmt.Errorf("decode %s: source closed", s.info.Path)
 	}
 	m := s.pool.get()
-	buf, err := m.DataPtrUint8()
+	into := m
+	if s.yuv != nil {
+		into = *s.yuv
+	}
+	buf, err := into.DataPtrUint8()
 	if err == nil && len(buf) != s.size {
 		err = fmt.Errorf("frame buffer is %d bytes, want %d", len(buf), s.size)
 	}
@@ -470,7 +499,8 @@ func (s *FFmpegSource) Read() (Frame, error) {
 		s.err = fmt.Errorf("decode %s: %w", s.info.Path, err)
 		return Frame{}, s.err
 	}
-	// Straight into the Mat's memory: one copy from the pipe, none after.
+	// Straight into the Mat's memory: one copy from the pipe, none after
+	// (but the conversion from I420).
 	n, err := io.ReadFull(s.out, buf)
 	if err != nil {
 		m.Close()
@@ -481,6 +511,9 @@ func (s *FFmpegSource) Read() (Frame, error) {
 		}
 		s.err = s.finish(err)
 		return Frame{}, s.err
+	}
+	if s.yuv != nil {
+		gocv.CvtColor(*s.yuv, &m, gocv.ColorYUVToBGRIYUV) // IYUV is I420
 	}
 	f := Frame{Index: s.next, Mat: m}
 	if r := s.info.FrameRate; r.Valid() {
@@ -526,12 +559,16 @@ func (s *FFmpegSource) Frames() int { return s.next }
 func (s *FFmpegSource) Recycle(m gocv.Mat) { s.pool.put(m) }
 
 // Close stops the decoder (if it still runs). It is safe on nil and safe
-// to call more than once.
+// to call more than once, but not during a Read.
 func (s *FFmpegSource) Close() error {
 	if s == nil {
 		return nil
 	}
 	s.pool.close()
+	if s.yuv != nil {
+		s.yuv.Close()
+		s.yuv = nil
+	}
 	if s.closed {
 		return nil
 	}
@@ -549,7 +586,8 @@ func (s *FFmpegSource) Close() error {
 // appears under its name only when Close succeeds: until then ffmpeg
 // writes a hidden temporary file beside it (.NAME.tmp-*), which Abort, or a
 // failed Close, removes. Frames must be 8-bit BGR of the size given;
-// Write copies them, and the caller keeps ownership of each Mat.
+// Write copies them, and the caller keeps ownership of each Mat. Close or
+// Abort releases the Encoder's own memory: one of them must be called.
 //
 // An Encoder is used by one goroutine at a time.
 type Encoder struct {
@@ -558,10 +596,13 @@ type Encoder struct {
 	cmd       *exec.Cmd
 	in        io.WriteCloser
 	stderr    *stderrTail
-	frames    int
-	codec     string
-	done      bool
-	err       error // sticky
+	// yuv holds each frame converted to I420 for the pipe (nil when
+	// frames go as BGR).
+	yuv    *gocv.Mat
+	frames int
+	codec  string
+	done   bool
+	err    error // sticky
 }
 
 // NewEncoder starts encoding a w x h video at fps frames per second into
@@ -605,7 +646,8 @@ func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o Enc
 	if videoOffset > 0 && o.AudioFrom != "" { // keep the video where it was against the audio
 		args = append(args, "-itsoffset", strconv.FormatFloat(videoOffset.Seconds(), 'f', 6, 64))
 	}
-	args = append(args, "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", fmt.Sprintf("%dx%d", w, h),
+	pixFmt, _ := rawFormat(w, h)
+	args = append(args, "-f", "rawvideo", "-pix_fmt", pixFmt, "-s", fmt.Sprintf("%dx%d", w, h),
 		"-framerate", rate.String(), "-i", "pipe:0")
 	if o.AudioFrom != "" {
 		args = append(args, "-i", o.AudioFrom, "-map", "0:v", "-map", "1:a?", "-c:a", "copy")
@@ -643,6 +685,10 @@ func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o Enc
 	}
 	growPipe(pw)
 	e.in = pw
+	if rawI420(w, h) {
+		m := gocv.NewMatWithSize(h*3/2, w, gocv.MatTypeCV8UC1)
+		e.yuv = &m
+	}
 	return e, nil
 }
 
@@ -665,9 +711,13 @@ func (e *Encoder) Write(img gocv.Mat) error {
 	}
 	var data []byte
 	var err error
-	if img.IsContinuous() {
+	switch {
+	case e.yuv != nil:
+		gocv.CvtColor(img, e.yuv, gocv.ColorBGRToYUVI420)
+		data, err = e.yuv.DataPtrUint8()
+	case img.IsContinuous():
 		data, err = img.DataPtrUint8() // a view: no copy before the pipe
-	} else {
+	default:
 		data = img.ToBytes()
 	}
 	if err == nil {
@@ -697,6 +747,7 @@ func (e *Encoder) Close() error {
 		return e.err
 	}
 	e.done = true
+	e.free()
 	if e.err != nil {
 		os.Remove(e.tmp)
 		return e.err
@@ -739,9 +790,18 @@ func (e *Encoder) Abort() {
 		return
 	}
 	e.done = true
+	e.free()
 	e.kill()
 	if e.err == nil {
 		e.err = fmt.Errorf("encode %s: aborted", e.path)
+	}
+}
+
+// free releases the frame buffer (once Close or Abort ends the Encoder).
+func (e *Encoder) free() {
+	if e.yuv != nil {
+		e.yuv.Close()
+		e.yuv = nil
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"io"
@@ -605,6 +606,68 @@ func TestEncoder(t *testing.T) {
 	if l := leftovers(t, dir, "ok.mp4"); len(l) > 0 {
 		t.Errorf("left behind: %v", l)
 	}
+}
+
+// TestRawFrameColours: frames pass the pipes as I420 when both sides are
+// even and as BGR when not; either way a frame written comes back with its
+// colours, and a decoded frame matches ffmpeg's own conversion to BGR.
+func TestRawFrameColours(t *testing.T) {
+	needFFmpeg(t)
+	photo, err := ReadImage(testenv.Shared(t, "data/faces/astronaut.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer photo.Close()
+	for _, size := range []image.Point{{512, 384}, {321, 241}} {
+		t.Run(fmt.Sprintf("%dx%d", size.X, size.Y), func(t *testing.T) {
+			reg := photo.Region(image.Rect(0, 0, size.X, size.Y))
+			frame := reg.Clone()
+			reg.Close()
+			defer frame.Close()
+			out := filepath.Join(t.TempDir(), "out.mp4")
+			e, err := NewEncoder(out, size.X, size.Y, 25, EncodeOptions{Preset: "ultrafast", CRF: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if err := e.Write(frame); err != nil {
+					e.Abort()
+					t.Fatal(err)
+				}
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := firstFrame(t, out)
+			defer got.Close()
+			if d := meanAbsDiff(got, frame); d > 3 {
+				t.Errorf("decoded frame differs from the frame written by %.2f on average", d)
+			}
+			raw, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", out, "-frames:v", "1",
+				"-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := gocv.NewMatFromBytes(size.Y, size.X, gocv.MatTypeCV8UC3, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			if d := meanAbsDiff(got, ref); d > 1.5 {
+				t.Errorf("decoded frame differs from ffmpeg's BGR by %.2f on average", d)
+			}
+		})
+	}
+}
+
+// meanAbsDiff is the mean absolute difference of two BGR images, over
+// pixels and channels.
+func meanAbsDiff(a, b gocv.Mat) float64 {
+	diff := gocv.NewMat()
+	defer diff.Close()
+	gocv.AbsDiff(a, b, &diff)
+	m := diff.Mean()
+	return (m.Val1 + m.Val2 + m.Val3) / 3
 }
 
 func TestRational(t *testing.T) {
