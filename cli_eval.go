@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -30,6 +31,8 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "tiles", Usage: "multi-scale detection: `off`, auto or RxC"},
 			&cli.StringFlag{Name: "shape", Usage: "mask shape: `ellipse` or box"},
 			&cli.Float64Flag{Name: "mask-scale", Usage: "grow each box by `F` about its centre"},
+			&cli.BoolFlag{Name: "video", Usage: "measure as video frames are detected: only the models that run on video ([detectors] video), on a copy shrunk to video.detect_max_side"},
+			&cli.IntFlag{Name: "detect-max-side", Usage: "with --video: shrink each image for detection to a longer side of `N` px (default: video.detect_max_side)"},
 			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "images evaluated at once (`N`; default one per CPU core)"},
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads per inference (default: the cores shared among the jobs)"},
 			&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order"},
@@ -62,8 +65,22 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer det.Close()
+	var run infer.Detector = det
+	if c.IsSet("detect-max-side") && !c.Bool("video") {
+		return usageErr("--detect-max-side goes with --video")
+	}
+	if c.Bool("video") {
+		side := cfg.Video.DetectMaxSide
+		if c.IsSet("detect-max-side") {
+			side = c.Int("detect-max-side")
+		}
+		if side < 0 {
+			return usageErr("--detect-max-side %d must not be negative", side)
+		}
+		run = video.Shrink(det.ForVideo(), side)
+	}
 	hide, _ := cfg.hideOptions()
-	r, err := video.Evaluate(c.Context, det, c.String("images"), labels, video.EvalOptions{
+	r, err := video.Evaluate(c.Context, run, c.String("images"), labels, video.EvalOptions{
 		Hide: hide, HideBy: cfg.hideByModel(det), Jobs: cfg.Run.Jobs,
 	})
 	if err != nil {

@@ -89,9 +89,7 @@ func AnonymizeFile(ctx context.Context, det infer.Detector, in, out string, o Fi
 		o.Log.Info("video encoder changed", "file", out, "asked", want, "using", e.Codec())
 	}
 
-	if o.DetectMaxSide > 0 {
-		det = &shrinkDetector{Detector: det, maxSide: o.DetectMaxSide}
-	}
+	det = Shrink(det, o.DetectMaxSide)
 	sink := &EncoderSink{Encoder: e, Recycle: src.Recycle}
 	seen := map[string]bool{}
 	sink.OnFrame = func(f Frame, r FrameResult) {
@@ -166,6 +164,15 @@ func (s *EncoderSink) Close() error { return s.Encoder.Close() }
 type shrinkDetector struct {
 	infer.Detector
 	maxSide int
+}
+
+// Shrink is det run as video frames are: on a copy of each frame whose
+// longer side is more than maxSide shrunk to maxSide (0: det itself).
+func Shrink(det infer.Detector, maxSide int) infer.Detector {
+	if maxSide <= 0 {
+		return det
+	}
+	return &shrinkDetector{Detector: det, maxSide: maxSide}
 }
 
 func (d *shrinkDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
