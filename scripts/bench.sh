@@ -14,10 +14,10 @@ for i in $(seq 1 10); do for f in "$SHARED"/data/faces/voc/*.jpg; do cp "$f" "$w
 n_voc=$(ls "$work/voc" | wc -l)
 n_wider=$(find "$SHARED/data/faces/wider-dev" -name '*.jpg' | wc -l)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "model: ${MODEL:-yunet-n-dynamic}"
+echo "model: ${MODEL:-faces}"
 run() { # name dir n jobs threads
   local s e; s=$(date +%s.%N)
-  ./anonymize -q --overwrite --model "${MODEL:-yunet-n-dynamic}" --out "$work/out" --jobs "$4" --threads "$5" "$2"
+  ./anonymize -q --overwrite --model "${MODEL:-faces}" --out "$work/out" --jobs "$4" --threads "$5" "$2"
   e=$(date +%s.%N)
   printf '%-10s jobs=%s threads=%s  %5.1f images/s  (%d images, %.2f s)\n' "$1" "$4" "$5" "$(echo "$3 / ($e - $s)" | bc -l)" "$3" "$(echo "$e - $s" | bc -l)"
 }
