@@ -392,6 +392,9 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	}
 
 	tasks, other, err := video.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)
+	if err == nil {
+		err = video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite)
+	}
 	if err != nil {
 		if errors.Is(err, video.ErrUsage) {
 			return usageErr("%v", err)

@@ -608,8 +608,8 @@ func TestOutputInsideInput(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("run %d: exit %d; stderr:\n%s", i+1, code, stderr)
 		}
-		if got := sortedKeys(treeState(t, "in")); !slices.Equal(got, []string{"out/p.jpg", "p.jpg"}) {
-			t.Errorf("run %d: files under in: %q, want only p.jpg and out/p.jpg (the output folder is not walked)", i+1, got)
+		if got := sortedKeys(treeState(t, "in")); !slices.Equal(got, []string{"out/.anonymize-output", "out/p.jpg", "p.jpg"}) {
+			t.Errorf("run %d: files under in: %q, want only p.jpg, out/p.jpg and the output mark (the output folder is not walked)", i+1, got)
 		}
 	}
 }
@@ -1003,4 +1003,37 @@ func failingONNX() []byte {
 	m := varint(nil, 1, 8)
 	m = bytesField(m, 7, g)
 	return bytesField(m, 8, varint(nil, 2, 13))
+}
+
+// TestOutInsideInputKeepsOriginals: --out naming a folder inside the input
+// that already holds photos anonymize did not write is refused with
+// --overwrite (the original there would be replaced by the anonymized copy
+// of its namesake); a new output folder inside the input is marked as
+// anonymize's, so later --overwrite runs may replace what it wrote.
+func TestOutInsideInputKeepsOriginals(t *testing.T) {
+	cfg := repoConfig(t)
+	in := t.TempDir()
+	copyFile(t, shared(t, "group_uf2.jpg"), filepath.Join(in, "a.jpg"))
+	copyFile(t, shared(t, "astronaut.png"), filepath.Join(in, "clean", "a.jpg")) // an original, not an output
+	before := treeState(t, in)
+	code, _, stderr := runCLI(t, "--config", cfg, "-q", "--overwrite", "--out", filepath.Join(in, "clean"), in)
+	if code != exitUsage || !strings.Contains(stderr, "did not write") {
+		t.Errorf("--out over originals inside the input with --overwrite: exit %d, %s; want %d and why", code, stderr, exitUsage)
+	}
+	if after := treeState(t, in); !mapsEqual(after, before) {
+		t.Errorf("the input tree changed:\nbefore %v\nafter  %v", before, after)
+	}
+
+	fresh := filepath.Join(in, "anon")
+	for run := 1; run <= 2; run++ {
+		if code, _, stderr := runCLI(t, "--config", cfg, "-q", "--overwrite", "--out", fresh, in); code != exitOK {
+			t.Fatalf("run %d into a new folder inside the input: exit %d, %s", run, code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(fresh, ".anonymize-output")); err != nil {
+		t.Errorf("output folder not marked: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "a.jpg")); err != nil {
+		t.Errorf("no output: %v", err)
+	}
 }

@@ -28,6 +28,12 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 	if cfg.Runtime.IntraOpThreads == 0 {
 		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Run.Jobs)
 	}
+	if err := video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite); err != nil {
+		if errors.Is(err, video.ErrUsage) {
+			return usageErr("%v", err)
+		}
+		return &exitError{exitSomeFailed, err}
+	}
 	det, err := loadDetector(cfg, log)
 	if err != nil {
 		return err

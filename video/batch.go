@@ -527,3 +527,52 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func SortResults(rs []ImageResult) {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Input < rs[j].Input })
 }
+
+// OutputMark is the file that marks a folder inside an input folder as
+// anonymize's output: such a folder is left out of the walk, so the files
+// in it are never read as inputs, and only a marked one may have files
+// replaced (--overwrite).
+const OutputMark = ".anonymize-output"
+
+// GuardOutput protects an --out folder inside an input folder. Its files
+// are left out of the walk; if it already holds files anonymize did not
+// write (no OutputMark), overwriting could replace originals that were
+// never anonymized, so with overwrite that is refused. A new or empty such
+// folder is created and marked.
+func GuardOutput(inputs []string, out string, overwrite bool) error {
+	if out == "" {
+		return nil
+	}
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	inside := false
+	for _, in := range inputs {
+		absIn, err := filepath.Abs(in)
+		if err == nil && absIn != absOut && strings.HasPrefix(absOut, absIn+string(filepath.Separator)) {
+			if st, err := os.Stat(in); err == nil && st.IsDir() {
+				inside = true
+			}
+		}
+	}
+	if !inside {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(out, OutputMark)); err == nil {
+		return nil
+	}
+	entries, err := os.ReadDir(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0):
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(out, OutputMark), []byte("anonymize writes its outputs here; this folder is not read as input\n"), 0o644)
+	case err != nil:
+		return err
+	case overwrite:
+		return fmt.Errorf("%w: --out %s lies inside an input folder and already holds files that anonymize did not write (no %s): they are not read as inputs, and --overwrite could replace them; choose a new or empty folder", ErrUsage, out, OutputMark)
+	}
+	return nil
+}
