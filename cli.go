@@ -96,7 +96,7 @@ func anonymizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "preview", Usage: "live: serve an MJPEG view of the anonymized frames at `ADDR` (e.g. 127.0.0.1:8081)"},
 		&cli.BoolFlag{Name: "keep-audio", Value: true, Usage: "videos: copy the original audio track (--keep-audio=false drops it)"},
 		&cli.StringFlag{Name: "codec", Usage: "videos: ffmpeg video encoder `NAME` (libx264, mpeg4, ...)"},
-		&cli.StringFlag{Name: "preset", Usage: "videos: encoder speed `PRESET` (x264: ultrafast ... veryslow)"},
+		&cli.StringFlag{Name: "preset", Usage: "videos and live segments: encoder speed `PRESET` (x264: ultrafast ... veryslow; default: video.preset for files, live.preset for live)"},
 		&cli.IntFlag{Name: "persist", Usage: "videos: keep hiding a face for `N` frames after it was last seen"},
 		&cli.IntFlag{Name: "lookahead", Usage: "video files: also hide a face in the `N` frames before it is first seen"},
 		&cli.StringFlag{Name: "on-error", Usage: "a frame or image the detector failed on: `hide` it whole or drop it (counted either way)"},
@@ -209,6 +209,7 @@ func settings(c *cli.Context) (Config, error) {
 	}
 	if c.IsSet("preset") {
 		cfg.Video.Preset = c.String("preset")
+		cfg.Live.Preset = c.String("preset")
 	}
 	if c.IsSet("persist") {
 		cfg.Video.PersistFrames = c.Int("persist")

@@ -221,7 +221,7 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 		seg, err := video.NewSegmentSink(video.SegmentOptions{
 			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
 			FPS: src.FPS, Start: src.Start(),
-			Encode:    video.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Video.Preset, CRF: cfg.Video.CRF},
+			Encode:    video.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
 			JPEGEvery: cfg.Live.JPEGEvery, JPEGQuality: cfg.Output.JPEGQuality,
 			Preview: out.Preview, Log: log,
 		})

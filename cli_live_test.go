@@ -362,6 +362,15 @@ func TestLiveStreamReconnect(t *testing.T) {
 	if summary[3] != strconv.Itoa(len(paths)) {
 		t.Errorf("summary says %s segments, %d on disk", summary[3], len(paths))
 	}
+	// Segments are encoded at live.preset (ultrafast: x264 records its
+	// settings in the stream, and ultrafast is the preset without CABAC).
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(data, []byte("cabac=0 ref=1")) {
+			t.Errorf("segment %s: not encoded with x264 ultrafast (%v)", p, err)
+			break
+		}
+	}
 	t.Logf("%v streamed, cut after %v, back after %v: %d segments, %d frames, %d JPEGs; %s",
 		total, cut.Sub(start).Round(time.Millisecond), back.Sub(start).Round(time.Millisecond), len(paths), frames, len(jpegs), summary[0])
 }

@@ -86,6 +86,9 @@ type Config struct {
 		Preview string `toml:"preview"`
 		// ReconnectMaxSeconds caps the backoff between reconnect attempts.
 		ReconnectMaxSeconds int `toml:"reconnect_max_seconds"`
+		// Preset is the encoder speed of the segment files: live frames
+		// must be encoded as fast as they come.
+		Preset string `toml:"preset"`
 	} `toml:"live"`
 
 	Watch struct {
@@ -202,6 +205,7 @@ func defaultConfig() Config {
 	c.Video.DetectMaxSide = video.DefaultDetectMaxSide
 	c.Live.SegmentSeconds = 60
 	c.Live.ReconnectMaxSeconds = 30
+	c.Live.Preset = "ultrafast"
 	c.Watch.SettleMS = 1000
 	c.Reload.Watch = true
 	c.Reload.DebounceMS = 500
