@@ -27,23 +27,55 @@ func recallOf(ctx context.Context, cfg Config, m *infer.Model, images, boxes str
 }
 
 // installGate makes reloads of set pass the recall gate of [reload]
-// min_recall: a model below it is refused with its figure in the log.
+// min_recall: a model is swapped in only if the set with it in reaches the
+// minimum on the reference set; one below is refused with its figure in the
+// log. The set is what runs, so a plate model beside the face models is
+// judged by the faces the set still hides.
 func installGate(cfg Config, set *infer.Set, log *slog.Logger) {
 	if cfg.Reload.MinRecall <= 0 {
 		return
 	}
-	set.Gate = func(m *infer.Model) error {
-		r, err := recallOf(context.Background(), cfg, m, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
+	set.Gate = func(m *infer.Model, after infer.Detector) error {
+		r, err := setRecall(context.Background(), cfg, after, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
 		if err != nil {
 			return fmt.Errorf("recall gate: %w", err)
 		}
 		info := m.Info()
 		if r.Recall < cfg.Reload.MinRecall {
-			log.Error("model refused by the recall gate", "model", info.Name, "version", info.Version,
+			log.Error("model refused by the recall gate", "model", info.Name, "version", info.Version, "set", after.Info().Name,
 				"recall", fmt.Sprintf("%.3f", r.Recall), "min_recall", cfg.Reload.MinRecall)
-			return fmt.Errorf("recall %.3f on the reference set is below reload.min_recall %.3f", r.Recall, cfg.Reload.MinRecall)
+			return fmt.Errorf("recall %.3f of %s on the reference set is below reload.min_recall %.3f", r.Recall, after.Info().Name, cfg.Reload.MinRecall)
 		}
-		log.Info("model passed the recall gate", "model", info.Name, "version", info.Version, "recall", fmt.Sprintf("%.3f", r.Recall))
+		log.Info("model passed the recall gate", "model", info.Name, "version", info.Version, "set", after.Info().Name, "recall", fmt.Sprintf("%.3f", r.Recall))
 		return nil
 	}
+}
+
+// setRecall measures the recall of several models run together, each
+// detection masked as the configuration hides that model's.
+func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
+	labels, err := video.LoadLabels(boxes)
+	if err != nil {
+		return video.EvalResult{}, err
+	}
+	hide, err := cfg.hideOptions()
+	if err != nil {
+		return video.EvalResult{}, err
+	}
+	by := map[string]video.HideOptions{}
+	info := det.Info()
+	parts := info.Models
+	if len(parts) == 0 {
+		parts = []infer.Info{info}
+	}
+	for _, p := range parts {
+		if d, ok := cfg.detectorConfig(p.Dir); ok {
+			h, err := cfg.hideWith(d)
+			if err != nil {
+				return video.EvalResult{}, err
+			}
+			by[p.Name] = h
+		}
+	}
+	return video.Evaluate(ctx, det, images, labels, video.EvalOptions{Hide: hide, HideBy: by})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -67,6 +68,32 @@ func TestRecallGate(t *testing.T) {
 	}
 	if v := set.Info().Version; v != "3" {
 		t.Errorf("version %s serves, want 3", v)
+	}
+
+	// Beside the face model, a model for something else (the mock hides
+	// pure red) is judged by the recall of the set it joins: a new version
+	// of it passes, though alone it hides no face at all.
+	mock := filepath.Join(dir, "mock")
+	if code, _, stderr := runCLI(t, "models", "mock", "--out", mock); code != exitOK {
+		t.Fatal(stderr)
+	}
+	both := append(spec, infer.Spec{Dir: mock})
+	if err := set.Reload(both); err != nil {
+		t.Fatalf("adding the mock beside the faces: %v", err)
+	}
+	man, err := os.ReadFile(filepath.Join(mock, models.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := regexp.MustCompile(`(?m)^version = .*$`).ReplaceAll(man, []byte(`version = "9"`))
+	if err := os.WriteFile(filepath.Join(mock, models.ManifestFile), newer, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Reload(both); err != nil {
+		t.Fatalf("reload of a new mock beside the faces: %v", err)
+	}
+	if v := set.Info().Version; v != "3+9" {
+		t.Errorf("versions %s serve, want 3+9", v)
 	}
 }
 

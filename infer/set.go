@@ -55,10 +55,13 @@ type Set struct {
 
 	swaps atomic.Int64
 
-	// Gate, when set, must accept a newly loaded model before it is swapped
-	// in (e.g. a recall check on a reference set); a refused model is
-	// closed, logged with the reason and not retried for the same content.
-	Gate func(m *Model) error
+	// Gate, when set, must accept a newly loaded model m before it is
+	// swapped in (e.g. a recall check on a reference set). after runs the
+	// set as it would be with m in: m and the other models, merged as
+	// DetectInfo merges them, so a plate model is not judged on faces
+	// alone. A refused model is closed, logged with the reason and not
+	// retried for the same content.
+	Gate func(m *Model, after Detector) error
 }
 
 type slot struct {
@@ -139,7 +142,7 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 	var next []*slot
 	var errs []error
 	var loaded []*slot
-	for _, sp := range specs {
+	for i, sp := range specs {
 		prev := byDir[filepath.Clean(sp.Dir)]
 		key, kerr := contentKey(sp)
 		if kerr == nil && prev != nil && prev.key == key {
@@ -162,7 +165,15 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 			m, lerr = s.rt.Load(sp.Dir, sp.Options)
 		}
 		if lerr == nil && s.Gate != nil && !initial {
-			if gerr := s.Gate(m); gerr != nil {
+			// The set after the swap: what is decided so far, m, and the
+			// running models of the specs still to come.
+			after := append(slices.Clone(next), &slot{spec: sp, model: m})
+			for _, later := range specs[i+1:] {
+				if o := byDir[filepath.Clean(later.Dir)]; o != nil {
+					after = append(after, o)
+				}
+			}
+			if gerr := s.Gate(m, slotsDetector(after)); gerr != nil {
 				m.Close()
 				lerr = fmt.Errorf("model %s refused: %w", sp.Dir, gerr)
 			}
@@ -307,35 +318,53 @@ func (s *Set) detect(img gocv.Mat, video bool) ([]convert.Detection, Info, error
 		if video {
 			cur = forVideo(cur)
 		}
-		var all []convert.Detection
-		infos := make([]Info, 0, len(cur))
-		var err error
-		for _, sl := range cur {
-			var d []convert.Detection
-			d, err = sl.model.Detect(img)
-			if err != nil {
-				break
-			}
-			name := sl.model.info.Name
-			for i := range d {
-				d[i].Model = name
-			}
-			all = append(all, d...)
-			infos = append(infos, sl.model.info)
-		}
+		all, info, err := runSlots(img, cur)
 		if errors.Is(err, ErrClosed) && attempt < 100 && s.slots.Load() != p {
 			continue // swapped meanwhile: run on the new set
 		}
+		return all, info, err
+	}
+}
+
+// runSlots runs every model of cur on img and merges their detections.
+func runSlots(img gocv.Mat, cur []*slot) ([]convert.Detection, Info, error) {
+	var all []convert.Detection
+	infos := make([]Info, 0, len(cur))
+	for _, sl := range cur {
+		d, err := sl.model.Detect(img)
 		if err != nil {
 			return nil, combine(infos), err
 		}
-		if len(cur) > 1 {
-			// Two detectors finding one face give one region, not two.
-			all = convert.MergeAcross(all, mergeIoU)
+		name := sl.model.info.Name
+		for i := range d {
+			d[i].Model = name
 		}
-		return all, combine(infos), nil
+		all = append(all, d...)
+		infos = append(infos, sl.model.info)
 	}
+	if len(cur) > 1 {
+		// Two detectors finding one face give one region, not two.
+		all = convert.MergeAcross(all, mergeIoU)
+	}
+	return all, combine(infos), nil
 }
+
+// slotsDetector runs a fixed list of models as a Set would (Gate's view of
+// the set after a swap). It owns nothing: Close does nothing.
+type slotsDetector []*slot
+
+func (d slotsDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
+	all, _, err := runSlots(img, d)
+	return all, err
+}
+
+func (d slotsDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
+	return runSlots(img, d)
+}
+
+func (d slotsDetector) Info() Info { return combine(infos(d)) }
+
+func (d slotsDetector) Close() error { return nil }
 
 // mergeIoU is the overlap above which detections of one label by different
 // models are taken for the same object.
