@@ -324,7 +324,7 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 		if c.IsSet("min-recall") {
 			floor = c.Float64("min-recall")
 		}
-		r, err := recallOf(c.Context, cfg, m, c.String("images"), c.String("boxes"))
+		r, err := setRecall(c.Context, cfg, m, c.String("images"), c.String("boxes"))
 		if err != nil {
 			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
 		}

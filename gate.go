@@ -9,23 +9,6 @@ import (
 	"github.com/anonymize/anonymize/video"
 )
 
-// recallOf measures one model's privacy recall on a labelled set, with the
-// mask the configuration applies to that model.
-func recallOf(ctx context.Context, cfg Config, m *infer.Model, images, boxes string) (video.EvalResult, error) {
-	labels, err := video.LoadLabels(boxes)
-	if err != nil {
-		return video.EvalResult{}, err
-	}
-	hide, err := cfg.hideOptions()
-	if d, ok := cfg.detectorConfig(m.Info().Dir); ok {
-		hide, err = cfg.hideWith(d)
-	}
-	if err != nil {
-		return video.EvalResult{}, err
-	}
-	return video.Evaluate(ctx, m, images, labels, video.EvalOptions{Hide: hide})
-}
-
 // installGate makes reloads of set pass the recall gate of [reload]
 // min_recall: a model is swapped in only if the set with it in reaches the
 // minimum on the reference set; one below is refused with its figure in the
@@ -51,8 +34,8 @@ func installGate(cfg Config, set *infer.Set, log *slog.Logger) {
 	}
 }
 
-// setRecall measures the recall of several models run together, each
-// detection masked as the configuration hides that model's.
+// setRecall measures the recall of a model, or of several run together,
+// each detection masked as the configuration hides that model's.
 func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
 	labels, err := video.LoadLabels(boxes)
 	if err != nil {
