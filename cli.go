@@ -161,15 +161,15 @@ func settings(c *cli.Context) (Config, error) {
 	if c.IsSet("model") {
 		cfg.Model = c.String("model")
 	}
-	// --threshold and --tiles apply to every model: over the config's
-	// [detectors.NAME] values too, which a flag given for this run beats.
+	// --threshold and --tiles apply to every model: over the [detectors]
+	// values too, which a flag given for this run beats.
 	if c.IsSet("threshold") {
 		cfg.Threshold = float32(c.Float64("threshold"))
-		cfg.overrideDetectors(func(d *DetectorConfig) { d.Threshold = 0 })
+		cfg.thresholdFlag = true
 	}
 	if c.IsSet("tiles") {
 		cfg.Tiles = c.String("tiles")
-		cfg.overrideDetectors(func(d *DetectorConfig) { d.Tiles = "" })
+		cfg.tilesFlag = true
 	}
 	if c.IsSet("style") {
 		cfg.Hide.Style = c.String("style")
@@ -232,16 +232,6 @@ func settings(c *cli.Context) (Config, error) {
 	return cfg, nil
 }
 
-// overrideDetectors applies f to a copy of every [detectors.NAME] entry.
-func (c *Config) overrideDetectors(f func(*DetectorConfig)) {
-	m := make(map[string]DetectorConfig, len(c.Detectors))
-	for k, d := range c.Detectors {
-		f(&d)
-		m[k] = d
-	}
-	c.Detectors = m
-}
-
 // configured tells whether dir is one of the configured models.
 func (c Config) configured(dir string) bool {
 	return slices.ContainsFunc(c.modelDirs(), func(d string) bool { return filepath.Clean(d) == filepath.Clean(dir) })
@@ -274,13 +264,13 @@ func (c Config) resolveModel(m string) string {
 	return filepath.Join(c.ModelsDir, m)
 }
 
-// detectorConfig is the [detectors.X] settings of a model folder: those
-// of every alias naming it (in name order), then its own table over them,
-// key by key.
+// detectorConfig is the [detectors.X] settings of a model folder: the
+// built-in ones (builtinDetectors), then the config's tables of every alias
+// naming it (in name order), then its own table, each over the last, key by
+// key.
 func (c Config) detectorConfig(dir string) (DetectorConfig, bool) {
 	base := filepath.Base(dir)
-	var out DetectorConfig
-	found := false
+	out, found := builtinDetectors[base]
 	for _, name := range slices.Sorted(maps.Keys(c.Detectors)) {
 		if name != base && slices.Contains(c.aliasNames(name), base) {
 			overlay(&out, c.Detectors[name])
@@ -310,10 +300,10 @@ func (c Config) specs() []infer.Spec {
 	for _, dir := range c.modelDirs() {
 		o := infer.LoadOptions{Threshold: c.Threshold, Tiles: c.Tiles}
 		if d, ok := c.detectorConfig(dir); ok {
-			if d.Threshold > 0 {
+			if d.Threshold > 0 && !c.thresholdFlag {
 				o.Threshold = d.Threshold
 			}
-			if d.Tiles != "" {
+			if d.Tiles != "" && !c.tilesFlag {
 				o.Tiles = d.Tiles
 			}
 			o.Hide = d.Hide

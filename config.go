@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -148,6 +147,9 @@ type Config struct {
 
 	// file is where the config was read from ("" for the built-in defaults).
 	file string
+	// thresholdFlag and tilesFlag: --threshold and --tiles were given, and
+	// beat every [detectors] value for this run.
+	thresholdFlag, tilesFlag bool
 }
 
 // DetectorConfig overrides settings for one model; empty values inherit.
@@ -172,6 +174,15 @@ var builtinAliases = map[string]string{
 	"people": "nanodet-m-416-coco",
 }
 
+// builtinDetectors are [detectors.NAME] settings that hold unless a config
+// says otherwise (in a table for the model or for an alias naming it): the
+// default face detectors (faces). yunet-s-640 adds the faces yunet-n misses
+// on photos, at a cost per frame that video cannot pay (docs/MODELS.md).
+var builtinDetectors = map[string]DetectorConfig{
+	"yunet-n-dynamic":               {Threshold: 0.25},
+	"yunet-s-640-opencvzoo-2023mar": {Threshold: 0.15, Video: new(false)},
+}
+
 // defaultConfig is what applies with no config file; config.toml in the
 // repository documents the same values.
 func defaultConfig() Config {
@@ -188,13 +199,7 @@ func defaultConfig() Config {
 	c.Output.JPEGQuality = 95
 	c.Hub.Catalogs = []string{}
 	c.Aliases = map[string]string{}
-	// The default face detectors (faces): yunet-s-640 adds the faces
-	// yunet-n misses on photos, at a cost per frame video cannot pay
-	// (docs/MODELS.md).
-	c.Detectors = map[string]DetectorConfig{
-		"yunet-n-dynamic":               {Threshold: 0.25},
-		"yunet-s-640-opencvzoo-2023mar": {Threshold: 0.15, Video: new(false)},
-	}
+	c.Detectors = map[string]DetectorConfig{}
 	c.Video.Codec = "libx264"
 	c.Video.Preset = "veryfast"
 	c.Video.CRF = 20
@@ -241,34 +246,11 @@ func loadConfig(path string) (Config, error) {
 		}
 		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
-	c.keepDetectorDefaults(md)
 	c.file = path
 	if err := c.resolve(filepath.Dir(path)); err != nil {
 		return c, err
 	}
 	return c, nil
-}
-
-// keepDetectorDefaults puts back the built-in [detectors.NAME] values a
-// file's table of the same name leaves out: TOML replaces a map entry
-// whole, and a file that sets only tiles for a default model must not
-// silently drop its default threshold.
-func (c *Config) keepDetectorDefaults(md toml.MetaData) {
-	def := defaultConfig().Detectors
-	for name, d := range c.Detectors {
-		dd, ok := def[name]
-		if !ok {
-			continue
-		}
-		v, dv := reflect.ValueOf(&d).Elem(), reflect.ValueOf(dd)
-		for i := range v.NumField() {
-			key := strings.Split(v.Type().Field(i).Tag.Get("toml"), ",")[0]
-			if !md.IsDefined("detectors", name, key) {
-				v.Field(i).Set(dv.Field(i))
-			}
-		}
-		c.Detectors[name] = d
-	}
 }
 
 func findConfig() string {

@@ -218,24 +218,27 @@ func TestFacesAlias(t *testing.T) {
 	c.Model = "faces, yunet-n-dynamic, plates"
 	check(c, []want{{"yunet-n-dynamic", 0.25, "off", false}, {"yunet-s-640-opencvzoo-2023mar", 0.15, "off", true}, {"lpd-yunet-2023mar", 0, "off", false}})
 
-	// A file's table for a default model keeps the defaults it leaves out;
-	// a table for the alias applies to each model it names.
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(`
+	// A file's table for a default model keeps the built-in values it
+	// leaves out; a table for the alias applies to each model it names.
+	load := func(text string) Config {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := loadChecked(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f := load(`
 [detectors.yunet-n-dynamic]
 tiles = "auto"
 [detectors.faces]
 shape = "box"
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := loadChecked(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	check(f, []want{{"yunet-n-dynamic", 0.25, "auto", false}, {"yunet-s-640-opencvzoo-2023mar", 0.15, "off", true}})
-	// Both models take the alias's shape; yunet-s keeps its own threshold.
 	for _, m := range []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar"} {
 		d, ok := f.detectorConfig(filepath.Join(f.ModelsDir, m))
 		h, err := f.hideWith(d)
@@ -243,4 +246,15 @@ shape = "box"
 			t.Errorf("%s: hides with %+v (%v), want the box of [detectors.faces]", m, h, err)
 		}
 	}
+	// The alias's threshold beats the built-in ones; the model's own table
+	// beats the alias's; the flag beats all (settings).
+	f = load(`
+[detectors.faces]
+threshold = 0.4
+[detectors.yunet-s-640-opencvzoo-2023mar]
+threshold = 0.3
+`)
+	check(f, []want{{"yunet-n-dynamic", 0.4, "off", false}, {"yunet-s-640-opencvzoo-2023mar", 0.3, "off", true}})
+	f.Threshold, f.thresholdFlag = 0.6, true
+	check(f, []want{{"yunet-n-dynamic", 0.6, "off", false}, {"yunet-s-640-opencvzoo-2023mar", 0.6, "off", true}})
 }
