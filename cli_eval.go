@@ -69,11 +69,11 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.IsSet("detect-max-side") && !c.Bool("video") {
 		return usageErr("--detect-max-side goes with --video")
 	}
+	side := cfg.Video.DetectMaxSide
+	if c.IsSet("detect-max-side") {
+		side = c.Int("detect-max-side")
+	}
 	if c.Bool("video") {
-		side := cfg.Video.DetectMaxSide
-		if c.IsSet("detect-max-side") {
-			side = c.Int("detect-max-side")
-		}
 		if side < 0 {
 			return usageErr("--detect-max-side %d must not be negative", side)
 		}
@@ -85,6 +85,13 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	})
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
+	}
+	if c.Bool("video") {
+		how := "at full size"
+		if side > 0 {
+			how = fmt.Sprintf("shrunk to at most %d px", side)
+		}
+		fmt.Fprintf(stdout, "as video     the video models, each image %s for detection\n", how)
 	}
 	printEval(stdout, r, c.Int("missed"))
 	if p := c.String("json"); p != "" {

@@ -132,7 +132,7 @@ func TestEvalVideo(t *testing.T) {
 		t.Fatalf("eval: exit %d, stderr %q, out:\n%s\nwant both models, recall 1", code, stderr, out)
 	}
 	code, out, stderr = runCLI(t, "eval", "--config", cfg, "--images", imgs, "--boxes", boxes, "--video", "--detect-max-side", "80")
-	if code != exitOK || !regexp.MustCompile(`(?m)^model\s+yunet-n-dynamic \S+ \(cpu\)$`).MatchString(out) || recall(out) > 0.8 {
+	if code != exitOK || !regexp.MustCompile(`(?m)^model\s+yunet-n-dynamic \S+ \(cpu\)$`).MatchString(out) || !strings.Contains(out, "shrunk to at most 80 px") || recall(out) > 0.8 {
 		t.Fatalf("eval --video at 80 px: exit %d, stderr %q, out:\n%s\nwant yunet-n-dynamic alone, faces lost", code, stderr, out)
 	}
 	if code, _, stderr := runCLI(t, "eval", "--config", cfg, "--images", imgs, "--boxes", boxes, "--detect-max-side", "80"); code != exitUsage {
