@@ -217,10 +217,34 @@ func humanSize(n int64) string {
 }
 
 func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
-	cfg, h, e, err := hubEntry(c, "models pull takes one model NAME or NAME@VERSION (anonymize models list shows them)")
+	if c.NArg() != 1 {
+		return usageErr("models pull takes one model NAME, NAME@VERSION or alias (anonymize models list shows them)")
+	}
+	cfg, err := modelsConfig(c)
 	if err != nil {
 		return err
 	}
+	h, err := openHub(c, cfg)
+	if err != nil {
+		return err
+	}
+	// An alias pulls every model it names: "models pull faces" installs
+	// the default face detectors.
+	for _, ref := range cfg.aliasNames(c.Args().First()) {
+		e, err := h.Resolve(ref)
+		if err != nil {
+			return usageErr("%v (anonymize models list shows the catalogues)", err)
+		}
+		if err := pullOne(c, cfg, h, e, stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pullOne downloads and installs one catalogue entry, with a progress bar
+// on a terminal.
+func pullOne(c *cli.Context, cfg Config, h *models.Hub, e models.HubEntry, stdout io.Writer) error {
 	stderr := c.App.ErrWriter
 	var bar *progressbar.ProgressBar
 	var progress func(done, total int64)

@@ -530,3 +530,29 @@ func TestModelsVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestModelsPullAlias: `models pull faces` installs every model the alias
+// names (the two default face detectors), after which the default runs.
+func TestModelsPullAlias(t *testing.T) {
+	mirror := t.TempDir()
+	for _, m := range []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar"} {
+		data := sharedModel(t, m)
+		writeFile(t, filepath.Join(mirror, sha256Hex(data)), data)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(mirror)))
+	t.Cleanup(srv.Close)
+	root := t.TempDir()
+	cfg := hubConfig(t, root, "")
+	code, stdout, stderr := runCLI(t, "models", "pull", "--mirror", srv.URL, "--config", cfg, "faces")
+	if code != exitOK || strings.Count(stdout, "installed ") != 2 {
+		t.Fatalf("models pull faces: exit %d, stdout %q; stderr:\n%s", code, stdout, stderr)
+	}
+	for _, m := range []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar"} {
+		if _, err := os.Stat(filepath.Join(root, "models", m, "model.onnx")); err != nil {
+			t.Errorf("%s not installed: %v", m, err)
+		}
+	}
+	if code, _, stderr := runCLI(t, "--config", cfg, "-q", "--out", filepath.Join(root, "out"), shared(t, "group_uf2.jpg")); code != exitOK {
+		t.Errorf("the default after pulling faces: exit %d; stderr:\n%s", code, stderr)
+	}
+}
