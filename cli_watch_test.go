@@ -18,8 +18,8 @@ import (
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
-// logBuffer is stderr shared between a running command and the test, which
-// can wait for a line to appear.
+// logBuffer is stderr shared between a running command (a run, the service)
+// and the test, which can wait for a line to appear.
 type logBuffer struct {
 	mu      sync.Mutex
 	b       bytes.Buffer

@@ -97,7 +97,7 @@ func TestServeLiveUsage(t *testing.T) {
 		{"--camera", "x"},
 		{"--stream", "/no/such/file.mp4"},
 	} {
-		log := &serveLog{changed: make(chan struct{})}
+		log := newLogBuffer()
 		code := run(t.Context(), append([]string{"anonymize", "serve", "--listen", "127.0.0.1:0", "--config", defaultServeConfig(t)}, args...), io.Discard, log)
 		if code != 2 {
 			t.Errorf("serve %q: exit %d, want 2 (usage):\n%s", args, code, log)

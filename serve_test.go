@@ -36,53 +36,11 @@ import (
 
 // ---- helpers ---------------------------------------------------------------
 
-// serveLog is stderr shared between the service and the test, which can
-// wait for a line.
-type serveLog struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{} // closed (and replaced) on each write
-}
-
-func (l *serveLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return l.b.Write(p)
-}
-
-func (l *serveLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor waits until the log matches re.
-func (l *serveLog) waitFor(t *testing.T, re string, timeout time.Duration) {
-	t.Helper()
-	rx := regexp.MustCompile(re)
-	deadline := time.After(timeout)
-	for {
-		l.mu.Lock()
-		found, changed := rx.MatchString(l.b.String()), l.changed
-		l.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("the log does not match %q within %v:\n%s", re, timeout, l.String())
-		}
-	}
-}
-
 // serveRun is `anonymize serve` running in-process until stopped.
 type serveRun struct {
 	url    string
 	addr   string
-	log    *serveLog
+	log    *logBuffer
 	cancel context.CancelFunc
 	code   chan int
 	client *http.Client
@@ -98,7 +56,7 @@ func startServe(t *testing.T, hooks *serveHooks, args ...string) *serveRun {
 	addr := make(chan string, 1)
 	hooks.started = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.WithValue(t.Context(), serveHooksKey{}, hooks))
-	r := &serveRun{log: &serveLog{changed: make(chan struct{})}, cancel: cancel, code: make(chan int, 1),
+	r := &serveRun{log: newLogBuffer(), cancel: cancel, code: make(chan int, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}}
 	go func() {
 		r.code <- run(ctx, append([]string{"anonymize", "serve", "--listen", "127.0.0.1:0"}, args...), io.Discard, r.log)
