@@ -1,12 +1,8 @@
 package infer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,7 +101,7 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, models.ModelFile)
-	sum, err := fileSHA256(path)
+	sum, err := models.FileSHA256(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
@@ -302,19 +298,6 @@ func convertSlice[T float64 | int64 | int32 | uint8](s []T) []float32 {
 		out[i] = float32(v)
 	}
 	return out
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // checkContract compares the model's real inputs and outputs with what the

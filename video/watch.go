@@ -2,11 +2,8 @@ package video
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -21,6 +18,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/models"
 )
 
 // WatchOptions configure Watch.
@@ -627,7 +625,7 @@ func (w *watcher) work(j watchJob) watchDone {
 		return d
 	}
 	d.stamp = before
-	d.hash, _ = hashFile(j.path) // "" on error: ProcessOne reports it
+	d.hash, _ = models.FileSHA256(j.path) // "" on error: ProcessOne reports it
 	if d.hash != "" && d.hash == j.prev {
 		d.unchanged = true
 		return d
@@ -640,19 +638,6 @@ func (w *watcher) work(j watchJob) watchDone {
 	after, err := stampOf(j.path)
 	d.changed = err != nil || !after.same(before)
 	return d
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // finish takes a worker's outcome.
