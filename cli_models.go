@@ -127,26 +127,27 @@ func openHub(c *cli.Context, cfg Config) (*models.Hub, error) {
 	return h, nil
 }
 
-// hubEntry is what pull and install start from: the config, the hub and
-// the catalogue entry named by the one argument (usage says how to call).
-func hubEntry(c *cli.Context, usage string) (Config, *models.Hub, models.HubEntry, error) {
-	var e models.HubEntry
+// hubCommand is how pull and install start: one argument (usage says
+// what), the config and the hub.
+func hubCommand(c *cli.Context, usage string) (Config, *models.Hub, error) {
 	if c.NArg() != 1 {
-		return Config{}, nil, e, usageErr("%s", usage)
+		return Config{}, nil, usageErr("%s", usage)
 	}
 	cfg, err := modelsConfig(c)
 	if err != nil {
-		return cfg, nil, e, err
+		return cfg, nil, err
 	}
 	h, err := openHub(c, cfg)
+	return cfg, h, err
+}
+
+// resolveEntry finds ref (NAME or NAME@VERSION) in the catalogues.
+func resolveEntry(h *models.Hub, ref string) (models.HubEntry, error) {
+	e, err := h.Resolve(ref)
 	if err != nil {
-		return cfg, nil, e, err
+		return e, usageErr("%v (anonymize models list shows the catalogues)", err)
 	}
-	e, err = h.Resolve(c.Args().First())
-	if err != nil {
-		return cfg, nil, e, usageErr("%v (anonymize models list shows the catalogues)", err)
-	}
-	return cfg, h, e, nil
+	return e, nil
 }
 
 func cmdModelsList(c *cli.Context, stdout io.Writer) error {
@@ -217,23 +218,16 @@ func humanSize(n int64) string {
 }
 
 func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
-	if c.NArg() != 1 {
-		return usageErr("models pull takes one model NAME, NAME@VERSION or alias (anonymize models list shows them)")
-	}
-	cfg, err := modelsConfig(c)
-	if err != nil {
-		return err
-	}
-	h, err := openHub(c, cfg)
+	cfg, h, err := hubCommand(c, "models pull takes one model NAME, NAME@VERSION or alias (anonymize models list shows them)")
 	if err != nil {
 		return err
 	}
 	// An alias pulls every model it names: "models pull faces" installs
 	// the default face detectors.
 	for _, ref := range cfg.aliasNames(c.Args().First()) {
-		e, err := h.Resolve(ref)
+		e, err := resolveEntry(h, ref)
 		if err != nil {
-			return usageErr("%v (anonymize models list shows the catalogues)", err)
+			return err
 		}
 		if err := pullOne(c, cfg, h, e, stdout); err != nil {
 			return err
@@ -278,7 +272,11 @@ func pullOne(c *cli.Context, cfg Config, h *models.Hub, e models.HubEntry, stdou
 }
 
 func cmdModelsInstall(c *cli.Context, stdout io.Writer) error {
-	cfg, _, e, err := hubEntry(c, "models install takes one model NAME or NAME@VERSION")
+	cfg, h, err := hubCommand(c, "models install takes one model NAME or NAME@VERSION")
+	if err != nil {
+		return err
+	}
+	e, err := resolveEntry(h, c.Args().First())
 	if err != nil {
 		return err
 	}
