@@ -610,18 +610,18 @@ func (o requestOptions) apply(h video.HideOptions) video.HideOptions {
 	return h
 }
 
-// pickModel finds the running model a request names: by its name, its
-// folder or an alias of either.
-func (s *server) pickModel(name string, running []infer.Info) (infer.Info, bool) {
-	want := s.cfg.aliasNames(name) // an alias may name several: the first running one
-	for _, w := range append([]string{name}, want...) {
-		for _, m := range running {
-			if w == m.Name || w == filepath.Base(m.Dir) {
-				return m, true
-			}
+// pickModels finds the running models a request names: by name, folder,
+// or an alias of either, which may name several ("faces": both face
+// detectors, so no face found by only one of them is dropped).
+func (s *server) pickModels(name string, running []infer.Info) []infer.Info {
+	want := append([]string{name}, s.cfg.aliasNames(name)...)
+	var out []infer.Info
+	for _, m := range running {
+		if slices.Contains(want, m.Name) || slices.Contains(want, filepath.Base(m.Dir)) {
+			out = append(out, m)
 		}
 	}
-	return infer.Info{}, false
+	return out
 }
 
 // result is what a worker hands back.
@@ -660,8 +660,8 @@ func (s *server) handleImage(w http.ResponseWriter, r *http.Request, anonymize b
 	running := s.det.Models()
 	selected := running
 	if opts.model != "" {
-		m, ok := s.pickModel(opts.model, running)
-		if !ok {
+		selected = s.pickModels(opts.model, running)
+		if len(selected) == 0 {
 			var names []string
 			for _, m := range running {
 				names = append(names, m.Name)
@@ -669,7 +669,6 @@ func (s *server) handleImage(w http.ResponseWriter, r *http.Request, anonymize b
 			s.fail(w, http.StatusBadRequest, "bad_query", "model %q is not running (running: %s)", opts.model, strings.Join(names, ", "))
 			return
 		}
-		selected = []infer.Info{m}
 	}
 	if opts.threshold > 0 {
 		for _, m := range selected {
@@ -909,22 +908,24 @@ func (s *server) process(data []byte, format imageFormat, o requestOptions, sele
 // named one) scoring at least the request's threshold, and names the
 // model(s) that served them.
 func (s *server) filter(dets []convert.Detection, info infer.Info, o requestOptions, selected []infer.Info) ([]convert.Detection, infer.Info) {
+	chosen := func(name string) bool {
+		return o.model == "" || slices.ContainsFunc(selected, func(m infer.Info) bool { return m.Name == name })
+	}
 	out := make([]convert.Detection, 0, len(dets))
 	for _, d := range dets {
-		if o.model != "" && d.Model != selected[0].Name {
-			continue
-		}
-		if d.Score < o.threshold {
+		if !chosen(d.Model) || d.Score < o.threshold {
 			continue
 		}
 		out = append(out, d)
 	}
 	if o.model != "" && len(info.Models) > 0 {
+		var parts []infer.Info
 		for _, m := range info.Models {
-			if m.Name == selected[0].Name {
-				info = m
+			if chosen(m.Name) {
+				parts = append(parts, m)
 			}
 		}
+		info = infer.Combine(parts)
 	}
 	return out, info
 }

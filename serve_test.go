@@ -1095,3 +1095,31 @@ func TestServeUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestServeModelAlias: with the default two face detectors running,
+// model=faces keeps the regions of both. messi5.jpg's faces are all
+// credited to yunet-s-640 (the higher score where both find a face), so a
+// request naming the alias must not drop them as "another model's".
+func TestServeModelAlias(t *testing.T) {
+	srv := startServe(t, nil, "--config", serveConfig(t, testenv.ModelsDir(), "faces", false))
+	photo, err := os.ReadFile(testenv.Shared(t, "data/faces/messi5.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := decodeDetect(t, srv.post(t, "/v1/detect", "image/jpeg", photo))
+	if len(all.Detections) == 0 {
+		t.Fatal("no faces found in messi5.jpg")
+	}
+	named := decodeDetect(t, srv.post(t, "/v1/detect?model=faces", "image/jpeg", photo))
+	if len(named.Detections) != len(all.Detections) || named.Model.Name != "yunet-n-dynamic+yunet-s-640-opencvzoo-2023mar" {
+		t.Errorf("model=faces: %d regions by %q, want the %d of both models", len(named.Detections), named.Model.Name, len(all.Detections))
+	}
+	r := srv.post(t, "/v1/anonymize?model=faces", "image/jpeg", photo)
+	if r.status != http.StatusOK || r.header.Get("X-Anonymize-Detections") != strconv.Itoa(len(all.Detections)) {
+		t.Errorf("anonymize model=faces: %d, %s regions hidden, want %d", r.status, r.header.Get("X-Anonymize-Detections"), len(all.Detections))
+	}
+	one := decodeDetect(t, srv.post(t, "/v1/detect?model=yunet-s-640-opencvzoo-2023mar", "image/jpeg", photo))
+	if one.Model.Name != "yunet-s-640-opencvzoo-2023mar" || len(one.Detections) == 0 {
+		t.Errorf("model=yunet-s-640-opencvzoo-2023mar: %d regions by %q", len(one.Detections), one.Model.Name)
+	}
+}

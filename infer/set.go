@@ -280,7 +280,7 @@ func (v videoView) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
 }
 
 func (v videoView) Info() Info {
-	return combine(infos(forVideo(*v.s.slots.Load())))
+	return Combine(infos(forVideo(*v.s.slots.Load())))
 }
 
 // Close does nothing: the set owns the models.
@@ -333,7 +333,7 @@ func runSlots(img gocv.Mat, cur []*slot) ([]convert.Detection, Info, error) {
 	for _, sl := range cur {
 		d, err := sl.model.Detect(img)
 		if err != nil {
-			return nil, combine(infos), err
+			return nil, Combine(infos), err
 		}
 		name := sl.model.info.Name
 		for i := range d {
@@ -346,7 +346,7 @@ func runSlots(img gocv.Mat, cur []*slot) ([]convert.Detection, Info, error) {
 		// Two detectors finding one face give one region, not two.
 		all = convert.MergeAcross(all, mergeIoU)
 	}
-	return all, combine(infos), nil
+	return all, Combine(infos), nil
 }
 
 // slotsDetector runs a fixed list of models as a Set would (Gate's view of
@@ -362,7 +362,7 @@ func (d slotsDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, erro
 	return runSlots(img, d)
 }
 
-func (d slotsDetector) Info() Info { return combine(infos(d)) }
+func (d slotsDetector) Info() Info { return Combine(infos(d)) }
 
 func (d slotsDetector) Close() error { return nil }
 
@@ -370,8 +370,9 @@ func (d slotsDetector) Close() error { return nil }
 // models are taken for the same object.
 const mergeIoU = 0.5
 
-// combine names several models as one: "a+b", versions likewise.
-func combine(infos []Info) Info {
+// Combine names several models as one: "a+b", versions likewise; one
+// model is itself.
+func Combine(infos []Info) Info {
 	if len(infos) == 1 {
 		return infos[0]
 	}
@@ -393,7 +394,7 @@ func combine(infos []Info) Info {
 }
 
 // Info names the models serving now.
-func (s *Set) Info() Info { return combine(infos(*s.slots.Load())) }
+func (s *Set) Info() Info { return Combine(infos(*s.slots.Load())) }
 
 // Close closes every model after its in-flight calls. Safe to call twice.
 func (s *Set) Close() error {
