@@ -1,4 +1,4 @@
-package main
+package cli
 
 // End-to-end tests of the command line: each runs run() in-process on real
 // photos, the installed models and the ONNX Runtime library from
@@ -277,7 +277,7 @@ func checkHidden(t *testing.T, in, out pixels, boxes [][4]float64, maskScale flo
 // ---- help ------------------------------------------------------------------
 
 func TestEveryCommandAndFlagHasHelp(t *testing.T) {
-	app := newApp(io.Discard, io.Discard)
+	app := newApp(Env{Stdout: io.Discard, Stderr: io.Discard})
 	if strings.TrimSpace(app.Usage) == "" {
 		t.Error("app: no Usage")
 	}

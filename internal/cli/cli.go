@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -33,7 +33,8 @@ const (
 	exitInterrupted = 130
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with
+// -ldflags "-X github.com/anonymize/anonymize/internal/cli.version=...".
 var version = "dev"
 
 // exitError carries an exit code out of a command.
@@ -49,10 +50,23 @@ func usageErr(format string, a ...any) error {
 	return &exitError{exitUsage, fmt.Errorf(format, a...)}
 }
 
-// run builds the app and runs it, returning the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, permuteArgs(app, args))
+// Env is what a run gets from its process.
+type Env struct {
+	Args           []string // the program name first
+	Stdout, Stderr io.Writer
+	// Reload delivers reload requests (main sends one on SIGHUP). It has
+	// one slot, so a burst merges into one reload. Nil: none arrive.
+	Reload <-chan struct{}
+
+	hooks *serveHooks // tests only: observe and steer a service
+}
+
+// Run builds the app and runs it, returning the exit code (README "Exit
+// codes").
+func Run(ctx context.Context, env Env) int {
+	stderr := env.Stderr
+	app := newApp(env)
+	err := app.RunContext(ctx, permuteArgs(app, env.Args))
 	if err == nil {
 		return exitOK
 	}
@@ -105,7 +119,8 @@ func anonymizeFlags() []cli.Flag {
 	}
 }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
+func newApp(env Env) *cli.App {
+	stdout, stderr := env.Stdout, env.Stderr
 	return &cli.App{
 		Name:      "anonymize",
 		Usage:     "hide faces in images, videos and live streams: detect them with ONNX models, write anonymized copies",
@@ -121,7 +136,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Flags:          anonymizeFlags(),
 		ArgsUsage:      "PATH...",
 		ExitErrHandler: func(*cli.Context, error) {},
-		Action:         func(c *cli.Context) error { return cmdAnonymize(c, stderr) },
+		Action:         func(c *cli.Context) error { return cmdAnonymize(c, env) },
 		Commands: []*cli.Command{
 			{
 				Name:  "version",
@@ -140,7 +155,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 			modelsCommand(stdout),
 			evalCommand(stdout, stderr),
-			serveCommand(stdout, stderr),
+			serveCommand(env),
 		},
 	}
 }
@@ -361,7 +376,8 @@ func loadDetector(cfg Config, log *slog.Logger) (*infer.Set, error) {
 	return set, nil
 }
 
-func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
+func cmdAnonymize(c *cli.Context, env Env) error {
+	stderr := env.Stderr
 	cfg, err := settings(c)
 	if err != nil {
 		return err
@@ -372,14 +388,14 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 		if c.IsSet("camera") && c.IsSet("stream") {
 			return usageErr("--camera and --stream are exclusive")
 		}
-		return cmdLive(c, cfg, log, stderr)
+		return cmdLive(c, cfg, log, env)
 	}
 	if c.NArg() == 0 {
 		cli.ShowAppHelp(c)
 		return &exitError{exitUsage, errors.New("no input paths given")}
 	}
 	if c.Bool("watch") {
-		return cmdWatch(c, cfg, log, stderr)
+		return cmdWatch(c, cfg, log, env)
 	}
 
 	tasks, other, err := video.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // `anonymize serve`: an HTTP service that anonymizes and detects on images
 // other programs send it.
@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
-	"io"
 	"log/slog"
 	"math"
 	"mime"
@@ -71,7 +70,7 @@ const (
 )
 
 // serveCommand is `anonymize serve`.
-func serveCommand(stdout, stderr io.Writer) *cli.Command {
+func serveCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run an HTTP service: POST an image to /v1/anonymize or /v1/detect",
@@ -94,7 +93,7 @@ func serveCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "stream", Usage: "also anonymize a live stream (rtsp, http or udp `URL`, or a file played in real time) and serve the view at /v1/stream.mjpeg"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "with --camera/--stream: also write the anonymized live source as segment files under `DIR` (default: the live view only)"},
 		}, pickFlags(anonymizeFlags(), "model", "threshold", "tiles", "style", "shape", "mask-scale", "threads", "providers", "quiet")...),
-		Action: func(c *cli.Context) error { return cmdServe(c, stderr) },
+		Action: func(c *cli.Context) error { return cmdServe(c, env) },
 	}
 }
 
@@ -110,7 +109,7 @@ func pickFlags(fs []cli.Flag, names ...string) []cli.Flag {
 }
 
 // serveHooks lets tests observe and steer a service: it travels in the
-// context under serveHooksKey, so no package state holds it.
+// Env of the run, so no package state holds it.
 type serveHooks struct {
 	loading  func(addr string)                 // listening, models not yet loaded
 	started  func(addr string)                 // listening, models loaded
@@ -118,15 +117,14 @@ type serveHooks struct {
 	shutdown func()                            // the listener is closed, draining begins
 }
 
-type serveHooksKey struct{}
-
 // serveDetector is what the service needs of the models (*infer.Set).
 type serveDetector interface {
 	DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error)
 	Models() []infer.Info
 }
 
-func cmdServe(c *cli.Context, stderr io.Writer) error {
+func cmdServe(c *cli.Context, env Env) error {
+	stderr := env.Stderr
 	ctx := c.Context
 	if c.NArg() > 0 {
 		return usageErr("serve takes no arguments (got %q)", c.Args().First())
@@ -156,7 +154,7 @@ func cmdServe(c *cli.Context, stderr io.Writer) error {
 	if cfg.Runtime.IntraOpThreads == 0 {
 		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Serve.MaxConcurrent)
 	}
-	hooks, _ := ctx.Value(serveHooksKey{}).(*serveHooks)
+	hooks := env.hooks
 	if hooks == nil {
 		hooks = &serveHooks{}
 	}
@@ -244,7 +242,7 @@ func cmdServe(c *cli.Context, stderr io.Writer) error {
 	}
 	s.det = det // published to the handlers by the store to s.ready
 	s.watchReloads(set)
-	stopReload := startReloader(ctx, c, cfg, set, log)
+	stopReload := startReloader(ctx, c, cfg, set, env.Reload, log)
 	defer stopReload()
 	s.ready.Store(true)
 	liveCtx, stopLive := context.WithCancel(ctx)

@@ -1,17 +1,14 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -42,7 +39,8 @@ const (
 // the run failed; 2 usage (no --out, a bad camera index, a camera that does
 // not exist, a file that cannot be read, a preview address that cannot be
 // bound, models that do not load).
-func cmdLive(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) error {
+func cmdLive(c *cli.Context, cfg Config, log *slog.Logger, env Env) error {
+	stderr := env.Stderr
 	ctx := c.Context
 	if c.NArg() > 0 {
 		return usageErr("--camera and --stream take no PATH arguments (got %q)", c.Args().First())
@@ -85,7 +83,7 @@ func cmdLive(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) err
 		defer preview.Close()
 	}
 
-	stopReload := startReloader(ctx, c, cfg, set, log)
+	stopReload := startReloader(ctx, c, cfg, set, env.Reload, log)
 	defer stopReload()
 
 	res, err := runLive(ctx, in, set, cfg, liveOutputs{Dir: cfg.Output.Dir, Preview: preview, Workers: workers}, log)
@@ -289,13 +287,12 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 	return liveResult{Source: src.Stats(), Sink: sink.Stats(), Pipeline: st, PipeErr: perr, SinkErr: serr}, nil
 }
 
-// startReloader reloads the models on SIGHUP and, with reload.watch, when
-// the models folder or the config file changes; each reload re-reads the
-// config with the flags over it. Bursts of SIGHUP merge into one reload (a
-// one-slot channel); main turns only SIGINT and SIGTERM into the end of
-// ctx. The returned func stops it and waits for it. Live mode and --watch
-// use it.
-func startReloader(ctx context.Context, c *cli.Context, cfg Config, set *infer.Set, log *slog.Logger) (stop func()) {
+// startReloader reloads the models on each request from reload (SIGHUP)
+// and, with reload.watch, when the models folder or the config file
+// changes; each reload re-reads the config with the flags over it. The
+// returned func stops it and waits for it. Live mode, --watch and serve use
+// it.
+func startReloader(ctx context.Context, c *cli.Context, cfg Config, set *infer.Set, reload <-chan struct{}, log *slog.Logger) (stop func()) {
 	r := &infer.Reloader{
 		Set: set, ModelsDir: cfg.ModelsDir, AdoptNew: cfg.Reload.AdoptNew,
 		Debounce: time.Duration(cfg.Reload.DebounceMS) * time.Millisecond, Log: log,
@@ -311,17 +308,14 @@ func startReloader(ctx context.Context, c *cli.Context, cfg Config, set *infer.S
 		r.Files = []string{cfg.file}
 	}
 	r.Start()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runReloader(ctx, r, cfg.Reload.Watch, hup, log)
+		runReloader(ctx, r, cfg.Reload.Watch, reload, log)
 	}()
 	return func() {
-		signal.Stop(hup)
 		cancel()
 		wg.Wait()
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Tests of `anonymize models ...` against loopback HTTP servers (httptest
 // listens on 127.0.0.1) serving the real model files of ../shared/models.
@@ -153,7 +153,7 @@ func modelsFolder(t *testing.T, dir string) []string {
 // ---- help ------------------------------------------------------------------
 
 func TestModelsCommandsHaveHelp(t *testing.T) {
-	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
+	app := newApp(Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
 	var modelsCmd *cli.Command
 	for _, c := range app.Commands {
 		if c.Name == "models" {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,63 +16,21 @@ import (
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
-// logBuffer is stderr shared between a running command (a run, the service)
-// and the test, which can wait for a line to appear.
-type logBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{} // closed (and replaced) on each write
-}
-
-func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor waits until the log holds s.
-func (l *logBuffer) waitFor(t *testing.T, s string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		l.mu.Lock()
-		found, changed := strings.Contains(l.b.String(), s), l.changed
-		l.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("the log does not say %q within %v:\n%s", s, timeout, l.String())
-		}
-	}
-}
-
 // cliRun is the command running in the background until stopped.
 type cliRun struct {
-	stderr *logBuffer
+	stderr *testenv.LogBuffer
 	cancel context.CancelFunc
 	code   chan int
+	reload chan struct{} // a request here is what SIGHUP is to main
 }
 
 func startCLI(t *testing.T, args ...string) *cliRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	r := &cliRun{stderr: newLogBuffer(), cancel: cancel, code: make(chan int, 1)}
+	r := &cliRun{stderr: new(testenv.LogBuffer), cancel: cancel, code: make(chan int, 1), reload: make(chan struct{}, 1)}
 	go func() {
 		var stdout bytes.Buffer
-		r.code <- run(ctx, append([]string{"anonymize"}, args...), &stdout, r.stderr)
+		r.code <- Run(ctx, Env{Args: append([]string{"anonymize"}, args...), Stdout: &stdout, Stderr: r.stderr, Reload: r.reload})
 	}()
 	t.Cleanup(func() { cancel(); <-r.code; r.code <- -1 })
 	return r
@@ -193,7 +149,7 @@ func TestWatchCLI(t *testing.T) {
 
 	// Started again: both outputs are up to date.
 	r = startCLI(t, args...)
-	r.stderr.waitFor(t, "msg=watching", 30*time.Second)
+	r.stderr.WaitFor(t, "msg=watching", 30*time.Second)
 	if code := r.stop(t); code != exitOK {
 		t.Fatalf("restart: exit %d; stderr:\n%s", code, r.stderr)
 	}
@@ -234,13 +190,11 @@ func TestWatchHotReload(t *testing.T) {
 				t.Fatal(err)
 			}
 			if viaSignal {
-				if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-					t.Fatal(err)
-				}
-				r.stderr.waitFor(t, "reload requested (SIGHUP)", 30*time.Second)
+				r.reload <- struct{}{}
+				r.stderr.WaitFor(t, "reload requested (SIGHUP)", 30*time.Second)
 			}
-			r.stderr.waitFor(t, "msg=\"new model folder\"", 30*time.Second)
-			r.stderr.waitFor(t, "msg=\"model swapped in\" model=mock", 30*time.Second)
+			r.stderr.WaitFor(t, "msg=\"new model folder\"", 30*time.Second)
+			r.stderr.WaitFor(t, "msg=\"model swapped in\" model=mock", 30*time.Second)
 
 			writePNG(t, filepath.Join(in, "after.png"), 40, 30, red)
 			waitFile(t, filepath.Join(out, "after.png"), 30*time.Second)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Tests of `anonymize serve` through a real HTTP client: the command runs
 // in-process (run) on a free loopback port with the real face model, and
@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,10 +39,11 @@ import (
 type serveRun struct {
 	url    string
 	addr   string
-	log    *logBuffer
+	log    *testenv.LogBuffer
 	cancel context.CancelFunc
 	code   chan int
 	client *http.Client
+	reload chan struct{} // a request here is what SIGHUP is to main
 }
 
 // startServe starts the service on a free loopback port with args after
@@ -55,11 +55,12 @@ func startServe(t *testing.T, hooks *serveHooks, args ...string) *serveRun {
 	}
 	addr := make(chan string, 1)
 	hooks.started = func(a string) { addr <- a }
-	ctx, cancel := context.WithCancel(context.WithValue(t.Context(), serveHooksKey{}, hooks))
-	r := &serveRun{log: newLogBuffer(), cancel: cancel, code: make(chan int, 1),
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &serveRun{log: new(testenv.LogBuffer), cancel: cancel, code: make(chan int, 1), reload: make(chan struct{}, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: time.Minute}}
 	go func() {
-		r.code <- run(ctx, append([]string{"anonymize", "serve", "--listen", "127.0.0.1:0"}, args...), io.Discard, r.log)
+		r.code <- Run(ctx, Env{Args: append([]string{"anonymize", "serve", "--listen", "127.0.0.1:0"}, args...),
+			Stdout: io.Discard, Stderr: r.log, Reload: r.reload, hooks: hooks})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -799,7 +800,7 @@ func TestServeSaturation(t *testing.T) {
 		}
 		close(b.release)
 		// The held worker finishes and frees the slot.
-		waitCond(t, 30*time.Second, "the slot to be freed", func() bool { return srv.metric(t, "anonymize_images_in_progress") == 0 })
+		testenv.WaitFor(t, 30*time.Second, "the slot to be freed", func() bool { return srv.metric(t, "anonymize_images_in_progress") == 0 }, nil)
 		if r := srv.post(t, "/v1/detect", "image/jpeg", jpeg); r.status != http.StatusOK {
 			t.Errorf("after release: %d %s", r.status, r.body)
 		}
@@ -808,21 +809,6 @@ func TestServeSaturation(t *testing.T) {
 		}
 		srv.stop(t)
 	})
-}
-
-// waitCond polls cond (for state only observable from outside) until it
-// holds.
-func waitCond(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %v", what, d)
-		}
-		<-tick.C
-	}
 }
 
 // TestServeShutdownDrains stops the service while a request is held in
@@ -978,7 +964,7 @@ func TestServeReloadDuringRequests(t *testing.T) {
 	}
 	wait(answered, 20)
 	replaceManifest(`version = "2023.01"`, `version = "2023.01-r2"`)
-	srv.log.waitFor(t, `msg="model swapped in" model=yunet-n-dynamic version=2023.01-r2`, 30*time.Second)
+	srv.log.WaitFor(t, `msg="model swapped in" model=yunet-n-dynamic version=2023.01-r2`, 30*time.Second)
 	mu.Lock()
 	swapSeen = time.Now()
 	mu.Unlock()
@@ -1010,7 +996,7 @@ func TestServeReloadDuringRequests(t *testing.T) {
 		t.Errorf("want requests on both versions: %d old, %d new after the swap", before, afterSwap)
 	}
 	// The metrics follow the set's events, which come just after the log.
-	waitCond(t, 10*time.Second, "the reload to be counted", func() bool { return srv.metric(t, "anonymize_model_reloads_total") == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the reload to be counted", func() bool { return srv.metric(t, "anonymize_model_reloads_total") == 1 }, nil)
 	m := srv.get(t, "/metrics")
 	if !bytes.Contains(m.body, []byte(`version="2023.01-r2"} 1`)) || bytes.Contains(m.body, []byte(`version="2023.01"} 1`)) {
 		t.Errorf("anonymize_model_info does not name the new version alone:\n%s", m.body)
@@ -1018,10 +1004,10 @@ func TestServeReloadDuringRequests(t *testing.T) {
 
 	// A broken manifest: refused, counted, and the running model stays.
 	replaceManifest(`adapter = "yunet"`, `adapter = "no-such-adapter"`)
-	srv.log.waitFor(t, `msg="model not loaded; the running one stays"`, 30*time.Second)
-	waitCond(t, 10*time.Second, "the failed reload to be counted", func() bool {
+	srv.log.WaitFor(t, `msg="model not loaded; the running one stays"`, 30*time.Second)
+	testenv.WaitFor(t, 10*time.Second, "the failed reload to be counted", func() bool {
 		return srv.metric(t, "anonymize_model_reload_failures_total") == 1
-	})
+	}, nil)
 	r := srv.post(t, "/v1/anonymize", "image/jpeg", jpeg)
 	if r.status != http.StatusOK || r.header.Get("X-Anonymize-Model-Version") != "2023.01-r2" {
 		t.Errorf("after a failed reload: %d, version %q", r.status, r.header.Get("X-Anonymize-Model-Version"))
@@ -1042,16 +1028,14 @@ func TestServeReloadSIGHUP(t *testing.T) {
 	if r := srv.post(t, "/v1/detect", "image/jpeg", jpeg); r.header.Get("X-Anonymize-Model-Version") != "2023.01" {
 		t.Fatalf("before SIGHUP: version %q, want 2023.01 (reload.watch is off)", r.header.Get("X-Anonymize-Model-Version"))
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	srv.log.waitFor(t, `msg="model swapped in" model=yunet-n-dynamic version=2023.01-hup`, 30*time.Second)
+	srv.reload <- struct{}{}
+	srv.log.WaitFor(t, `msg="model swapped in" model=yunet-n-dynamic version=2023.01-hup`, 30*time.Second)
 	a := decodeDetect(t, srv.post(t, "/v1/detect", "image/jpeg", jpeg))
 	if a.Model.Version != "2023.01-hup" || len(a.Detections) == 0 {
 		t.Errorf("after SIGHUP: version %q with %d detections", a.Model.Version, len(a.Detections))
 	}
 	// The metrics follow the set's events, which come just after the log.
-	waitCond(t, 10*time.Second, "the reload to be counted", func() bool { return srv.metric(t, "anonymize_model_reloads_total") == 1 })
+	testenv.WaitFor(t, 10*time.Second, "the reload to be counted", func() bool { return srv.metric(t, "anonymize_model_reloads_total") == 1 }, nil)
 	srv.stop(t)
 }
 

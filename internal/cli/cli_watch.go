@@ -1,12 +1,10 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"time"
 
@@ -21,7 +19,8 @@ import (
 // SIGINT or SIGTERM, which end the run normally (exit 0, or 1 when a file's
 // last outcome was a failure). Models and the model settings of the config
 // reload while it runs (reload.watch), and on SIGHUP.
-func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) error {
+func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, env Env) error {
+	stderr := env.Stderr
 	if cfg.Run.Jobs == 0 {
 		cfg.Run.Jobs = runtime.NumCPU()
 	}
@@ -39,7 +38,7 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 		return err
 	}
 	defer det.Close()
-	stopReload := startReloader(c.Context, c, cfg, det, log)
+	stopReload := startReloader(c.Context, c, cfg, det, env.Reload, log)
 	defer stopReload()
 
 	results := map[string]video.ImageResult{} // the last outcome of each input
@@ -94,26 +93,11 @@ func batchOptions(cfg Config, det *infer.Set, log *slog.Logger) video.BatchOptio
 }
 
 // runReloader reloads models and config until ctx ends: on changes in the
-// models folder and the config file when watch is set, and on each signal
-// from sig (SIGHUP; a burst merges into one reload). startReloader sets it
-// up for --watch and the live sources.
-func runReloader(ctx context.Context, r *infer.Reloader, watch bool, sig <-chan os.Signal, log *slog.Logger) {
-	hup := make(chan struct{}, 1) // one slot: requests arriving meanwhile merge
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-sig:
-				select {
-				case hup <- struct{}{}:
-				default: // one already waiting: this one merges into it
-				}
-			}
-		}
-	}()
+// models folder and the config file when watch is set, and on each request
+// from reload (SIGHUP; main merges a burst into one request).
+func runReloader(ctx context.Context, r *infer.Reloader, watch bool, reload <-chan struct{}, log *slog.Logger) {
 	if watch {
-		err := r.Run(ctx, hup)
+		err := r.Run(ctx, reload)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -123,7 +107,7 @@ func runReloader(ctx context.Context, r *infer.Reloader, watch bool, sig <-chan 
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case <-reload:
 			log.Info("reload requested (SIGHUP)")
 			r.Reload()
 		}

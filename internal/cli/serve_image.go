@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Image formats the service accepts, recognised by their first bytes, and
 // their pixel size read from the header alone: a request is measured before

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/anonymize/anonymize/internal/testenv"
 )
 
 // loadChecked is what the commands do with a config file: load it strictly,
@@ -167,10 +169,7 @@ func TestLoadConfigMissingFile(t *testing.T) {
 // (resolved against the repository) and runtime.library (which points at
 // the library scripts/setup.sh installs).
 func TestRepoConfigIsTheDefaults(t *testing.T) {
-	path, err := filepath.Abs("config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join(testenv.RepoRoot(), "config.toml")
 	got, err := loadChecked(path)
 	if err != nil {
 		t.Fatalf("repository config.toml: %v", err)

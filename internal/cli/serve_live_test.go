@@ -1,4 +1,4 @@
-package main
+package cli
 
 // The service with a live source: serve --stream anonymizes a loopback
 // MJPEG stream (ffmpeg, as in the live mode tests) and serves the
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anonymize/anonymize/internal/testenv"
 	"gocv.io/x/gocv"
 )
 
@@ -97,7 +98,7 @@ func TestServeLiveUsage(t *testing.T) {
 		{"--camera", "x"},
 		{"--stream", "/no/such/file.mp4"},
 	} {
-		log := newLogBuffer()
+		log := new(testenv.LogBuffer)
 		code := run(t.Context(), append([]string{"anonymize", "serve", "--listen", "127.0.0.1:0", "--config", defaultServeConfig(t)}, args...), io.Discard, log)
 		if code != 2 {
 			t.Errorf("serve %q: exit %d, want 2 (usage):\n%s", args, code, log)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // End-to-end tests of live mode: an ffmpeg MJPEG server on 127.0.0.1 stands
 // in for a camera (a still photo with a face, streamed in real time), and
@@ -18,14 +18,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,38 +31,6 @@ import (
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video"
 )
-
-// lockedBuffer is a stderr the test reads while the CLI writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool, logs func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v; log:\n%s", what, d, logs())
-		}
-		<-tick.C
-	}
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -267,7 +232,7 @@ func TestLiveStreamReconnect(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr testenv.LogBuffer
 	code := make(chan int, 1)
 	start := time.Now()
 	go func() {
@@ -278,7 +243,7 @@ func TestLiveStreamReconnect(t *testing.T) {
 	}()
 	logs := stderr.String
 	has := func(s string) func() bool { return func() bool { return strings.Contains(stderr.String(), s) } }
-	waitFor(t, 20*time.Second, "connection to the stream", has("live source opened"), logs)
+	testenv.WaitFor(t, 20*time.Second, "connection to the stream", has("live source opened"), logs)
 
 	// The preview shows the anonymized frames only.
 	m := previewFrame(t, fmt.Sprintf("127.0.0.1:%d", previewPort))
@@ -292,9 +257,9 @@ func TestLiveStreamReconnect(t *testing.T) {
 	time.Sleep(time.Until(start.Add(total / 3)))
 	cut := time.Now()
 	srv.kill()
-	waitFor(t, 10*time.Second, "loss of the stream", has("live source lost"), logs)
+	testenv.WaitFor(t, 10*time.Second, "loss of the stream", has("live source lost"), logs)
 	srv = startMJPEGServer(t, port)
-	waitFor(t, 20*time.Second, "reconnect", has("live source reconnected"), logs)
+	testenv.WaitFor(t, 20*time.Second, "reconnect", has("live source reconnected"), logs)
 	back := time.Now()
 	time.Sleep(time.Until(back.Add(max(total-back.Sub(start), 3*time.Second))))
 	cancel() // as SIGINT does
@@ -409,89 +374,5 @@ func TestLiveUsageErrors(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("%v: took %v", tc.args, d)
 		}
-	}
-}
-
-// TestLiveHelperProcess is the anonymize command in a child process for
-// TestLiveSignals: main's signal handling, then run.
-func TestLiveHelperProcess(t *testing.T) {
-	args := os.Getenv("ANONYMIZE_LIVE_HELPER")
-	if args == "" {
-		t.Skip("helper process for TestLiveSignals")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, append([]string{"anonymize"}, strings.Split(args, "\n")...), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// TestLiveSignals runs live mode in a child process on a video file played
-// in real time: SIGHUP reloads the models, and SIGTERM in the middle of a
-// segment stops it with exit 0, leaving that segment finalised and
-// playable.
-func TestLiveSignals(t *testing.T) {
-	cfg := repoConfig(t)
-	clip := testenv.Shared(t, filepath.Join("data", "video", "video_02.mp4"))
-	out := t.TempDir()
-	args := []string{"--config", cfg, "--stream", clip, "--segment", "60s", "--out", out, "--style", "solid"}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLiveHelperProcess$")
-	cmd.Env = append(os.Environ(), "ANONYMIZE_LIVE_HELPER="+strings.Join(args, "\n"))
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
-	logs := stderr.String
-	has := func(s string) func() bool { return func() bool { return strings.Contains(stderr.String(), s) } }
-	waitFor(t, 20*time.Second, "start of the stream", has("live source opened"), logs)
-
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "reload on SIGHUP", has("reload requested (SIGHUP)"), logs)
-
-	// Two seconds of the clip in real time, then SIGTERM mid-segment.
-	time.Sleep(2 * time.Second)
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		exited <- err // for the deferred wait
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v, want 0; log:\n%s", err, logs())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no exit within 30 s of SIGTERM; log:\n%s", logs())
-	}
-	// One segment, unless a stall of the detector on a busy machine made a
-	// gap that ended the first early: the last is the one interrupted.
-	paths, _ := segmentFiles(t, out)
-	if len(paths) == 0 {
-		t.Fatalf("no segment after SIGTERM; log:\n%s", logs())
-	}
-	last := paths[len(paths)-1]
-	n := ffprobeFrameCount(t, last)
-	if n == 0 {
-		t.Fatalf("%s: no frames: the interrupted segment does not play", last)
-	}
-	vc, err := gocv.VideoCaptureFile(last)
-	if err != nil {
-		t.Fatalf("%s: %v", last, err)
-	}
-	defer vc.Close()
-	m := gocv.NewMat()
-	defer m.Close()
-	read := 0
-	for vc.Read(&m) && !m.Empty() {
-		read++
-	}
-	if read != n {
-		t.Errorf("%s: %d frames decode of %d", last, read, n)
-	}
-	if !strings.Contains(logs(), "segment written") {
-		t.Errorf("the interrupted segment is not logged as written; log:\n%s", logs())
 	}
 }
