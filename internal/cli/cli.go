@@ -7,13 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
-	"path/filepath"
-	"reflect"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -21,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
 )
@@ -144,7 +140,7 @@ func newApp(env Env) *cli.App {
 				Flags: []cli.Flag{flagConfig},
 				Action: func(c *cli.Context) error {
 					fmt.Fprintf(stdout, "anonymize %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-					cfg, err := loadConfig(c.String("config"))
+					cfg, err := config.Load(c.String("config"))
 					if err == nil {
 						if rt, err := infer.Init(infer.Options{Library: cfg.Runtime.Library, Providers: []string{"cpu"}, Logger: discardLogger()}); err == nil {
 							fmt.Fprintf(stdout, "onnx runtime %s\n", rt.Version())
@@ -163,8 +159,8 @@ func newApp(env Env) *cli.App {
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // settings merges the config file and the flags that were set.
-func settings(c *cli.Context) (Config, error) {
-	cfg, err := loadConfig(c.String("config"))
+func settings(c *cli.Context) (config.Config, error) {
+	cfg, err := config.Load(c.String("config"))
 	if err != nil {
 		return cfg, usageErr("%v", err)
 	}
@@ -179,12 +175,10 @@ func settings(c *cli.Context) (Config, error) {
 	// --threshold and --tiles apply to every model: over the [detectors]
 	// values too, which a flag given for this run beats.
 	if c.IsSet("threshold") {
-		cfg.Threshold = float32(c.Float64("threshold"))
-		cfg.thresholdFlag = true
+		cfg.ForceThreshold(float32(c.Float64("threshold")))
 	}
 	if c.IsSet("tiles") {
-		cfg.Tiles = c.String("tiles")
-		cfg.tilesFlag = true
+		cfg.ForceTiles(c.String("tiles"))
 	}
 	if c.IsSet("style") {
 		cfg.Hide.Style = c.String("style")
@@ -241,105 +235,10 @@ func settings(c *cli.Context) (Config, error) {
 	if c.IsSet("providers") {
 		cfg.Runtime.Providers = c.StringSlice("providers")
 	}
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return cfg, usageErr("invalid flag value: %v", err)
 	}
 	return cfg, nil
-}
-
-// configured tells whether dir is one of the configured models.
-func (c Config) configured(dir string) bool {
-	return slices.ContainsFunc(c.modelDirs(), func(d string) bool { return filepath.Clean(d) == filepath.Clean(dir) })
-}
-
-// modelDir resolves the first configured model.
-func (c Config) modelDir() string { return c.resolveModel(c.modelNames()[0]) }
-
-// modelDirs resolves every configured model (aliases included).
-func (c Config) modelDirs() []string {
-	var out []string
-	for _, m := range c.modelNames() {
-		out = append(out, c.resolveModel(m))
-	}
-	return out
-}
-
-// resolveModel turns a model name or a path into a folder (modelNames
-// has expanded the aliases).
-func (c Config) resolveModel(m string) string {
-	if strings.ContainsRune(m, os.PathSeparator) || strings.HasPrefix(m, ".") {
-		return m
-	}
-	if st, err := os.Stat(filepath.Join(c.ModelsDir, m)); err == nil && st.IsDir() {
-		return filepath.Join(c.ModelsDir, m)
-	}
-	if st, err := os.Stat(m); err == nil && st.IsDir() {
-		return m
-	}
-	return filepath.Join(c.ModelsDir, m)
-}
-
-// detectorConfig is the [detectors.X] settings of a model folder: the
-// built-in ones (builtinDetectors), then the config's tables of every alias
-// naming it (in name order), then its own table, each over the last, key by
-// key.
-func (c Config) detectorConfig(dir string) (DetectorConfig, bool) {
-	base := filepath.Base(dir)
-	out, found := builtinDetectors[base]
-	for _, name := range slices.Sorted(maps.Keys(c.Detectors)) {
-		if name != base && slices.Contains(c.aliasNames(name), base) {
-			overlay(&out, c.Detectors[name])
-			found = true
-		}
-	}
-	if d, ok := c.Detectors[base]; ok {
-		overlay(&out, d)
-		found = true
-	}
-	return out, found
-}
-
-// overlay sets every key of dst that src sets.
-func overlay(dst *DetectorConfig, src DetectorConfig) {
-	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
-	for i := range s.NumField() {
-		if !s.Field(i).IsZero() {
-			d.Field(i).Set(s.Field(i))
-		}
-	}
-}
-
-// specs lists what to run: each configured model with its options.
-func (c Config) specs() []infer.Spec {
-	var out []infer.Spec
-	for _, dir := range c.modelDirs() {
-		o := infer.LoadOptions{Threshold: c.Threshold, Tiles: c.Tiles}
-		if d, ok := c.detectorConfig(dir); ok {
-			if d.Threshold > 0 && !c.thresholdFlag {
-				o.Threshold = d.Threshold
-			}
-			if d.Tiles != "" && !c.tilesFlag {
-				o.Tiles = d.Tiles
-			}
-			o.Hide = d.Hide
-			o.ImagesOnly = d.Video != nil && !*d.Video
-		}
-		out = append(out, infer.Spec{Dir: dir, Options: o})
-	}
-	return out
-}
-
-// hideByModel maps each running model's name to its hiding style.
-func (c Config) hideByModel(set *infer.Set) map[string]video.HideOptions {
-	m := map[string]video.HideOptions{}
-	for _, info := range set.Models() {
-		if d, ok := c.detectorConfig(info.Dir); ok {
-			if h, err := c.hideWith(d); err == nil {
-				m[info.Name] = h
-			}
-		}
-	}
-	return m
 }
 
 func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
@@ -352,7 +251,7 @@ func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
 
 // loadDetector starts the runtime and loads every configured model. All
 // must load: running without one would leave its classes unhidden.
-func loadDetector(cfg Config, log *slog.Logger) (*infer.Set, error) {
+func loadDetector(cfg config.Config, log *slog.Logger) (*infer.Set, error) {
 	rt, err := infer.Init(infer.Options{
 		Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers,
 		IntraOpThreads: cfg.Runtime.IntraOpThreads, InterOpThreads: cfg.Runtime.InterOpThreads,
@@ -361,13 +260,13 @@ func loadDetector(cfg Config, log *slog.Logger) (*infer.Set, error) {
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
-	set, err := rt.NewSet(cfg.specs())
+	set, err := rt.NewSet(cfg.Specs())
 	if err != nil {
 		hint := ""
 		if errors.Is(err, models.ErrNoManifest) || errors.Is(err, os.ErrNotExist) {
 			hint = " (installed models: anonymize models list; scripts/setup.sh installs the defaults)"
 		}
-		if len(cfg.modelNames()) > 1 {
+		if len(cfg.ModelNames()) > 1 {
 			return nil, usageErr("not starting: every model must load, or its classes would go unhidden: %v%s", err, hint)
 		}
 		return nil, usageErr("%v%s", err, hint)

@@ -79,9 +79,9 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		}
 		run = video.Shrink(det.ForVideo(), side)
 	}
-	hide, _ := cfg.hideOptions()
+	hide, _ := cfg.HideOptions()
 	r, err := video.Evaluate(c.Context, run, c.String("images"), labels, video.EvalOptions{
-		Hide: hide, HideBy: cfg.hideByModel(det), Jobs: cfg.Run.Jobs,
+		Hide: hide, HideBy: cfg.HideByModel(det), Jobs: cfg.Run.Jobs,
 	})
 	if err != nil {
 		return &exitError{exitSomeFailed, err}

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -39,7 +40,7 @@ const (
 // the run failed; 2 usage (no --out, a bad camera index, a camera that does
 // not exist, a file that cannot be read, a preview address that cannot be
 // bound, models that do not load).
-func cmdLive(c *cli.Context, cfg Config, log *slog.Logger, env Env) error {
+func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error {
 	stderr := env.Stderr
 	ctx := c.Context
 	if c.NArg() > 0 {
@@ -122,7 +123,7 @@ type liveInput struct {
 // openLiveInput opens --camera or --stream: a camera that is not there, or
 // a file that cannot be read, is a usage error at once. A stream URL is
 // only opened when the run starts (and retried while it is not up).
-func openLiveInput(c *cli.Context, cfg Config, log *slog.Logger) (*liveInput, error) {
+func openLiveInput(c *cli.Context, cfg config.Config, log *slog.Logger) (*liveInput, error) {
 	in := &liveInput{lo: video.LiveOptions{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
 	switch {
 	case c.IsSet("camera"):
@@ -208,8 +209,8 @@ func (r liveResult) err(name string) error {
 // It takes in's open capture. The error is a setup error (the sink could
 // not be made); how the run went is in the result. Live mode and the
 // service (serve --camera/--stream) run it.
-func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out liveOutputs, log *slog.Logger) (liveResult, error) {
-	hide, _ := cfg.hideOptions() // validated in settings
+func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg config.Config, out liveOutputs, log *slog.Logger) (liveResult, error) {
+	hide, _ := cfg.HideOptions() // validated in settings
 	workers := max(1, out.Workers)
 	first := in.first
 	in.first = nil // the source owns it now
@@ -273,7 +274,7 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 	}()
 
 	st, perr := video.RunPipeline(pipeCtx, src, set.ForVideo(), sink, video.PipelineOptions{
-		Workers: workers, Queue: workers, Hide: hide, HideBy: cfg.hideByModel(set),
+		Workers: workers, Queue: workers, Hide: hide, HideBy: cfg.HideByModel(set),
 		Persist: cfg.Video.PersistFrames, Lookahead: 0,
 		DropOnError: cfg.Video.OnError == "drop",
 		Timeout:     time.Duration(cfg.Video.TimeoutMS) * time.Millisecond,
@@ -292,7 +293,7 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 // changes; each reload re-reads the config with the flags over it. The
 // returned func stops it and waits for it. Live mode, --watch and serve use
 // it.
-func startReloader(ctx context.Context, c *cli.Context, cfg Config, set *infer.Set, reload <-chan struct{}, log *slog.Logger) (stop func()) {
+func startReloader(ctx context.Context, c *cli.Context, cfg config.Config, set *infer.Set, reload <-chan struct{}, log *slog.Logger) (stop func()) {
 	r := &infer.Reloader{
 		Set: set, ModelsDir: cfg.ModelsDir, AdoptNew: cfg.Reload.AdoptNew,
 		Debounce: time.Duration(cfg.Reload.DebounceMS) * time.Millisecond, Log: log,
@@ -301,11 +302,11 @@ func startReloader(ctx context.Context, c *cli.Context, cfg Config, set *infer.S
 			if err != nil {
 				return nil, err
 			}
-			return cfg.specs(), nil
+			return cfg.Specs(), nil
 		},
 	}
-	if cfg.file != "" {
-		r.Files = []string{cfg.file}
+	if cfg.File() != "" {
+		r.Files = []string{cfg.File()}
 	}
 	r.Start()
 	ctx, cancel := context.WithCancel(ctx)

@@ -13,6 +13,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/models"
 )
 
@@ -92,8 +93,8 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 }
 
 // modelsConfig reads and checks the config, with --models-dir applied.
-func modelsConfig(c *cli.Context) (Config, error) {
-	cfg, err := loadConfig(c.String("config"))
+func modelsConfig(c *cli.Context) (config.Config, error) {
+	cfg, err := config.Load(c.String("config"))
 	if err != nil {
 		return cfg, usageErr("%v", err)
 	}
@@ -109,7 +110,7 @@ func modelsConfig(c *cli.Context) (Config, error) {
 // openHub reads the catalogues the config lists; --mirror replaces
 // [hub] mirror. A catalogue that cannot be downloaded is a failure (1); one
 // that is wrong is a config error (2).
-func openHub(c *cli.Context, cfg Config) (*models.Hub, error) {
+func openHub(c *cli.Context, cfg config.Config) (*models.Hub, error) {
 	mirror := cfg.Hub.Mirror
 	if c.IsSet("mirror") {
 		mirror = c.String("mirror")
@@ -129,9 +130,9 @@ func openHub(c *cli.Context, cfg Config) (*models.Hub, error) {
 
 // hubCommand is how pull and install start: one argument (usage says
 // what), the config and the hub.
-func hubCommand(c *cli.Context, usage string) (Config, *models.Hub, error) {
+func hubCommand(c *cli.Context, usage string) (config.Config, *models.Hub, error) {
 	if c.NArg() != 1 {
-		return Config{}, nil, usageErr("%s", usage)
+		return config.Config{}, nil, usageErr("%s", usage)
 	}
 	cfg, err := modelsConfig(c)
 	if err != nil {
@@ -168,7 +169,7 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "installed in %s (* = the configured model):\n", cfg.ModelsDir)
 	for _, in := range installed {
 		mark := " "
-		if cfg.configured(in.Dir) {
+		if cfg.Configured(in.Dir) {
 			mark = "*"
 		}
 		if in.Err != nil {
@@ -193,7 +194,7 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 			status := "-"
 			if v, ok := have[e.Name]; ok && v == e.Version {
 				status = "installed"
-				if cfg.configured(filepath.Join(cfg.ModelsDir, e.Name)) {
+				if cfg.Configured(filepath.Join(cfg.ModelsDir, e.Name)) {
 					status = "active"
 				}
 			}
@@ -224,7 +225,7 @@ func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
 	}
 	// An alias pulls every model it names: "models pull faces" installs
 	// the default face detectors.
-	for _, ref := range cfg.aliasNames(c.Args().First()) {
+	for _, ref := range cfg.AliasNames(c.Args().First()) {
 		e, err := resolveEntry(h, ref)
 		if err != nil {
 			return err
@@ -238,7 +239,7 @@ func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
 
 // pullOne downloads and installs one catalogue entry, with a progress bar
 // on a terminal.
-func pullOne(c *cli.Context, cfg Config, h *models.Hub, e models.HubEntry, stdout io.Writer) error {
+func pullOne(c *cli.Context, cfg config.Config, h *models.Hub, e models.HubEntry, stdout io.Writer) error {
 	stderr := c.App.ErrWriter
 	var bar *progressbar.ProgressBar
 	var progress func(done, total int64)
@@ -298,15 +299,15 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	}
 	if c.IsSet("providers") {
 		cfg.Runtime.Providers = c.StringSlice("providers")
-		if err := cfg.check(); err != nil {
+		if err := cfg.Check(); err != nil {
 			return usageErr("invalid flag value: %v", err)
 		}
 	}
 	cfg.Model = c.Args().First()
-	if dirs := cfg.modelDirs(); len(dirs) > 1 {
-		return usageErr("%s names %d models; verify them one at a time: %s", cfg.Model, len(dirs), strings.Join(cfg.modelNames(), ", "))
+	if dirs := cfg.ModelDirs(); len(dirs) > 1 {
+		return usageErr("%s names %d models; verify them one at a time: %s", cfg.Model, len(dirs), strings.Join(cfg.ModelNames(), ", "))
 	}
-	dir := cfg.modelDir()
+	dir := cfg.ModelDir()
 	rt, err := infer.Init(infer.Options{Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers, Logger: discardLogger()})
 	if err != nil {
 		return usageErr("%v", err)
@@ -373,7 +374,7 @@ func cmdModelsRemove(c *cli.Context, stdout io.Writer) error {
 		return err
 	}
 	name := c.Args().First()
-	wasActive := cfg.configured(filepath.Join(cfg.ModelsDir, name))
+	wasActive := cfg.Configured(filepath.Join(cfg.ModelsDir, name))
 	dir, err := models.Remove(cfg.ModelsDir, name)
 	switch {
 	case errors.Is(err, models.ErrNotInstalled), errors.Is(err, models.ErrBadName):

@@ -556,7 +556,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	root := t.TempDir()
 	in := filepath.Join(root, "in")
 	copyFile(t, shared(t, "portrait_mpface.jpg"), filepath.Join(in, "p.jpg"))
-	badConfig := corpus(t, "bad_style.toml")
+	badConfig := filepath.Join(testenv.RepoRoot(), "internal", "config", "testdata", "config", "bad_style.toml")
 	tests := []struct {
 		name string
 		args []string

@@ -10,11 +10,12 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
 )
 
 // videoOptions are the [video] settings a folder run gives each video file.
-func (c Config) videoOptions(set *infer.Set) video.VideoOptions {
+func videoOptions(c config.Config, set *infer.Set) video.VideoOptions {
 	return video.VideoOptions{
 		Detector:  set.ForVideo(), // [detectors.NAME] video = false: photos only
 		Encode:    video.EncodeOptions{Codec: c.Video.Codec, Preset: c.Video.Preset, CRF: c.Video.CRF},

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -19,7 +20,7 @@ import (
 // SIGINT or SIGTERM, which end the run normally (exit 0, or 1 when a file's
 // last outcome was a failure). Models and the model settings of the config
 // reload while it runs (reload.watch), and on SIGHUP.
-func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, env Env) error {
+func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error {
 	stderr := env.Stderr
 	if cfg.Run.Jobs == 0 {
 		cfg.Run.Jobs = runtime.NumCPU()
@@ -83,12 +84,12 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, env Env) error {
 
 // batchOptions are the options each file of a folder run or a watch is
 // anonymized with (one builder, so both modes stay in step).
-func batchOptions(cfg Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
-	hide, _ := cfg.hideOptions() // validated in settings
+func batchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
+	hide, _ := cfg.HideOptions() // validated in settings
 	return video.BatchOptions{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
-		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det),
-		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: cfg.videoOptions(det),
+		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.HideByModel(det),
+		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: videoOptions(cfg, det),
 	}
 }
 

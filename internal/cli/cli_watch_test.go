@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -82,7 +83,7 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 // settings as given.
 func watchConfig(t *testing.T, modelsDir string, reloadWatch bool) string {
 	t.Helper()
-	repo, err := loadConfig(repoConfig(t))
+	repo, err := config.Load(repoConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -14,7 +15,7 @@ import (
 // minimum on the reference set; one below is refused with its figure in the
 // log. The set is what runs, so a plate model beside the face models is
 // judged by the faces the set still hides.
-func installGate(cfg Config, set *infer.Set, log *slog.Logger) {
+func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 	if cfg.Reload.MinRecall <= 0 {
 		return
 	}
@@ -36,12 +37,12 @@ func installGate(cfg Config, set *infer.Set, log *slog.Logger) {
 
 // setRecall measures the recall of a model, or of several run together,
 // each detection masked as the configuration hides that model's.
-func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
+func setRecall(ctx context.Context, cfg config.Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
 	labels, err := video.LoadLabels(boxes)
 	if err != nil {
 		return video.EvalResult{}, err
 	}
-	hide, err := cfg.hideOptions()
+	hide, err := cfg.HideOptions()
 	if err != nil {
 		return video.EvalResult{}, err
 	}
@@ -52,8 +53,8 @@ func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxe
 		parts = []infer.Info{info}
 	}
 	for _, p := range parts {
-		if d, ok := cfg.detectorConfig(p.Dir); ok {
-			h, err := cfg.hideWith(d)
+		if d, ok := cfg.Detector(p.Dir); ok {
+			h, err := cfg.HideWith(d)
 			if err != nil {
 				return video.EvalResult{}, err
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
 )
@@ -19,11 +20,11 @@ import (
 // keeping the running model.
 func TestRecallGate(t *testing.T) {
 	repoConfig(t)
-	cfg := defaultConfig()
+	cfg := config.Default()
 	cfg.Reload.MinRecall = 0.9
 	cfg.Reload.ReferenceImages = testenv.Shared(t, "data/faces")
 	cfg.Reload.ReferenceBoxes = testenv.Shared(t, "data/faces/voc_boxes.json")
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := infer.Init(infer.Options{Library: testenv.ORTLibrary(t), Providers: []string{"cpu"}, Logger: slog.New(slog.DiscardHandler)})

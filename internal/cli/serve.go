@@ -52,6 +52,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
 )
@@ -145,7 +146,7 @@ func cmdServe(c *cli.Context, env Env) error {
 	if c.IsSet("timeout") {
 		cfg.Serve.TimeoutMS = int(c.Duration("timeout").Milliseconds())
 	}
-	if err := errors.Join(cfg.checkServe()...); err != nil {
+	if err := errors.Join(cfg.CheckServe()...); err != nil {
 		return usageErr("invalid flag value: %v", err)
 	}
 	if cfg.Serve.MaxConcurrent == 0 {
@@ -302,7 +303,7 @@ func cmdServe(c *cli.Context, env Env) error {
 
 // server is the service's handler.
 type server struct {
-	cfg     Config
+	cfg     config.Config
 	det     serveDetector
 	log     *slog.Logger
 	hide    video.HideOptions
@@ -335,8 +336,8 @@ type route struct {
 	h           http.HandlerFunc
 }
 
-func newServer(cfg Config, log *slog.Logger) *server {
-	hide, _ := cfg.hideOptions() // validated in settings
+func newServer(cfg config.Config, log *slog.Logger) *server {
+	hide, _ := cfg.HideOptions() // validated in settings
 	s := &server{
 		cfg: cfg, log: log, hide: hide,
 		timeout: time.Duration(cfg.Serve.TimeoutMS) * time.Millisecond,
@@ -568,7 +569,7 @@ func parseQuery(q map[string][]string) (requestOptions, error) {
 			if !strings.HasPrefix(v, "#") {
 				v = "#" + v
 			}
-			col, err := parseColour(v)
+			col, err := config.ParseColour(v)
 			if err != nil {
 				return o, fmt.Errorf("colour: %v (rrggbb)", err)
 			}
@@ -612,7 +613,7 @@ func (o requestOptions) apply(h video.HideOptions) video.HideOptions {
 // or an alias of either, which may name several ("faces": both face
 // detectors, so no face found by only one of them is dropped).
 func (s *server) pickModels(name string, running []infer.Info) []infer.Info {
-	want := append([]string{name}, s.cfg.aliasNames(name)...)
+	want := append([]string{name}, s.cfg.AliasNames(name)...)
 	var out []infer.Info
 	for _, m := range running {
 		if slices.Contains(want, m.Name) || slices.Contains(want, filepath.Base(m.Dir)) {
@@ -941,8 +942,8 @@ func (s *server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptio
 	}
 	for _, model := range order {
 		h := s.hide
-		if d, ok := s.cfg.detectorConfig(s.modelDir(model)); ok {
-			if mh, err := s.cfg.hideWith(d); err == nil {
+		if d, ok := s.cfg.Detector(s.modelDir(model)); ok {
+			if mh, err := s.cfg.HideWith(d); err == nil {
 				h = mh
 			}
 		}
@@ -953,7 +954,7 @@ func (s *server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptio
 	return nil
 }
 
-// modelDir is the folder of the running model named name ("" if none).
+// ModelDir is the folder of the running model named name ("" if none).
 func (s *server) modelDir(name string) string {
 	for _, m := range s.det.Models() {
 		if m.Name == name {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video"
 )
@@ -162,7 +163,7 @@ func (r *serveRun) metric(t *testing.T, series string, hdr ...string) float64 {
 // [serve] lines given.
 func serveConfig(t *testing.T, modelsDir, model string, reloadWatch bool, serveLines ...string) string {
 	t.Helper()
-	repo, err := loadConfig(repoConfig(t))
+	repo, err := config.Load(repoConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}

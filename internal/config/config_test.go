@@ -1,4 +1,4 @@
-package cli
+package config
 
 import (
 	"os"
@@ -13,7 +13,7 @@ import (
 // loadChecked is what the commands do with a config file: load it strictly,
 // then validate it.
 func loadChecked(path string) (Config, error) {
-	c, err := loadConfig(path)
+	c, err := Load(path)
 	if err != nil {
 		return c, err
 	}
@@ -38,7 +38,7 @@ func TestLoadConfigGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defaults := func(edit func(*Config)) Config {
-		c := defaultConfig()
+		c := Default()
 		c.ModelsDir = filepath.Join(dir, "models")
 		if edit != nil {
 			edit(&c)
@@ -84,7 +84,7 @@ func TestLoadConfigGood(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("load %s:\n got %+v\nwant %+v", tt.file, got, tt.want)
 			}
-			if _, err := got.hideOptions(); err != nil {
+			if _, err := got.HideOptions(); err != nil {
 				t.Errorf("hide options of a valid config: %v", err)
 			}
 		})
@@ -158,14 +158,14 @@ func TestConfigCorpusComplete(t *testing.T) {
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.toml")
-	_, err := loadConfig(path)
+	_, err := Load(path)
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("load of a missing file: %v, want an error naming %s", err, path)
 	}
 }
 
 // The repository's config.toml documents the defaults: it must load, pass
-// Validate and hold exactly defaultConfig()'s values, apart from paths
+// Validate and hold exactly Default()'s values, apart from paths
 // (resolved against the repository) and runtime.library (which points at
 // the library scripts/setup.sh installs).
 func TestRepoConfigIsTheDefaults(t *testing.T) {
@@ -174,7 +174,7 @@ func TestRepoConfigIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("repository config.toml: %v", err)
 	}
-	want := defaultConfig()
+	want := Default()
 	if err := want.resolve(filepath.Dir(path)); err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +184,10 @@ func TestRepoConfigIsTheDefaults(t *testing.T) {
 	}
 	want.Runtime.Library = got.Runtime.Library
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("config.toml and defaultConfig() differ:\nconfig.toml     %+v\ndefaultConfig() %+v", got, want)
+		t.Errorf("config.toml and Default() differ:\nconfig.toml     %+v\ndefaultConfig() %+v", got, want)
 	}
-	if err := defaultConfig().Validate(); err != nil {
-		t.Errorf("defaultConfig() does not validate: %v", err)
+	if err := Default().Validate(); err != nil {
+		t.Errorf("Default() does not validate: %v", err)
 	}
 }
 
@@ -195,7 +195,7 @@ func TestRepoConfigIsTheDefaults(t *testing.T) {
 // its [detectors] threshold; yunet-s runs on photos only. A model named
 // twice runs once, and [detectors.faces] reaches both.
 func TestFacesAlias(t *testing.T) {
-	c := defaultConfig()
+	c := Default()
 	type want struct {
 		name       string
 		threshold  float32
@@ -205,7 +205,7 @@ func TestFacesAlias(t *testing.T) {
 	check := func(c Config, w []want) {
 		t.Helper()
 		var got []want
-		for _, s := range c.specs() {
+		for _, s := range c.Specs() {
 			got = append(got, want{filepath.Base(s.Dir), s.Options.Threshold, s.Options.Tiles, s.Options.ImagesOnly})
 		}
 		if !reflect.DeepEqual(got, w) {
@@ -239,8 +239,8 @@ shape = "box"
 `)
 	check(f, []want{{"yunet-n-dynamic", 0.25, "auto", false}, {"yunet-s-640-opencvzoo-2023mar", 0.15, "off", true}})
 	for _, m := range []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar"} {
-		d, ok := f.detectorConfig(filepath.Join(f.ModelsDir, m))
-		h, err := f.hideWith(d)
+		d, ok := f.Detector(filepath.Join(f.ModelsDir, m))
+		h, err := f.HideWith(d)
 		if !ok || err != nil || h.Shape != "box" {
 			t.Errorf("%s: hides with %+v (%v), want the box of [detectors.faces]", m, h, err)
 		}
