@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"gocv.io/x/gocv"
 )
@@ -37,9 +38,9 @@ func testServeLiveStream(t *testing.T, out string) {
 	srv := startServe(t, nil, args...)
 
 	// Behind the token like every endpoint but the health checks.
-	checkAPIError(t, "stream without token", srv.get(t, serveStreamPath), http.StatusUnauthorized, "unauthorized")
+	checkAPIError(t, "stream without token", srv.get(t, server.StreamPath), http.StatusUnauthorized, "unauthorized")
 
-	req, err := http.NewRequest(http.MethodGet, srv.url+serveStreamPath, nil)
+	req, err := http.NewRequest(http.MethodGet, srv.url+server.StreamPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

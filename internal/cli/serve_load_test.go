@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // rssBytes is the process's resident memory (VmRSS), Go heap and C
@@ -86,7 +88,7 @@ func hammer(srv *serveRun, path string, body []byte, n, conc int) loadResult {
 					switch {
 					case rerr != nil:
 						problem = "reading: " + rerr.Error()
-					case status == http.StatusOK && (sniffFormat(data) != formatJPEG || resp.Header.Get("X-Anonymize-Model-Version") == ""):
+					case status == http.StatusOK && (imageio.Sniff(data) != imageio.JPEG || resp.Header.Get("X-Anonymize-Model-Version") == ""):
 						problem = "200 without a JPEG naming the model version"
 					case status == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "":
 						problem = "503 without Retry-After"

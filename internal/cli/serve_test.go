@@ -30,8 +30,10 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // ---- helpers ---------------------------------------------------------------
@@ -266,7 +268,7 @@ func checkAPIError(t *testing.T, what string, r response, status int, code strin
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
 	}
-	var e apiError
+	var e struct{ Error, Code string } // the body of every error answer
 	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" {
 		t.Errorf("%s: body is not a JSON error (%v): %s", what, err, r.body)
 	}
@@ -281,20 +283,20 @@ func checkAPIError(t *testing.T, what string, r response, status int, code strin
 // blockingDetector holds every detection until release is closed,
 // signalling entered as each one starts.
 type blockingDetector struct {
-	serveDetector
+	server.Detector
 	entered chan struct{}
 	release chan struct{}
 }
 
 func newBlocking() (*blockingDetector, *serveHooks) {
 	b := &blockingDetector{entered: make(chan struct{}, 64), release: make(chan struct{})}
-	return b, &serveHooks{wrap: func(d serveDetector) serveDetector { b.serveDetector = d; return b }}
+	return b, &serveHooks{wrap: func(d server.Detector) server.Detector { b.Detector = d; return b }}
 }
 
 func (b *blockingDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
 	b.entered <- struct{}{}
 	<-b.release
-	return b.serveDetector.DetectInfo(img)
+	return b.Detector.DetectInfo(img)
 }
 
 func (b *blockingDetector) waitEntered(t *testing.T) {
@@ -350,7 +352,7 @@ func TestServeEndpoints(t *testing.T) {
 	png := facePhoto(t, 640, 480, ".png")
 	faces := decodeDetect(t, srv.post(t, "/v1/detect", "image/png", png))
 	r = srv.post(t, "/v1/anonymize?style=solid&shape=box", "image/png", png)
-	if r.status != http.StatusOK || r.header.Get("Content-Type") != "image/png" || sniffFormat(r.body) != formatPNG {
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "image/png" || imageio.Sniff(r.body) != imageio.PNG {
 		t.Fatalf("anonymize png: %d %s %.200q", r.status, r.header.Get("Content-Type"), r.body)
 	}
 	var boxes [][4]float64
@@ -370,13 +372,13 @@ func TestServeEndpoints(t *testing.T) {
 	// (application/x-www-form-urlencoded), BMP with no Content-Type.
 	for _, tc := range []struct {
 		ext, ctype string
-		want       imageFormat
+		want       imageio.Format
 	}{
-		{".jpg", "application/x-www-form-urlencoded", formatJPEG},
-		{".webp", "image/webp", formatWebP},
-		{".bmp", "", formatBMP},
-		{".tiff", "image/tiff", formatTIFF},
-		{".png", "application/octet-stream", formatPNG},
+		{".jpg", "application/x-www-form-urlencoded", imageio.JPEG},
+		{".webp", "image/webp", imageio.WebP},
+		{".bmp", "", imageio.BMP},
+		{".tiff", "image/tiff", imageio.TIFF},
+		{".png", "application/octet-stream", imageio.PNG},
 	} {
 		in := facePhoto(t, 320, 240, tc.ext)
 		r := srv.post(t, "/v1/anonymize", tc.ctype, in)
@@ -384,7 +386,7 @@ func TestServeEndpoints(t *testing.T) {
 			t.Errorf("anonymize %s: %d %s", tc.ext, r.status, r.body)
 			continue
 		}
-		if got := sniffFormat(r.body); got != tc.want || r.header.Get("Content-Type") != tc.want.contentType() {
+		if got := imageio.Sniff(r.body); got != tc.want || r.header.Get("Content-Type") != tc.want.ContentType() {
 			t.Errorf("anonymize %s: answered %s as %s, want %s", tc.ext, got, r.header.Get("Content-Type"), tc.want)
 		}
 		if p := pixelsOf(t, r.body); p.w != 320 || p.h != 240 {
@@ -411,7 +413,7 @@ func TestServeEndpoints(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"style=pixelate&shape=ellipse&mask_scale=1.5", "style=solid&colour=ff8000", "style=blur"} {
-		if r := srv.post(t, "/v1/anonymize?"+q, "image/jpeg", jpeg); r.status != http.StatusOK || sniffFormat(r.body) != formatJPEG {
+		if r := srv.post(t, "/v1/anonymize?"+q, "image/jpeg", jpeg); r.status != http.StatusOK || imageio.Sniff(r.body) != imageio.JPEG {
 			t.Errorf("anonymize?%s: %d %.200s", q, r.status, r.body)
 		}
 	}
@@ -442,7 +444,7 @@ func TestServeEndpoints(t *testing.T) {
 	}
 
 	// No live source: the stream answers 404 with a JSON error.
-	checkAPIError(t, "stream", srv.get(t, serveStreamPath), http.StatusNotFound, "no_live_source")
+	checkAPIError(t, "stream", srv.get(t, server.StreamPath), http.StatusNotFound, "no_live_source")
 
 	// Metrics count what happened.
 	for series, want := range map[string]float64{
@@ -592,8 +594,8 @@ func tiffHeader(w, h int) []byte {
 func TestServeHeaderSizes(t *testing.T) {
 	for _, ext := range []string{".jpg", ".png", ".webp", ".bmp", ".tiff"} {
 		data := facePhoto(t, 321, 203, ext)
-		f := sniffFormat(data)
-		w, h, err := imageSize(f, data)
+		f := imageio.Sniff(data)
+		w, h, err := imageio.Size(f, data)
 		if f == "" || err != nil || w != 321 || h != 203 {
 			t.Errorf("%s: format %q, %dx%d, %v; want 321x203", ext, f, w, h, err)
 		}
@@ -602,14 +604,14 @@ func TestServeHeaderSizes(t *testing.T) {
 		"jpeg": jpegHeader(60000, 50000), "png": pngHeader(60000, 50000), "webp": webpHeader(60000, 50000),
 		"bmp": bmpHeader(60000, 50000), "tiff": tiffHeader(60000, 50000),
 	} {
-		w, h, err := imageSize(sniffFormat(data), data)
+		w, h, err := imageio.Size(imageio.Sniff(data), data)
 		if err != nil || w != 60000 || h != 50000 {
 			t.Errorf("crafted %s: %dx%d, %v; want 60000x50000", name, w, h, err)
 		}
 		// Every prefix is refused or measured, never a panic.
 		for n := range data {
-			if f := sniffFormat(data[:n]); f != "" {
-				imageSize(f, data[:n])
+			if f := imageio.Sniff(data[:n]); f != "" {
+				imageio.Size(f, data[:n])
 			}
 		}
 	}
@@ -727,7 +729,7 @@ func TestServeAuth(t *testing.T) {
 				t.Errorf("%s %s: %d, want %d: %s", tc.name, p, r.status, tc.status, r.body)
 			}
 		}
-		for _, p := range []string{"/v1/models", "/metrics", serveStreamPath} {
+		for _, p := range []string{"/v1/models", "/metrics", server.StreamPath} {
 			r := srv.get(t, p, tc.hdr...)
 			if tc.status == 401 && r.status != 401 {
 				t.Errorf("%s GET %s: %d, want 401", tc.name, p, r.status)
@@ -843,7 +845,7 @@ func TestServeShutdownDrains(t *testing.T) {
 
 	close(b.release)
 	r := <-inFlight
-	if r.status != http.StatusOK || sniffFormat(r.body) != formatPNG || r.header.Get("X-Anonymize-Model-Version") != "2023.01" {
+	if r.status != http.StatusOK || imageio.Sniff(r.body) != imageio.PNG || r.header.Get("X-Anonymize-Model-Version") != "2023.01" {
 		t.Fatalf("the request in flight: %d %v %.200q", r.status, r.header, r.body)
 	}
 	if p := pixelsOf(t, r.body); p.w != 320 || p.h != 240 {

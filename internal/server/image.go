@@ -1,0 +1,541 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/imageio"
+)
+
+// ---- images ----------------------------------------------------------------
+
+// requestOptions are the query parameters of /v1/anonymize and /v1/detect.
+type requestOptions struct {
+	style, shape string
+	maskScale    float64
+	colour       *color.RGBA
+	threshold    float32 // 0: the models' own
+	model        string  // "": every running model
+}
+
+// parseQuery reads and checks the query; unknown keys are errors, as in
+// the config.
+func parseQuery(q map[string][]string) (requestOptions, error) {
+	var o requestOptions
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return o, fmt.Errorf("query parameter %s given %d times", k, len(vs))
+		}
+		v := vs[0]
+		switch k {
+		case "style":
+			switch video.Style(v) {
+			case video.Blur, video.Pixelate, video.Solid:
+			default:
+				return o, fmt.Errorf("style %q: want blur, pixelate or solid", v)
+			}
+			o.style = v
+		case "shape":
+			switch video.Shape(v) {
+			case video.Box, video.Ellipse:
+			default:
+				return o, fmt.Errorf("shape %q: want box or ellipse", v)
+			}
+			o.shape = v
+		case "mask_scale":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0 && f <= video.MaxMaskScale) {
+				return o, fmt.Errorf("mask_scale %q: want a number in (0, %d]", v, video.MaxMaskScale)
+			}
+			o.maskScale = f
+		case "colour", "color":
+			if !strings.HasPrefix(v, "#") {
+				v = "#" + v
+			}
+			col, err := config.ParseColour(v)
+			if err != nil {
+				return o, fmt.Errorf("colour: %v (rrggbb)", err)
+			}
+			o.colour = &col
+		case "threshold":
+			f, err := strconv.ParseFloat(v, 32)
+			if err != nil || !(f >= 0 && f <= 1) {
+				return o, fmt.Errorf("threshold %q: want a number in [0, 1]", v)
+			}
+			o.threshold = float32(f)
+		case "model":
+			if v == "" {
+				return o, errors.New("model: empty")
+			}
+			o.model = v
+		default:
+			return o, fmt.Errorf("unknown query parameter %q (style, shape, mask_scale, colour, threshold, model)", k)
+		}
+	}
+	return o, nil
+}
+
+// apply puts the request's hiding options over h.
+func (o requestOptions) apply(h video.HideOptions) video.HideOptions {
+	if o.style != "" {
+		h.Style = video.Style(o.style)
+	}
+	if o.shape != "" {
+		h.Shape = video.Shape(o.shape)
+	}
+	if o.maskScale > 0 {
+		h.MaskScale = o.maskScale
+	}
+	if o.colour != nil {
+		h.Colour = *o.colour
+	}
+	return h
+}
+
+// pickModels finds the running models a request names: by name, folder,
+// or an alias of either, which may name several ("faces": both face
+// detectors, so no face found by only one of them is dropped).
+func (s *Server) pickModels(name string, running []infer.Info) []infer.Info {
+	want := append([]string{name}, s.cfg.AliasNames(name)...)
+	var out []infer.Info
+	for _, m := range running {
+		if slices.Contains(want, m.Name) || slices.Contains(want, filepath.Base(m.Dir)) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// result is what a worker hands back.
+type result struct {
+	status int
+	code   string
+	err    error
+	body   []byte // the encoded image (anonymize)
+	dets   []convert.Detection
+	info   infer.Info
+	w, h   int
+	timing timings
+}
+
+// timings are the stages of one request, in milliseconds.
+type timings struct {
+	Read   float64 `json:"read"`   // receiving the body
+	Queue  float64 `json:"queue"`  // waiting for a processing slot
+	Decode float64 `json:"decode"` // decoding the image
+	Detect float64 `json:"detect"` // running the models
+	Hide   float64 `json:"hide,omitempty"`
+	Encode float64 `json:"encode,omitempty"`
+	Total  float64 `json:"total"` // arrival to answer
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+// handleImage serves /v1/anonymize (anonymize true) and /v1/detect.
+func (s *Server) handleImage(w http.ResponseWriter, r *http.Request, anonymize bool) {
+	start := time.Now()
+	opts, err := parseQuery(r.URL.Query())
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, "bad_query", "%v", err)
+		return
+	}
+	running := s.det.Models()
+	selected := running
+	if opts.model != "" {
+		selected = s.pickModels(opts.model, running)
+		if len(selected) == 0 {
+			var names []string
+			for _, m := range running {
+				names = append(names, m.Name)
+			}
+			s.fail(w, http.StatusBadRequest, "bad_query", "model %q is not running (running: %s)", opts.model, strings.Join(names, ", "))
+			return
+		}
+	}
+	if opts.threshold > 0 {
+		for _, m := range selected {
+			if opts.threshold < m.Threshold {
+				s.fail(w, http.StatusBadRequest, "bad_query",
+					"threshold %g is below %s's own %g: the model does not report weaker detections; set threshold (or detectors.NAME.threshold) in the config", opts.threshold, m.Name, m.Threshold)
+				return
+			}
+		}
+	}
+	declared, err := s.checkContentType(r)
+	if err != nil {
+		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "%v", err)
+		return
+	}
+	limit := s.cfg.Serve.MaxBodyBytes
+	if r.ContentLength > limit {
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "body of %d bytes is over the %d-byte limit (serve.max_body_bytes)", r.ContentLength, limit)
+		return
+	}
+
+	// Admission: processing or waiting, bounded; beyond, 503 at once.
+	select {
+	case s.admit <- struct{}{}:
+	default:
+		s.m.rejected.WithLabelValues("busy").Inc()
+		s.fail(w, http.StatusServiceUnavailable, "busy", "busy: %d images in progress and %d waiting; retry later", cap(s.slots), cap(s.admit)-cap(s.slots))
+		return
+	}
+	defer func() { <-s.admit }()
+	ctx := r.Context()
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+		deadline, _ := ctx.Deadline()
+		http.NewResponseController(w).SetReadDeadline(deadline)
+	}
+
+	var t timings
+	// Sized from Content-Length when given (checked against the limit
+	// above), so that a large body is not copied as it grows.
+	body := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	_, err = body.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	data := body.Bytes()
+	t.Read = msSince(start)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "body is over the %d-byte limit (serve.max_body_bytes)", limit)
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.fail(w, http.StatusRequestTimeout, "timeout", "the body did not arrive within %v (serve.timeout_ms)", s.timeout)
+		return
+	case err != nil:
+		s.fail(w, http.StatusBadRequest, "bad_body", "reading the body: %v", err)
+		return
+	case len(data) == 0:
+		s.fail(w, http.StatusBadRequest, "empty", "empty body: send the image's bytes (curl --data-binary @photo.jpg)")
+		return
+	}
+	format := imageio.Sniff(data)
+	switch {
+	case format == "":
+		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "not an image in a supported format (%s)", imageio.Accepted)
+		return
+	case declared != "" && declared != format:
+		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type says %s but the data is %s", declared.ContentType(), format.ContentType())
+		return
+	}
+	iw, ih, err := imageio.Size(format, data)
+	if err != nil {
+		s.fail(w, http.StatusBadRequest, "corrupt", "%v", err)
+		return
+	}
+	if px := int64(iw) * int64(ih); px > s.cfg.Serve.MaxPixels {
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_many_pixels", "%dx%d image (%d pixels) is over the %d-pixel limit (serve.max_pixels)", iw, ih, px, s.cfg.Serve.MaxPixels)
+		return
+	}
+
+	// A processing slot; the worker holds it until it is done, even when
+	// this request has been answered at its deadline.
+	queued := time.Now()
+	s.m.queued.Inc()
+	select {
+	case s.slots <- struct{}{}:
+		s.m.queued.Dec()
+	case <-ctx.Done():
+		s.m.queued.Dec()
+		s.timedOut(w, r, "waiting for a turn")
+		return
+	}
+	t.Queue = msSince(queued)
+	done := make(chan result, 1)
+	s.workers.Add(1)
+	s.m.inFlight.Inc()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				// A bug must not take the service down with every request
+				// in flight; this one gets a 500.
+				s.log.Error("panic processing a request", "panic", p, "stack", string(debug.Stack()))
+				done <- result{status: http.StatusInternalServerError, code: "internal", err: errors.New("internal error")}
+			}
+			s.m.inFlight.Dec()
+			<-s.slots
+			s.workers.Done()
+		}()
+		done <- s.process(data, format, opts, selected, anonymize)
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		s.timedOut(w, r, "processing")
+		return
+	}
+	s.served.Add(1)
+	if res.err != nil {
+		s.fail(w, res.status, res.code, "%v", res.err)
+		return
+	}
+	res.timing.Read, res.timing.Queue = t.Read, t.Queue
+	res.timing.Total = msSince(start)
+	s.m.countDetections(res.dets)
+
+	h := w.Header()
+	h.Set("X-Anonymize-Model", res.info.Name)
+	h.Set("X-Anonymize-Model-Version", res.info.Version)
+	h.Set("X-Anonymize-Detections", strconv.Itoa(len(res.dets)))
+	h.Set("Server-Timing", res.timing.serverTiming())
+	// A client that reads slowly must not hold its turn forever. The
+	// deadline is the connection's: cleared for the requests after this one.
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(max(s.timeout, writeTimeout)))
+	defer rc.SetWriteDeadline(time.Time{})
+	if !anonymize {
+		writeJSON(w, http.StatusOK, newDetectResponse(res, format))
+		return
+	}
+	h.Set("Content-Type", format.ContentType())
+	h.Set("Content-Length", strconv.Itoa(len(res.body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.body)
+}
+
+// statusClientGone is recorded (in the metrics and the log) for a request
+// whose client went away before its answer, as nginx does.
+const statusClientGone = 499
+
+// timedOut answers a request whose deadline passed, or records that its
+// client went away.
+func (s *Server) timedOut(w http.ResponseWriter, r *http.Request, stage string) {
+	if r.Context().Err() != nil {
+		w.WriteHeader(statusClientGone)
+		return
+	}
+	s.m.rejected.WithLabelValues("timeout").Inc()
+	s.fail(w, http.StatusServiceUnavailable, "timeout", "not done within %v (serve.timeout_ms): timed out %s; retry later", s.timeout, stage)
+}
+
+// checkContentType returns the format a request declares, "" when it
+// declares none (no Content-Type, application/octet-stream, or curl's
+// default for --data-binary, application/x-www-form-urlencoded), so that
+// the data's signature decides; a type that is not an accepted image is an
+// error.
+func (s *Server) checkContentType(r *http.Request) (imageio.Format, error) {
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return "", fmt.Errorf("Content-Encoding %s: send the image's bytes as they are", enc)
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return "", nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", fmt.Errorf("Content-Type %q: %v", ct, err)
+	}
+	switch mt {
+	case "application/octet-stream", "application/x-www-form-urlencoded":
+		return "", nil
+	case "multipart/form-data":
+		return "", fmt.Errorf("Content-Type %s: send the image's bytes as the body (curl --data-binary @photo.jpg), not a form", mt)
+	}
+	if f, ok := imageio.FormatOfMIME(mt); ok {
+		return f, nil
+	}
+	return "", fmt.Errorf("Content-Type %s is not a supported image type (%s)", mt, imageio.Accepted)
+}
+
+// process decodes, detects and (anonymize) hides and encodes. It owns
+// every Mat it makes and closes them before it returns.
+func (s *Server) process(data []byte, format imageio.Format, o requestOptions, selected []infer.Info, anonymize bool) result {
+	var res result
+	fail := func(status int, code string, err error) result {
+		res.status, res.code, res.err = status, code, err
+		return res
+	}
+	t0 := time.Now()
+	img, err := video.DecodeImage(data)
+	if err != nil {
+		return fail(http.StatusBadRequest, "corrupt", err)
+	}
+	defer img.Close()
+	res.w, res.h = img.Cols(), img.Rows()
+	res.timing.Decode = msSince(t0)
+
+	t1 := time.Now()
+	dets, info, err := s.det.DetectInfo(img)
+	res.timing.Detect = msSince(t1)
+	if err != nil {
+		// Fail closed: an image the models could not look at is never
+		// returned.
+		return fail(http.StatusInternalServerError, "detector_failed", fmt.Errorf("detection failed: %v", err))
+	}
+	res.dets, res.info = s.filter(dets, info, o, selected)
+	if !anonymize {
+		return res
+	}
+	t2 := time.Now()
+	if err := s.hideAll(&img, res.dets, o); err != nil {
+		return fail(http.StatusInternalServerError, "hide_failed", err)
+	}
+	res.timing.Hide = msSince(t2)
+	t3 := time.Now()
+	out, err := video.EncodeImage(img, format.Ext(), s.cfg.Output.JPEGQuality)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "encode_failed", err)
+	}
+	res.timing.Encode = msSince(t3)
+	res.body = out
+	return res
+}
+
+// filter keeps the detections of the selected model (when the request
+// named one) scoring at least the request's threshold, and names the
+// model(s) that served them.
+func (s *Server) filter(dets []convert.Detection, info infer.Info, o requestOptions, selected []infer.Info) ([]convert.Detection, infer.Info) {
+	chosen := func(name string) bool {
+		return o.model == "" || slices.ContainsFunc(selected, func(m infer.Info) bool { return m.Name == name })
+	}
+	out := make([]convert.Detection, 0, len(dets))
+	for _, d := range dets {
+		if !chosen(d.Model) || d.Score < o.threshold {
+			continue
+		}
+		out = append(out, d)
+	}
+	if o.model != "" && len(info.Models) > 0 {
+		var parts []infer.Info
+		for _, m := range info.Models {
+			if chosen(m.Name) {
+				parts = append(parts, m)
+			}
+		}
+		info = infer.Combine(parts)
+	}
+	return out, info
+}
+
+// hideAll hides dets, each model's in its own style ([detectors.NAME]),
+// with the request's options over every style.
+func (s *Server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptions) error {
+	by := map[string][]convert.Box{}
+	var order []string
+	for _, d := range dets {
+		if _, ok := by[d.Model]; !ok {
+			order = append(order, d.Model)
+		}
+		by[d.Model] = append(by[d.Model], d.Box)
+	}
+	for _, model := range order {
+		h := s.hide
+		if d, ok := s.cfg.Detector(s.modelDir(model)); ok {
+			if mh, err := s.cfg.HideWith(d); err == nil {
+				h = mh
+			}
+		}
+		if err := video.Hide(img, by[model], o.apply(h)); err != nil {
+			return fmt.Errorf("hide: %w", err)
+		}
+	}
+	return nil
+}
+
+// ModelDir is the folder of the running model named name ("" if none).
+func (s *Server) modelDir(name string) string {
+	for _, m := range s.det.Models() {
+		if m.Name == name {
+			return m.Dir
+		}
+	}
+	return ""
+}
+
+func (t timings) serverTiming() string {
+	parts := []string{
+		"read;dur=" + fmtMS(t.Read), "queue;dur=" + fmtMS(t.Queue),
+		"decode;dur=" + fmtMS(t.Decode), "detect;dur=" + fmtMS(t.Detect),
+	}
+	if t.Hide > 0 || t.Encode > 0 {
+		parts = append(parts, "hide;dur="+fmtMS(t.Hide), "encode;dur="+fmtMS(t.Encode))
+	}
+	return strings.Join(append(parts, "total;dur="+fmtMS(t.Total)), ", ")
+}
+
+func fmtMS(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// detectResponse is POST /v1/detect.
+type detectResponse struct {
+	Model      infer.Info  `json:"model"`
+	Image      imageInfo   `json:"image"`
+	Detections []detection `json:"detections"`
+	TimingsMS  timings     `json:"timings_ms"`
+}
+
+type imageInfo struct {
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Format string `json:"format"`
+}
+
+// detection is one box in pixels of the image as decoded (EXIF
+// orientation applied): x2 and y2 exclusive.
+type detection struct {
+	Box       box     `json:"box"`
+	Score     float32 `json:"score"`
+	Label     string  `json:"label"`
+	Class     int     `json:"class"`
+	Model     string  `json:"model"`
+	Keypoints []point `json:"keypoints,omitempty"`
+}
+
+type point struct {
+	X float32 `json:"x"`
+	Y float32 `json:"y"`
+}
+
+type box struct {
+	X1 float32 `json:"x1"`
+	Y1 float32 `json:"y1"`
+	X2 float32 `json:"x2"`
+	Y2 float32 `json:"y2"`
+}
+
+func newDetectResponse(res result, format imageio.Format) detectResponse {
+	r := detectResponse{Model: res.info, Image: imageInfo{Width: res.w, Height: res.h, Format: string(format)},
+		Detections: make([]detection, 0, len(res.dets)), TimingsMS: res.timing}
+	for _, d := range res.dets {
+		out := detection{
+			Box:   box{finite(d.Box.X1), finite(d.Box.Y1), finite(d.Box.X2), finite(d.Box.Y2)},
+			Score: finite(d.Score), Label: d.Label, Class: d.Class, Model: d.Model,
+		}
+		for _, p := range d.Keypoints {
+			out.Keypoints = append(out.Keypoints, point{finite(p.X), finite(p.Y)})
+		}
+		r.Detections = append(r.Detections, out)
+	}
+	return r
+}
+
+// finite keeps JSON encodable: NaN and infinities become 0.
+func finite(v float32) float32 {
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0
+	}
+	return v
+}
