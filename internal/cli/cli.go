@@ -84,35 +84,17 @@ var (
 )
 
 func anonymizeFlags() []cli.Flag {
-	return []cli.Flag{
-		flagConfig,
-		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write outputs under `DIR`, mirroring each input folder (default: FOLDER_anonymized beside each input folder)"},
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector to run: a model `NAME` in the models folder, a model folder's path, or an alias (faces, the default: two YuNet models; plates; people); comma-separated for several"},
-		&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "hide detections scoring at least `F` (0..1), for every model (default: each model's [detectors] threshold, else its own)"},
-		&cli.StringFlag{Name: "tiles", Usage: "multi-scale detection for small faces: `off`, auto or RxC (the whole frame plus overlapping tiles, merged)"},
-		&cli.StringFlag{Name: "style", Usage: "how regions are hidden: `blur`, pixelate or solid"},
-		&cli.StringFlag{Name: "shape", Usage: "shape of each hidden region: `ellipse` or box"},
-		&cli.Float64Flag{Name: "mask-scale", Usage: "grow each detected box about its centre by `F` before hiding (default 1.3)"},
-		&cli.StringFlag{Name: "format", Usage: "output image format: `keep` (same as the input), png or jpg"},
-		&cli.StringFlag{Name: "json", Usage: "write an audit record to `FILE`: per image the model (name, version, sha256), threshold and every box with score and label"},
-		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "anonymize `N` images at once (default: one per CPU core)"},
-		&cli.BoolFlag{Name: "overwrite", Usage: "replace outputs that already exist (default: skip them)"},
-		&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads per inference (runtime.intra_op_threads; default: the CPU cores shared among the jobs)"},
+	flags := []cli.Flag{flagConfig}
+	flags = append(flags, settingFlags("out", "model", "threshold", "tiles", "style", "shape", "mask-scale", "format")...)
+	flags = append(flags, &cli.StringFlag{Name: "json", Usage: "write an audit record to `FILE`: per image the model (name, version, sha256), threshold and every box with score and label"})
+	flags = append(flags, settingFlags("jobs", "overwrite", "threads")...)
+	flags = append(flags,
 		&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "keep running: anonymize what is in the folders, then every new or changed image and video as it arrives"},
 		&cli.StringFlag{Name: "camera", Usage: "anonymize a live camera: OpenCV device `INDEX` (e.g. 0)"},
 		&cli.StringFlag{Name: "stream", Usage: "anonymize a live stream: rtsp, http or udp `URL`, or a file played in real time"},
-		&cli.DurationFlag{Name: "segment", Usage: "live output: one video file per `DURATION` (default 1m; live.segment_seconds)"},
-		&cli.IntFlag{Name: "jpeg-every", Usage: "live output: also write every `N`th anonymized frame as a JPEG"},
-		&cli.StringFlag{Name: "preview", Usage: "live: serve an MJPEG view of the anonymized frames at `ADDR` (e.g. 127.0.0.1:8081)"},
-		&cli.BoolFlag{Name: "keep-audio", Value: true, Usage: "videos: copy the original audio track (--keep-audio=false drops it)"},
-		&cli.StringFlag{Name: "codec", Usage: "videos: ffmpeg video encoder `NAME` (libx264, mpeg4, ...)"},
-		&cli.StringFlag{Name: "preset", Usage: "videos and live segments: encoder speed `PRESET` (x264: ultrafast ... veryslow; default: video.preset for files, live.preset for live)"},
-		&cli.IntFlag{Name: "persist", Usage: "videos: keep hiding a face for `N` frames after it was last seen"},
-		&cli.IntFlag{Name: "lookahead", Usage: "video files: also hide a face in the `N` frames before it is first seen"},
-		&cli.StringFlag{Name: "on-error", Usage: "a frame or image the detector failed on: `hide` it whole or drop it (counted either way)"},
-		&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu)"},
-		flagQuiet,
-	}
+	)
+	flags = append(flags, settingFlags("segment", "jpeg-every", "preview", "keep-audio", "codec", "preset", "persist", "lookahead", "on-error", "providers")...)
+	return append(flags, flagQuiet)
 }
 
 func newApp(env Env) *cli.App {
@@ -169,72 +151,7 @@ func settings(c *cli.Context) (config.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErr("%v", err)
 	}
-	if c.IsSet("model") {
-		cfg.Model = c.String("model")
-	}
-	// --threshold and --tiles apply to every model: over the [detectors]
-	// values too, which a flag given for this run beats.
-	if c.IsSet("threshold") {
-		cfg.ForceThreshold(float32(c.Float64("threshold")))
-	}
-	if c.IsSet("tiles") {
-		cfg.ForceTiles(c.String("tiles"))
-	}
-	if c.IsSet("style") {
-		cfg.Hide.Style = c.String("style")
-	}
-	if c.IsSet("shape") {
-		cfg.Hide.Shape = c.String("shape")
-	}
-	if c.IsSet("mask-scale") {
-		cfg.Hide.MaskScale = c.Float64("mask-scale")
-	}
-	if c.IsSet("format") {
-		cfg.Output.Format = c.String("format")
-	}
-	if c.IsSet("jobs") {
-		cfg.Run.Jobs = c.Int("jobs")
-	}
-	if c.IsSet("overwrite") {
-		cfg.Output.Overwrite = c.Bool("overwrite")
-	}
-	if c.IsSet("out") {
-		cfg.Output.Dir = c.String("out")
-	}
-	if c.IsSet("segment") {
-		cfg.Live.SegmentSeconds = int(c.Duration("segment").Round(time.Second) / time.Second)
-	}
-	if c.IsSet("jpeg-every") {
-		cfg.Live.JPEGEvery = c.Int("jpeg-every")
-	}
-	if c.IsSet("preview") {
-		cfg.Live.Preview = c.String("preview")
-	}
-	if c.IsSet("keep-audio") {
-		cfg.Video.KeepAudio = c.Bool("keep-audio")
-	}
-	if c.IsSet("codec") {
-		cfg.Video.Codec = c.String("codec")
-	}
-	if c.IsSet("preset") {
-		cfg.Video.Preset = c.String("preset")
-		cfg.Live.Preset = c.String("preset")
-	}
-	if c.IsSet("persist") {
-		cfg.Video.PersistFrames = c.Int("persist")
-	}
-	if c.IsSet("lookahead") {
-		cfg.Video.LookaheadFrames = c.Int("lookahead")
-	}
-	if c.IsSet("on-error") {
-		cfg.Video.OnError = c.String("on-error")
-	}
-	if c.IsSet("threads") {
-		cfg.Runtime.IntraOpThreads = c.Int("threads")
-	}
-	if c.IsSet("providers") {
-		cfg.Runtime.Providers = c.StringSlice("providers")
-	}
+	applySettings(c, &cfg)
 	if err := cfg.Check(); err != nil {
 		return cfg, usageErr("invalid flag value: %v", err)
 	}
@@ -277,6 +194,9 @@ func loadDetector(cfg config.Config, log *slog.Logger) (*infer.Set, error) {
 
 func cmdAnonymize(c *cli.Context, env Env) error {
 	stderr := env.Stderr
+	if c.NArg() > 0 && mistypedCommand(c.Args().First(), c.App.Commands) {
+		return unknownCommand(c.Args().First(), "", c.App.Commands)
+	}
 	cfg, err := settings(c)
 	if err != nil {
 		return err
@@ -307,14 +227,7 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 		}
 		return &exitError{exitSomeFailed, err}
 	}
-	if cfg.Run.Jobs == 0 {
-		cfg.Run.Jobs = runtime.NumCPU()
-	}
-	if cfg.Runtime.IntraOpThreads == 0 {
-		// Share the cores among the jobs: oversubscribing them measured
-		// 20% slower (docs/BENCHMARKS.md).
-		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Run.Jobs)
-	}
+	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
 	det, err := loadDetector(cfg, log)
 	if err != nil {
 		return err

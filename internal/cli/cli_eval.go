@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,24 +23,17 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 			"would. A face counts as hidden when at least half of its labelled box is covered (also\n" +
 			"reported at 80%). Over-hiding is the share of each image masked outside every labelled face\n" +
 			"box enlarged 1.5x about its centre, averaged over images.",
-		Flags: []cli.Flag{
+		Flags: slices.Concat(append([]cli.Flag{
 			flagConfig,
 			&cli.StringFlag{Name: "images", Required: true, Usage: "folder of the labelled `DIR` (the paths in the boxes file are relative to it)"},
 			&cli.StringFlag{Name: "boxes", Required: true, Usage: "labelled face boxes `FILE`: JSON {\"rel/path.jpg\": [[x1,y1,x2,y2], ...]} or WIDER FACE text format"},
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "detector(s) to evaluate: `NAME`, path or alias; comma-separated for several"},
-			&cli.Float64Flag{Name: "threshold", Aliases: []string{"t"}, Usage: "score threshold `F` for every model (default: [detectors] thresholds, else each model's own)"},
-			&cli.StringFlag{Name: "tiles", Usage: "multi-scale detection: `off`, auto or RxC"},
-			&cli.StringFlag{Name: "shape", Usage: "mask shape: `ellipse` or box"},
-			&cli.Float64Flag{Name: "mask-scale", Usage: "grow each box by `F` about its centre"},
+		}, settingFlags("model", "threshold", "tiles", "shape", "mask-scale")...), []cli.Flag{
 			&cli.BoolFlag{Name: "video", Usage: "measure as video frames are detected: only the models that run on video ([detectors] video), on a copy shrunk to video.detect_max_side"},
-			&cli.IntFlag{Name: "detect-max-side", Usage: "with --video: shrink each image for detection to a longer side of `N` px (default: video.detect_max_side)"},
-			&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Usage: "images evaluated at once (`N`; default one per CPU core)"},
-			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads per inference (default: the cores shared among the jobs)"},
-			&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order"},
+		}, settingFlags("detect-max-side", "jobs", "threads", "providers"), []cli.Flag{
 			&cli.StringFlag{Name: "json", Usage: "also write the result, missed faces included, to `FILE`"},
 			&cli.IntFlag{Name: "missed", Usage: "list the `N` least-covered missed faces"},
 			flagQuiet,
-		},
+		}),
 		Action: func(c *cli.Context) error { return cmdEval(c, stdout, stderr) },
 	}
 }
@@ -53,12 +47,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if cfg.Run.Jobs == 0 {
-		cfg.Run.Jobs = runtime.NumCPU()
-	}
-	if cfg.Runtime.IntraOpThreads == 0 {
-		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Run.Jobs)
-	}
+	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
 	log := newLogger(stderr, true)
 	det, err := loadDetector(cfg, log)
 	if err != nil {
@@ -69,14 +58,8 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	if c.IsSet("detect-max-side") && !c.Bool("video") {
 		return usageErr("--detect-max-side goes with --video")
 	}
-	side := cfg.Video.DetectMaxSide
-	if c.IsSet("detect-max-side") {
-		side = c.Int("detect-max-side")
-	}
+	side := cfg.Video.DetectMaxSide // settings checked it
 	if c.Bool("video") {
-		if side < 0 {
-			return usageErr("--detect-max-side %d must not be negative", side)
-		}
 		run = video.Shrink(det.ForVideo(), side)
 	}
 	hide, _ := cfg.HideOptions()

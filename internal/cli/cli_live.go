@@ -66,10 +66,8 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 	if err := os.MkdirAll(cfg.Output.Dir, 0o755); err != nil {
 		return usageErr("--out: %v", err)
 	}
-	workers := runtime.NumCPU()
-	if cfg.Runtime.IntraOpThreads == 0 {
-		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/workers)
-	}
+	workers := 0 // one detection worker per core
+	cfg.SizeWorkers(&workers, runtime.NumCPU())
 	set, err := loadDetector(cfg, log)
 	if err != nil {
 		return err

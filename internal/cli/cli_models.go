@@ -30,6 +30,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 		Description: "Models come from catalogues: the one built into anonymize and those listed in\n" +
 			"config.toml ([hub] catalogs, files or http(s) URLs). Each is installed as a folder\n" +
 			"NAME (model.onnx + model.toml) in the models folder.",
+		Action: subcommandsOnly,
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
@@ -61,12 +62,11 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Name:      "verify",
 				Usage:     "load a model folder as anonymize does (its inputs and outputs checked against the adapter, one warm-up inference) and describe it",
 				ArgsUsage: "DIR|NAME",
-				Flags: []cli.Flag{flagConfig,
-					&cli.StringSliceFlag{Name: "providers", Usage: "execution providers to try, in order (tensorrt, cuda, cpu; default: runtime.providers from the config)"},
+				Flags: append(append([]cli.Flag{flagConfig}, settingFlags("providers")...),
 					&cli.StringFlag{Name: "boxes", Usage: "also measure privacy recall against the labelled face boxes in `FILE` (with --images)"},
 					&cli.StringFlag{Name: "images", Usage: "the labelled photos' folder `DIR` (with --boxes)"},
 					&cli.Float64Flag{Name: "min-recall", Usage: "with --boxes: fail (exit 1) when recall is below `F` (default: reload.min_recall)"},
-				},
+				),
 				Action: func(c *cli.Context) error { return cmdModelsVerify(c, stdout) },
 			},
 			{

@@ -22,12 +22,7 @@ import (
 // reload while it runs (reload.watch), and on SIGHUP.
 func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error {
 	stderr := env.Stderr
-	if cfg.Run.Jobs == 0 {
-		cfg.Run.Jobs = runtime.NumCPU()
-	}
-	if cfg.Runtime.IntraOpThreads == 0 {
-		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Run.Jobs)
-	}
+	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
 	if err := video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite); err != nil {
 		if errors.Is(err, video.ErrUsage) {
 			return usageErr("%v", err)

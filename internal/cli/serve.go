@@ -33,29 +33,19 @@ func serveCommand(env Env) *cli.Command {
 			"or the config changes. SIGINT/SIGTERM stop it after the requests in flight finish.\n\n" +
 			"Exit codes: 0 stopped cleanly; 1 the service failed or could not drain in time; 2 usage,\n" +
 			"config or model error, or the address cannot be bound.",
-		Flags: append([]cli.Flag{
-			flagConfig,
-			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: "listen on `HOST:PORT` (default 127.0.0.1:8080: this machine only; serve.listen)"},
-			&cli.IntFlag{Name: "max-concurrent", Usage: "process `N` images at once (default: one per CPU core; serve.max_concurrent)"},
-			&cli.IntFlag{Name: "queue", Usage: "let `N` more requests wait for a turn before answering 503 (default 32; serve.queue)"},
-			&cli.DurationFlag{Name: "timeout", Usage: "answer each request within `DURATION`, else 503 (default 30s; 0: none; serve.timeout_ms)"},
-			&cli.StringFlag{Name: "camera", Usage: "also anonymize a live camera (OpenCV device `INDEX`) and serve the view at /v1/stream.mjpeg"},
-			&cli.StringFlag{Name: "stream", Usage: "also anonymize a live stream (rtsp, http or udp `URL`, or a file played in real time) and serve the view at /v1/stream.mjpeg"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "with --camera/--stream: also write the anonymized live source as segment files under `DIR` (default: the live view only)"},
-		}, pickFlags(anonymizeFlags(), "model", "threshold", "tiles", "style", "shape", "mask-scale", "threads", "providers", "quiet")...),
+		Flags: slices.Concat(
+			[]cli.Flag{flagConfig},
+			settingFlags("listen", "max-concurrent", "queue", "timeout"),
+			[]cli.Flag{
+				&cli.StringFlag{Name: "camera", Usage: "also anonymize a live camera (OpenCV device `INDEX`) and serve the view at /v1/stream.mjpeg"},
+				&cli.StringFlag{Name: "stream", Usage: "also anonymize a live stream (rtsp, http or udp `URL`, or a file played in real time) and serve the view at /v1/stream.mjpeg"},
+				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "with --camera/--stream: also write the anonymized live source as segment files under `DIR` (default: the live view only)"},
+			},
+			settingFlags("model", "threshold", "tiles", "style", "shape", "mask-scale", "threads", "providers"),
+			[]cli.Flag{flagQuiet},
+		),
 		Action: func(c *cli.Context) error { return cmdServe(c, env) },
 	}
-}
-
-// pickFlags returns the flags of fs named in names, in fs's order.
-func pickFlags(fs []cli.Flag, names ...string) []cli.Flag {
-	var out []cli.Flag
-	for _, f := range fs {
-		if slices.Contains(names, f.Names()[0]) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // serveHooks lets tests observe and steer a service: it travels in the
@@ -165,27 +155,8 @@ func serveSettings(c *cli.Context) (config.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if c.IsSet("listen") {
-		cfg.Serve.Listen = c.String("listen")
-	}
-	if c.IsSet("max-concurrent") {
-		cfg.Serve.MaxConcurrent = c.Int("max-concurrent")
-	}
-	if c.IsSet("queue") {
-		cfg.Serve.Queue = c.Int("queue")
-	}
-	if c.IsSet("timeout") {
-		cfg.Serve.TimeoutMS = int(c.Duration("timeout").Milliseconds())
-	}
-	if err := errors.Join(cfg.CheckServe()...); err != nil {
-		return cfg, usageErr("invalid flag value: %v", err)
-	}
-	if cfg.Serve.MaxConcurrent == 0 {
-		cfg.Serve.MaxConcurrent = runtime.NumCPU()
-	}
-	if cfg.Runtime.IntraOpThreads == 0 {
-		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Serve.MaxConcurrent)
-	}
+	// settings has checked [serve] with the flags over it.
+	cfg.SizeWorkers(&cfg.Serve.MaxConcurrent, runtime.NumCPU())
 	return cfg, nil
 }
 

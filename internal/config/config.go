@@ -295,3 +295,16 @@ func (c *Config) ForceThreshold(t float32) { c.Threshold, c.thresholdFlag = t, t
 
 // ForceTiles sets the tiling of every model for this run (--tiles).
 func (c *Config) ForceTiles(t string) { c.Tiles, c.tilesFlag = t, true }
+
+// SizeWorkers fills in the sizing left automatic (0): workers (run.jobs or
+// serve.max_concurrent) becomes one per core, and runtime.intra_op_threads
+// the cores shared among the workers (oversubscribing them measured 20%
+// slower, docs/BENCHMARKS.md).
+func (c *Config) SizeWorkers(workers *int, cores int) {
+	if *workers == 0 {
+		*workers = cores
+	}
+	if c.Runtime.IntraOpThreads == 0 {
+		c.Runtime.IntraOpThreads = max(1, cores / *workers)
+	}
+}
