@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -166,32 +165,6 @@ func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// loadDetector starts the runtime and loads every configured model. All
-// must load: running without one would leave its classes unhidden.
-func loadDetector(cfg config.Config, log *slog.Logger) (*infer.Set, error) {
-	rt, err := infer.Init(infer.Options{
-		Library: cfg.Runtime.Library, Providers: cfg.Runtime.Providers,
-		IntraOpThreads: cfg.Runtime.IntraOpThreads, InterOpThreads: cfg.Runtime.InterOpThreads,
-		Logger: log,
-	})
-	if err != nil {
-		return nil, usageErr("%v", err)
-	}
-	set, err := rt.NewSet(cfg.Specs())
-	if err != nil {
-		hint := ""
-		if errors.Is(err, models.ErrNoManifest) || errors.Is(err, os.ErrNotExist) {
-			hint = " (installed models: anonymize models list; scripts/setup.sh installs the defaults)"
-		}
-		if len(cfg.ModelNames()) > 1 {
-			return nil, usageErr("not starting: every model must load, or its classes would go unhidden: %v%s", err, hint)
-		}
-		return nil, usageErr("%v%s", err, hint)
-	}
-	installGate(cfg, set, log)
-	return set, nil
-}
-
 func cmdAnonymize(c *cli.Context, env Env) error {
 	stderr := env.Stderr
 	if c.NArg() > 0 && mistypedCommand(c.Args().First(), c.App.Commands) {
@@ -254,7 +227,7 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	}
 	var results []video.ImageResult
 	start := time.Now()
-	opts := batchOptions(cfg, det, log)
+	opts := app.BatchOptions(cfg, det, log)
 	opts.Progress = func() {
 		if bar != nil {
 			bar.Add(1)
@@ -274,7 +247,7 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	elapsed := time.Since(start)
 
 	if path := c.String("json"); path != "" {
-		if err := writeAudit(path, det.Info(), results, sum, elapsed); err != nil {
+		if err := app.WriteAudit(path, version, det.Info(), results, sum, elapsed); err != nil {
 			log.Error("cannot write audit record", "file", path, "err", err)
 			sum.Failed++
 		}
@@ -304,28 +277,4 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// audit is the --json record.
-type audit struct {
-	Tool     string              `json:"tool"`
-	Version  string              `json:"version"`
-	Finished time.Time           `json:"finished"`
-	Seconds  float64             `json:"seconds"`
-	Model    infer.Info          `json:"model"`
-	Summary  video.Summary       `json:"summary"`
-	Images   []video.ImageResult `json:"images"`
-}
-
-func writeAudit(path string, info infer.Info, results []video.ImageResult, sum video.Summary, d time.Duration) error {
-	video.SortResults(results)
-	if results == nil {
-		results = []video.ImageResult{}
-	}
-	data, err := json.MarshalIndent(audit{Tool: "anonymize", Version: version, Finished: time.Now().UTC(),
-		Seconds: d.Seconds(), Model: info, Summary: sum, Images: results}, "", "  ")
-	if err != nil {
-		return err
-	}
-	return video.WriteFileAtomic(path, append(data, '\n'), 0o644)
 }

@@ -13,6 +13,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/models"
 )
@@ -347,7 +348,7 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 		if c.IsSet("min-recall") {
 			floor = c.Float64("min-recall")
 		}
-		r, err := setRecall(c.Context, cfg, m, c.String("images"), c.String("boxes"))
+		r, err := app.SetRecall(c.Context, cfg, m, c.String("images"), c.String("boxes"))
 		if err != nil {
 			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
 		}

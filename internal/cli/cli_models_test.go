@@ -556,3 +556,18 @@ func TestModelsPullAlias(t *testing.T) {
 		t.Errorf("the default after pulling faces: exit %d; stderr:\n%s", code, stderr)
 	}
 }
+
+// TestModelsVerifyRecall: `models verify --images --boxes` reports recall
+// and fails below --min-recall.
+func TestModelsVerifyRecall(t *testing.T) {
+	cfg := repoConfig(t)
+	imgs, boxes := testenv.Shared(t, "data/faces"), testenv.Shared(t, "data/faces/voc_boxes.json")
+	code, out, stderr := runCLI(t, "models", "verify", "--config", cfg, "yunet-n-dynamic", "--images", imgs, "--boxes", boxes, "--min-recall", "0.9")
+	if code != exitOK || !strings.Contains(out, "recall    1.000 on 43 faces") {
+		t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, "models", "verify", "--config", cfg, "blazeface-front-128", "--images", imgs, "--boxes", boxes, "--min-recall", "0.9")
+	if code != exitSomeFailed || !strings.Contains(stderr, "below the minimum") {
+		t.Fatalf("exit %d, stderr %q; want 1, below the minimum", code, stderr)
+	}
+}

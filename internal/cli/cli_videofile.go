@@ -9,22 +9,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
 )
-
-// videoOptions are the [video] settings a folder run gives each video file.
-func videoOptions(c config.Config, set *infer.Set) video.VideoOptions {
-	return video.VideoOptions{
-		Detector:  set.ForVideo(), // [detectors.NAME] video = false: photos only
-		Encode:    video.EncodeOptions{Codec: c.Video.Codec, Preset: c.Video.Preset, CRF: c.Video.CRF},
-		KeepAudio: c.Video.KeepAudio,
-		Persist:   c.Video.PersistFrames, Lookahead: c.Video.LookaheadFrames,
-		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,
-		DetectMaxSide: c.Video.DetectMaxSide,
-	}
-}
 
 // frameBar shows the frames of the video in progress on a terminal: one
 // bar per video, with frames done, total and frames per second.

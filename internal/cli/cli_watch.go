@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
 )
@@ -40,10 +39,10 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 	results := map[string]video.ImageResult{} // the last outcome of each input
 	start := time.Now()
 	sum, err := video.Watch(c.Context, det, c.Args().Slice(), cfg.Output.Dir, video.WatchOptions{
-		BatchOptions: batchOptions(cfg, det, log),
+		BatchOptions: app.BatchOptions(cfg, det, log),
 		Settle:       time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
 		// Per file: a model swapped in takes its own [detectors] style.
-		Current: func() video.BatchOptions { return batchOptions(cfg, det, log) },
+		Current: func() video.BatchOptions { return app.BatchOptions(cfg, det, log) },
 		Report:  func(r video.ImageResult) { results[r.Input] = r },
 	})
 	elapsed := time.Since(start)
@@ -59,7 +58,7 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 		for _, r := range results {
 			list = append(list, r)
 		}
-		if err := writeAudit(path, det.Info(), list, sum, elapsed); err != nil {
+		if err := app.WriteAudit(path, version, det.Info(), list, sum, elapsed); err != nil {
 			log.Error("cannot write audit record", "file", path, "err", err)
 			sum.Failed++
 		}
@@ -75,37 +74,4 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 		return &exitError{exitSomeFailed, nil}
 	}
 	return nil
-}
-
-// batchOptions are the options each file of a folder run or a watch is
-// anonymized with (one builder, so both modes stay in step).
-func batchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
-	hide, _ := cfg.HideOptions() // validated in settings
-	return video.BatchOptions{
-		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
-		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.HideByModel(det),
-		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: videoOptions(cfg, det),
-	}
-}
-
-// runReloader reloads models and config until ctx ends: on changes in the
-// models folder and the config file when watch is set, and on each request
-// from reload (SIGHUP; main merges a burst into one request).
-func runReloader(ctx context.Context, r *infer.Reloader, watch bool, reload <-chan struct{}, log *slog.Logger) {
-	if watch {
-		err := r.Run(ctx, reload)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		log.Warn("not watching models for changes; SIGHUP still reloads", "err", err)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-reload:
-			log.Info("reload requested (SIGHUP)")
-			r.Reload()
-		}
-	}
 }

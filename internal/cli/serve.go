@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/video"
@@ -79,7 +80,7 @@ func cmdServe(c *cli.Context, env Env) error {
 		return err
 	}
 	if live != nil {
-		defer live.close()
+		defer live.Close()
 	}
 	ln, err := listen(cfg, log)
 	if err != nil {
@@ -128,7 +129,7 @@ func cmdServe(c *cli.Context, env Env) error {
 		defer func() { stopLive(); <-liveDone }() // before set.Close
 		go func() {
 			defer close(liveDone)
-			serveLive(liveCtx, live, set, cfg, liveOutputs{Dir: liveDir, Preview: s.Live(), Workers: cfg.Serve.MaxConcurrent}, log)
+			serveLive(liveCtx, live, set, cfg, app.LiveOutputs{Dir: liveDir, Preview: s.Live(), Workers: cfg.Serve.MaxConcurrent}, log)
 		}()
 	}
 	info := set.Info()
@@ -162,7 +163,7 @@ func serveSettings(c *cli.Context) (config.Config, error) {
 
 // openServeLive opens the live source of serve --camera/--stream, if one
 // is given, and the folder of its segment files (--out; "": none).
-func openServeLive(c *cli.Context, cfg config.Config, log *slog.Logger) (*liveInput, string, error) {
+func openServeLive(c *cli.Context, cfg config.Config, log *slog.Logger) (*app.LiveInput, string, error) {
 	switch {
 	case c.IsSet("camera") && c.IsSet("stream"):
 		return nil, "", usageErr("give --camera or --stream, not both")
@@ -205,16 +206,16 @@ func listen(cfg config.Config, log *slog.Logger) (net.Listener, error) {
 }
 
 // serveLive anonymizes the service's live source until ctx ends.
-func serveLive(ctx context.Context, live *liveInput, set *infer.Set, cfg config.Config, out liveOutputs, log *slog.Logger) {
-	res, err := runLive(ctx, live, set, cfg, out, log)
+func serveLive(ctx context.Context, live *app.LiveInput, set *infer.Set, cfg config.Config, out app.LiveOutputs, log *slog.Logger) {
+	res, err := app.RunLive(ctx, live, set, cfg, out, log)
 	if err == nil {
-		err = res.err(live.name)
+		err = res.Err(live.Name)
 	}
 	if err != nil {
-		log.Error("live source stopped; /v1/stream.mjpeg shows no new frames", "source", live.name, "err", err)
+		log.Error("live source stopped; /v1/stream.mjpeg shows no new frames", "source", live.Name, "err", err)
 		return
 	}
-	log.Info("live source stopped", "source", live.name, "captured", res.Source.Captured, "frames", res.Sink.Frames,
+	log.Info("live source stopped", "source", live.Name, "captured", res.Source.Captured, "frames", res.Sink.Frames,
 		"segments", res.Sink.Segments, "reconnects", res.Source.Reconnects)
 }
 

@@ -1,4 +1,4 @@
-package cli
+package app
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 		return
 	}
 	set.Gate = func(m *infer.Model, after infer.Detector) error {
-		r, err := setRecall(context.Background(), cfg, after, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
+		r, err := SetRecall(context.Background(), cfg, after, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
 		if err != nil {
 			return fmt.Errorf("recall gate: %w", err)
 		}
@@ -35,9 +35,9 @@ func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 	}
 }
 
-// setRecall measures the recall of a model, or of several run together,
+// SetRecall measures the recall of a model, or of several run together,
 // each detection masked as the configuration hides that model's.
-func setRecall(ctx context.Context, cfg config.Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
+func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
 	labels, err := video.LoadLabels(boxes)
 	if err != nil {
 		return video.EvalResult{}, err

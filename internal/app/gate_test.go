@@ -1,11 +1,10 @@
-package cli
+package app
 
 import (
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -19,7 +18,7 @@ import (
 // that reaches the bar on the reference set and refuses one below it,
 // keeping the running model.
 func TestRecallGate(t *testing.T) {
-	repoConfig(t)
+	testenv.Model(t, "yunet-n-dynamic")
 	cfg := config.Default()
 	cfg.Reload.MinRecall = 0.9
 	cfg.Reload.ReferenceImages = testenv.Shared(t, "data/faces")
@@ -75,8 +74,8 @@ func TestRecallGate(t *testing.T) {
 	// pure red) is judged by the recall of the set it joins: a new version
 	// of it passes, though alone it hides no face at all.
 	mock := filepath.Join(dir, "mock")
-	if code, _, stderr := runCLI(t, "models", "mock", "--out", mock); code != exitOK {
-		t.Fatal(stderr)
+	if err := models.WriteMock(mock); err != nil {
+		t.Fatal(err)
 	}
 	both := append(spec, infer.Spec{Dir: mock})
 	if err := set.Reload(both); err != nil {
@@ -95,48 +94,5 @@ func TestRecallGate(t *testing.T) {
 	}
 	if v := set.Info().Version; v != "3+9" {
 		t.Errorf("versions %s serve, want 3+9", v)
-	}
-}
-
-// TestModelsVerifyRecall: `models verify --images --boxes` reports recall
-// and fails below --min-recall.
-func TestModelsVerifyRecall(t *testing.T) {
-	cfg := repoConfig(t)
-	imgs, boxes := testenv.Shared(t, "data/faces"), testenv.Shared(t, "data/faces/voc_boxes.json")
-	code, out, stderr := runCLI(t, "models", "verify", "--config", cfg, "yunet-n-dynamic", "--images", imgs, "--boxes", boxes, "--min-recall", "0.9")
-	if code != exitOK || !strings.Contains(out, "recall    1.000 on 43 faces") {
-		t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
-	}
-	code, _, stderr = runCLI(t, "models", "verify", "--config", cfg, "blazeface-front-128", "--images", imgs, "--boxes", boxes, "--min-recall", "0.9")
-	if code != exitSomeFailed || !strings.Contains(stderr, "below the minimum") {
-		t.Fatalf("exit %d, stderr %q; want 1, below the minimum", code, stderr)
-	}
-}
-
-// TestEvalVideo: `anonymize eval` measures the default (both face models);
-// with --video it measures what video frames get: the models that run on
-// video, on a copy shrunk to --detect-max-side, which loses small faces.
-func TestEvalVideo(t *testing.T) {
-	cfg := repoConfig(t)
-	imgs, boxes := testenv.Shared(t, "data/faces"), testenv.Shared(t, "data/faces/voc_boxes.json")
-	recall := func(out string) float64 {
-		t.Helper()
-		m := regexp.MustCompile(`(?m)^recall\s+([0-9.]+)`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no recall line in:\n%s", out)
-		}
-		r, _ := strconv.ParseFloat(m[1], 64)
-		return r
-	}
-	code, out, stderr := runCLI(t, "eval", "--config", cfg, "--images", imgs, "--boxes", boxes)
-	if code != exitOK || !strings.Contains(out, "yunet-n-dynamic+yunet-s-640-opencvzoo-2023mar") || recall(out) != 1 {
-		t.Fatalf("eval: exit %d, stderr %q, out:\n%s\nwant both models, recall 1", code, stderr, out)
-	}
-	code, out, stderr = runCLI(t, "eval", "--config", cfg, "--images", imgs, "--boxes", boxes, "--video", "--detect-max-side", "80")
-	if code != exitOK || !regexp.MustCompile(`(?m)^model\s+yunet-n-dynamic \S+ \(cpu\)$`).MatchString(out) || !strings.Contains(out, "shrunk to at most 80 px") || recall(out) > 0.8 {
-		t.Fatalf("eval --video at 80 px: exit %d, stderr %q, out:\n%s\nwant yunet-n-dynamic alone, faces lost", code, stderr, out)
-	}
-	if code, _, stderr := runCLI(t, "eval", "--config", cfg, "--images", imgs, "--boxes", boxes, "--detect-max-side", "80"); code != exitUsage {
-		t.Errorf("--detect-max-side without --video: exit %d (%s), want %d", code, stderr, exitUsage)
 	}
 }

@@ -1,0 +1,204 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/video"
+)
+
+// Live mode tunables that are not settings.
+const (
+	// LiveStatsEvery is how often a live run logs its counts.
+	LiveStatsEvery = 10 * time.Second
+	// liveDrainGrace is how long frames already captured may take to be
+	// detected and written after a stop was asked for; then they are
+	// discarded (never written unhidden).
+	liveDrainGrace = 5 * time.Second
+	// cameraOpenTimeout bounds OpenCV's open of a camera device.
+	cameraOpenTimeout = 10 * time.Second
+)
+
+// LiveInput is a live source (a camera or a stream), opened but not yet
+// started.
+type LiveInput struct {
+	Name  string        // for logs: the camera, or the URL without its password
+	first video.Capture // opened at once (a camera, a file); nil for a URL
+	open  video.Opener
+	lo    video.LiveOptions
+}
+
+// OpenLive opens a live source: camera, an OpenCV device index, when not
+// empty, else stream, a URL or a file played in real time. A camera that is
+// not there, or a file that cannot be read, is a *SetupError at once. A
+// stream URL is only opened when the run starts (and retried while it is
+// not up).
+func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*LiveInput, error) {
+	in := &LiveInput{lo: video.LiveOptions{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
+	switch {
+	case camera != "":
+		idx, err := strconv.Atoi(camera)
+		if err != nil || idx < 0 {
+			return nil, setupErr("--camera %q: want a device index (0, 1, ...)", camera)
+		}
+		in.Name = fmt.Sprintf("camera %d", idx)
+		if in.first, err = video.OpenCamera(idx, cameraOpenTimeout); err != nil {
+			return nil, setupErr("%v", err)
+		}
+		in.open = func() (video.Capture, error) { return video.OpenCamera(idx, cameraOpenTimeout) }
+	default:
+		src := stream
+		in.Name = video.Redact(src)
+		if video.IsStreamURL(src) {
+			// A live system: a stream that is not up yet is retried.
+			in.open = func() (video.Capture, error) { return video.OpenStream(src) }
+			break
+		}
+		if st, err := os.Stat(src); err != nil {
+			return nil, setupErr("--stream %s: %v", src, err)
+		} else if st.IsDir() {
+			return nil, setupErr("--stream %s: a folder (give a video file, or a URL)", src)
+		}
+		var err error
+		if in.first, err = video.OpenStream(src); err != nil {
+			return nil, setupErr("--stream: %v", err)
+		}
+		in.lo.RealTime = true // a file plays as if live, and ends the run when it ends
+	}
+	in.lo.Name = in.Name
+	return in, nil
+}
+
+// Close closes the capture opened at once if the run never took it.
+func (in *LiveInput) Close() {
+	if in != nil && in.first != nil {
+		in.first.Close()
+		in.first = nil
+	}
+}
+
+// LiveOutputs are where a live run's anonymized frames go.
+type LiveOutputs struct {
+	// Dir receives segment files (and JPEG frames); "" for none: the
+	// frames then go only to Preview.
+	Dir string
+	// Preview, when set, is shown every frame.
+	Preview *video.Preview
+	// Workers run detection in parallel.
+	Workers int
+}
+
+// liveSink is a SegmentSink or a PreviewSink.
+type liveSink interface {
+	video.Sink
+	Stats() video.SegmentStats
+}
+
+// LiveResult is how a live run went.
+type LiveResult struct {
+	Source   video.LiveStats
+	Sink     video.SegmentStats
+	Pipeline video.PipelineStats
+	// PipeErr and SinkErr are the pipeline's and the sink's errors.
+	PipeErr, SinkErr error
+}
+
+// Err is how the run failed, if it did: the pipeline's error (a stop
+// asked for is none), else the sink's.
+func (r LiveResult) Err(name string) error {
+	if r.PipeErr != nil && !errors.Is(r.PipeErr, context.Canceled) {
+		return fmt.Errorf("live %s: %w", name, r.PipeErr)
+	}
+	return r.SinkErr
+}
+
+// RunLive captures in, anonymizes each frame with set (cfg's hiding) and
+// writes it to out, until ctx ends (or a file played in real time ends).
+// It takes in's open capture. The error is a setup error (the sink could
+// not be made); how the run went is in the result. Live mode and the
+// service (serve --camera/--stream) run it.
+func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Config, out LiveOutputs, log *slog.Logger) (LiveResult, error) {
+	hide, _ := cfg.HideOptions() // validated in settings
+	workers := max(1, out.Workers)
+	first := in.first
+	in.first = nil // the source owns it now
+	src := video.StartLive(ctx, first, in.open, in.lo)
+	var sink liveSink
+	if out.Dir != "" {
+		seg, err := video.NewSegmentSink(video.SegmentOptions{
+			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
+			FPS: src.FPS, Start: src.Start(),
+			Encode:    video.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
+			JPEGEvery: cfg.Live.JPEGEvery, JPEGQuality: cfg.Output.JPEGQuality,
+			Preview: out.Preview, Log: log,
+		})
+		if err != nil {
+			src.Close()
+			return LiveResult{}, err
+		}
+		sink = seg
+		log.Info("live: anonymizing", "source", in.Name, "out", out.Dir,
+			"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", set.ForVideo().Info().Name)
+	} else {
+		sink = video.NewPreviewSink(out.Preview)
+		log.Info("live: anonymizing (live view only, no files)", "source", in.Name, "models", set.ForVideo().Info().Name)
+	}
+
+	// The source stops with ctx (Read then returns io.EOF) and the frames
+	// already captured go on to the sink; if they take longer than
+	// liveDrainGrace, the pipeline is stopped and they are discarded.
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipe()
+	pipeDone := make(chan struct{})
+	go func() {
+		select {
+		case <-pipeDone:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(liveDrainGrace)
+		defer t.Stop()
+		select {
+		case <-pipeDone:
+		case <-t.C:
+			log.Warn("live: frames still in flight after the stop; discarding them", "after", liveDrainGrace)
+			stopPipe()
+		}
+	}()
+	statsDone := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(LiveStatsEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-statsDone:
+				return
+			case <-tick.C:
+				ls, ss := src.Stats(), sink.Stats()
+				log.Info("live", "captured", ls.Captured, "dropped_queue", ls.Dropped, "written", ss.Frames,
+					"hidden_whole", ss.HiddenWhole, "segments", ss.Segments, "reconnects", ls.Reconnects)
+			}
+		}
+	}()
+
+	st, perr := video.RunPipeline(pipeCtx, src, set.ForVideo(), sink, video.PipelineOptions{
+		Workers: workers, Queue: workers, Hide: hide, HideBy: cfg.HideByModel(set),
+		Persist: cfg.Video.PersistFrames, Lookahead: 0,
+		DropOnError: cfg.Video.OnError == "drop",
+		Timeout:     time.Duration(cfg.Video.TimeoutMS) * time.Millisecond,
+	})
+	close(pipeDone)
+	close(statsDone)
+	serr := sink.Close() // finalise the open segment first: it must play
+	if err := src.Close(); err != nil {
+		log.Warn("live", "err", err)
+	}
+	return LiveResult{Source: src.Stats(), Sink: sink.Stats(), Pipeline: st, PipeErr: perr, SinkErr: serr}, nil
+}
