@@ -8,16 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
 )
 
 // Exit codes: a stable, documented table (README "Exit codes").
@@ -163,115 +159,6 @@ func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
 		level = slog.LevelError
 	}
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-}
-
-func cmdAnonymize(c *cli.Context, env Env) error {
-	stderr := env.Stderr
-	if c.NArg() > 0 && mistypedCommand(c.Args().First(), c.App.Commands) {
-		return unknownCommand(c.Args().First(), "", c.App.Commands)
-	}
-	cfg, err := settings(c)
-	if err != nil {
-		return err
-	}
-	quiet := c.Bool("quiet")
-	log := newLogger(stderr, quiet)
-	if c.IsSet("camera") || c.IsSet("stream") {
-		if c.IsSet("camera") && c.IsSet("stream") {
-			return usageErr("--camera and --stream are exclusive")
-		}
-		return cmdLive(c, cfg, log, env)
-	}
-	if c.NArg() == 0 {
-		cli.ShowAppHelp(c)
-		return &exitError{exitUsage, errors.New("no input paths given")}
-	}
-	if c.Bool("watch") {
-		return cmdWatch(c, cfg, log, env)
-	}
-
-	tasks, other, err := video.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)
-	if err == nil {
-		err = video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite)
-	}
-	if err != nil {
-		if errors.Is(err, video.ErrUsage) {
-			return usageErr("%v", err)
-		}
-		return &exitError{exitSomeFailed, err}
-	}
-	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
-	det, err := loadDetector(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer det.Close()
-
-	videos := 0
-	for _, t := range tasks {
-		if t.IsVideo() {
-			videos++
-		}
-	}
-	var bar *progressbar.ProgressBar
-	if !quiet && isTerminal(stderr) && len(tasks) > 1 && videos == 0 { // videos get a frame bar instead
-
-		bar = progressbar.NewOptions(len(tasks), progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
-			progressbar.OptionClearOnFinish())
-	}
-	var fbar *frameBar
-	if !quiet && isTerminal(stderr) && videos > 0 {
-		fbar = &frameBar{w: stderr, videos: videos}
-	}
-	var results []video.ImageResult
-	start := time.Now()
-	opts := app.BatchOptions(cfg, det, log)
-	opts.Progress = func() {
-		if bar != nil {
-			bar.Add(1)
-		}
-	}
-	if fbar != nil {
-		opts.FrameProgress = fbar.update
-	}
-	sum := video.RunBatch(c.Context, det, tasks, opts, func(r video.ImageResult) { results = append(results, r) })
-	if bar != nil {
-		bar.Finish()
-	}
-	if fbar != nil {
-		fbar.finish()
-	}
-	sum.NotProcessed = len(other)
-	elapsed := time.Since(start)
-
-	if path := c.String("json"); path != "" {
-		if err := app.WriteAudit(path, version, det.Info(), results, sum, elapsed); err != nil {
-			log.Error("cannot write audit record", "file", path, "err", err)
-			sum.Failed++
-		}
-	}
-	if !quiet {
-		fmt.Fprintf(stderr, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
-		if sum.HiddenWhole+sum.Dropped > 0 {
-			fmt.Fprintf(stderr, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
-		}
-		if sum.Videos > 0 {
-			fmt.Fprintf(stderr, "; %d videos, %d frames written", sum.Videos, sum.Frames)
-			if n := sum.FramesHiddenWhole + sum.FramesDropped; n > 0 {
-				fmt.Fprintf(stderr, " (%d frames hidden whole or dropped after a detector error)", n)
-			}
-		}
-		fmt.Fprintf(stderr, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
-	}
-	if c.Context.Err() != nil {
-		return &exitError{exitInterrupted, errors.New("interrupted: images not yet started were not written")}
-	}
-	if sum.Problems() > 0 {
-		return &exitError{exitSomeFailed, nil}
-	}
-	return nil
 }
 
 func isTerminal(w io.Writer) bool {

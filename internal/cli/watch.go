@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
 )
 
 // cmdWatch anonymizes folders and keeps watching them (--watch): what is
@@ -22,11 +20,8 @@ import (
 func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error {
 	stderr := env.Stderr
 	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
-	if err := video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite); err != nil {
-		if errors.Is(err, video.ErrUsage) {
-			return usageErr("%v", err)
-		}
-		return &exitError{exitSomeFailed, err}
+	if err := app.GuardOutput(c.Args().Slice(), cfg); err != nil {
+		return exitFor(err)
 	}
 	det, err := loadDetector(cfg, log)
 	if err != nil {
@@ -36,32 +31,11 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 	stopReload := startReloader(c.Context, c, cfg, det, env.Reload, log)
 	defer stopReload()
 
-	results := map[string]video.ImageResult{} // the last outcome of each input
 	start := time.Now()
-	sum, err := video.Watch(c.Context, det, c.Args().Slice(), cfg.Output.Dir, video.WatchOptions{
-		BatchOptions: app.BatchOptions(cfg, det, log),
-		Settle:       time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
-		// Per file: a model swapped in takes its own [detectors] style.
-		Current: func() video.BatchOptions { return app.BatchOptions(cfg, det, log) },
-		Report:  func(r video.ImageResult) { results[r.Input] = r },
-	})
+	sum, err := app.Watch(c.Context, det, c.Args().Slice(), cfg, app.FolderOptions{Audit: c.String("json"), Version: version, Log: log})
 	elapsed := time.Since(start)
 	if err != nil {
-		if errors.Is(err, video.ErrUsage) {
-			return usageErr("%v", err)
-		}
-		return &exitError{exitSomeFailed, err}
-	}
-
-	if path := c.String("json"); path != "" {
-		list := make([]video.ImageResult, 0, len(results))
-		for _, r := range results {
-			list = append(list, r)
-		}
-		if err := app.WriteAudit(path, version, det.Info(), list, sum, elapsed); err != nil {
-			log.Error("cannot write audit record", "file", path, "err", err)
-			sum.Failed++
-		}
+		return exitFor(err)
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(stderr, "anonymize: watch stopped: %d written, %d skipped (up to date), %d failed", sum.Done, sum.Skipped, sum.Failed)

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/video"
+)
+
+// Plan is what a folder run will do: a task per image or video, and the
+// other files it leaves alone.
+type Plan struct {
+	Tasks []video.Task
+	Other []string
+}
+
+// Videos is how many of the tasks are videos.
+func (p Plan) Videos() int {
+	n := 0
+	for _, t := range p.Tasks {
+		if t.IsVideo() {
+			n++
+		}
+	}
+	return n
+}
+
+// PlanFolder lists the work for paths under cfg's output settings and
+// checks the destination: an output folder that would replace an input is
+// a *SetupError.
+func PlanFolder(paths []string, cfg config.Config) (Plan, error) {
+	tasks, other, err := video.Plan(paths, cfg.Output.Dir, cfg.Output.Format)
+	if err == nil {
+		err = GuardOutput(paths, cfg)
+	}
+	return Plan{Tasks: tasks, Other: other}, setupIfUsage(err)
+}
+
+// GuardOutput refuses an output folder that would replace or mix with an
+// input (a *SetupError), and reports one that cannot be checked.
+func GuardOutput(paths []string, cfg config.Config) error {
+	return setupIfUsage(video.GuardOutput(paths, cfg.Output.Dir, cfg.Output.Overwrite))
+}
+
+// setupIfUsage makes a video.ErrUsage a *SetupError.
+func setupIfUsage(err error) error {
+	if errors.Is(err, video.ErrUsage) {
+		return &SetupError{err}
+	}
+	return err
+}
+
+// FolderOptions steer a folder run or a watch beyond its config.
+type FolderOptions struct {
+	// Progress is called after each image; FrameProgress as each video's
+	// frames are done. Either may be nil.
+	Progress      func()
+	FrameProgress func(t video.Task, done, total int)
+	// Audit, when set, is where the audit record is written; Version is
+	// anonymize's, for the record.
+	Audit, Version string
+	Log            *slog.Logger
+}
+
+// RunFolder anonymizes the plan's tasks with det under cfg until done or
+// ctx ends, then writes the audit record (a record that cannot be written
+// counts as a failure).
+func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config, o FolderOptions) video.Summary {
+	var results []video.ImageResult
+	start := time.Now()
+	bo := BatchOptions(cfg, det, o.Log)
+	bo.Progress = func() {
+		if o.Progress != nil {
+			o.Progress()
+		}
+	}
+	bo.FrameProgress = o.FrameProgress
+	sum := video.RunBatch(ctx, det, plan.Tasks, bo, func(r video.ImageResult) { results = append(results, r) })
+	sum.NotProcessed = len(plan.Other)
+	writeRecord(o, det, results, &sum, time.Since(start))
+	return sum
+}
+
+// writeRecord writes the audit record o asks for; failing, it logs and
+// counts one more failure.
+func writeRecord(o FolderOptions, det *infer.Set, results []video.ImageResult, sum *video.Summary, d time.Duration) {
+	if o.Audit == "" {
+		return
+	}
+	if err := WriteAudit(o.Audit, o.Version, det.Info(), results, *sum, d); err != nil {
+		o.Log.Error("cannot write audit record", "file", o.Audit, "err", err)
+		sum.Failed++
+	}
+}
+
+// Watch anonymizes the folders of paths with det and keeps watching them
+// until ctx ends: what is there first, then every image and video that
+// arrives or changes. A model swapped into det takes its own [detectors]
+// style from the next file on. The audit record holds each input's last
+// outcome.
+func Watch(ctx context.Context, det *infer.Set, paths []string, cfg config.Config, o FolderOptions) (video.Summary, error) {
+	results := map[string]video.ImageResult{} // the last outcome of each input
+	start := time.Now()
+	sum, err := video.Watch(ctx, det, paths, cfg.Output.Dir, video.WatchOptions{
+		BatchOptions: BatchOptions(cfg, det, o.Log),
+		Settle:       time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
+		Current:      func() video.BatchOptions { return BatchOptions(cfg, det, o.Log) },
+		Report:       func(r video.ImageResult) { results[r.Input] = r },
+	})
+	if err != nil {
+		return sum, setupIfUsage(err)
+	}
+	list := make([]video.ImageResult, 0, len(results))
+	for _, r := range results {
+		list = append(list, r)
+	}
+	writeRecord(o, det, list, &sum, time.Since(start))
+	return sum, nil
+}

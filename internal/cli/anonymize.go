@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/anonymize/anonymize/internal/app"
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+)
+
+// cmdAnonymize is the top-level command: a folder run over PATHs, or, with
+// --watch, --camera or --stream, a watch or a live run. Exit codes: 0 all
+// done; 1 some inputs failed (each named on stderr), the rest written; 2
+// usage, config or model error; 130 interrupted.
+func cmdAnonymize(c *cli.Context, env Env) error {
+	stderr := env.Stderr
+	if c.NArg() > 0 && mistypedCommand(c.Args().First(), c.App.Commands) {
+		return unknownCommand(c.Args().First(), "", c.App.Commands)
+	}
+	cfg, err := settings(c)
+	if err != nil {
+		return err
+	}
+	quiet := c.Bool("quiet")
+	log := newLogger(stderr, quiet)
+	if c.IsSet("camera") || c.IsSet("stream") {
+		if c.IsSet("camera") && c.IsSet("stream") {
+			return usageErr("--camera and --stream are exclusive")
+		}
+		return cmdLive(c, cfg, log, env)
+	}
+	if c.NArg() == 0 {
+		cli.ShowAppHelp(c)
+		return &exitError{exitUsage, errors.New("no input paths given")}
+	}
+	if c.Bool("watch") {
+		return cmdWatch(c, cfg, log, env)
+	}
+
+	plan, err := app.PlanFolder(c.Args().Slice(), cfg)
+	if err != nil {
+		return exitFor(err)
+	}
+	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
+	det, err := loadDetector(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer det.Close()
+
+	opts := app.FolderOptions{Audit: c.String("json"), Version: version, Log: log}
+	finish := func() {}
+	if !quiet && isTerminal(stderr) {
+		if videos := plan.Videos(); videos > 0 { // a frame bar for videos
+			fbar := &frameBar{w: stderr, videos: videos}
+			opts.FrameProgress, finish = fbar.update, fbar.finish
+		} else if len(plan.Tasks) > 1 {
+			bar := progressbar.NewOptions(len(plan.Tasks), progressbar.OptionSetWriter(stderr),
+				progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
+				progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
+				progressbar.OptionClearOnFinish())
+			opts.Progress, finish = func() { bar.Add(1) }, func() { bar.Finish() }
+		}
+	}
+	start := time.Now()
+	sum := app.RunFolder(c.Context, det, plan, cfg, opts)
+	finish()
+	elapsed := time.Since(start)
+	if !quiet {
+		fmt.Fprintf(stderr, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
+		if sum.HiddenWhole+sum.Dropped > 0 {
+			fmt.Fprintf(stderr, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
+		}
+		if sum.Videos > 0 {
+			fmt.Fprintf(stderr, "; %d videos, %d frames written", sum.Videos, sum.Frames)
+			if n := sum.FramesHiddenWhole + sum.FramesDropped; n > 0 {
+				fmt.Fprintf(stderr, " (%d frames hidden whole or dropped after a detector error)", n)
+			}
+		}
+		fmt.Fprintf(stderr, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
+	}
+	if c.Context.Err() != nil {
+		return &exitError{exitInterrupted, errors.New("interrupted: images not yet started were not written")}
+	}
+	if sum.Problems() > 0 {
+		return &exitError{exitSomeFailed, nil}
+	}
+	return nil
+}
