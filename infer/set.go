@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -45,10 +46,18 @@ type Set struct {
 	rt  *Runtime
 	log *slog.Logger
 
-	mu     sync.Mutex // serialises Reload and Close
-	failed map[string]error
-	slots  atomic.Pointer[[]*slot]
-	closed bool
+	// reloadMu serialises reloads; it is held through the loads and the
+	// gate. mu guards closed and the swap, and is never held through a
+	// load, so Close does not wait for a reload in progress: it cancels
+	// that reload's gate (ctx), and the reload, finding the set closed,
+	// closes what it loaded.
+	reloadMu sync.Mutex
+	failed   map[string]error // by content key; under reloadMu
+	mu       sync.Mutex
+	slots    atomic.Pointer[[]*slot]
+	closed   bool
+	ctx      context.Context // ends with Close
+	cancel   context.CancelFunc
 
 	subMu sync.Mutex
 	subs  []chan Event
@@ -60,8 +69,8 @@ type Set struct {
 	// set as it would be with m in: m and the other models, merged as
 	// DetectInfo merges them, so a plate model is not judged on faces
 	// alone. A refused model is closed, logged with the reason and not
-	// retried for the same content.
-	Gate func(m *Model, after Detector) error
+	// retried for the same content. ctx ends when the set is closed.
+	Gate func(ctx context.Context, m *Model, after Detector) error
 }
 
 type slot struct {
@@ -77,6 +86,7 @@ var ErrNoModels = errors.New("no models to run")
 // its detectors would leave that detector's classes unhidden.
 func (r *Runtime) NewSet(specs []Spec) (*Set, error) {
 	s := &Set{rt: r, log: r.log, failed: map[string]error{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	empty := []*slot{}
 	s.slots.Store(&empty)
 	if len(specs) == 0 {
@@ -129,19 +139,58 @@ func (s *Set) Reload(specs []Spec) error {
 }
 
 func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return false, ErrClosed
 	}
 	old := *s.slots.Load()
+	next, loaded, errs := s.prepare(old, specs, initial)
+	closeAll := func() {
+		for _, sl := range loaded {
+			sl.model.Close()
+		}
+	}
+	if initial && len(errs) > 0 {
+		closeAll()
+		return false, errors.Join(errs...)
+	}
+	if len(next) == 0 && len(old) > 0 {
+		// Never swap to running nothing: keep what runs.
+		return false, errors.Join(append(errs, ErrNoModels)...)
+	}
+	s.mu.Lock()
+	if s.closed { // closed while loading: nothing is swapped in
+		s.mu.Unlock()
+		closeAll()
+		return false, ErrClosed
+	}
+	s.slots.Store(&next)
+	s.mu.Unlock()
+	s.retire(old, next)
+	for _, sl := range loaded {
+		if !initial {
+			s.swaps.Add(1)
+			info := sl.model.Info()
+			s.log.Info("model swapped in", "model", info.Name, "version", info.Version, "dir", sl.spec.Dir)
+		}
+		s.emit(Event{Swapped: true, Dir: sl.spec.Dir, Info: sl.model.Info()})
+	}
+	return len(loaded) > 0, errors.Join(errs...)
+}
+
+// prepare decides the set that would run specs, in their order: an
+// unchanged model is kept, a changed or new one is loaded aside and passes
+// the gate, and one that fails keeps its previous model (if any). loaded
+// are the new models among next.
+func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*slot, errs []error) {
 	byDir := map[string]*slot{}
 	for _, sl := range old {
 		byDir[filepath.Clean(sl.spec.Dir)] = sl
 	}
-	var next []*slot
-	var errs []error
-	var loaded []*slot
 	for i, sp := range specs {
 		prev := byDir[filepath.Clean(sp.Dir)]
 		key, kerr := contentKey(sp)
@@ -149,15 +198,13 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 			next = append(next, prev)
 			continue
 		}
-		if kerr == nil {
-			if ferr, ok := s.failed[key]; ok && !initial {
-				// Same content as a load that failed: not retried.
-				if prev != nil {
-					next = append(next, prev)
-				}
-				errs = append(errs, fmt.Errorf("%s: unchanged since it failed: %w", sp.Dir, ferr))
-				continue
+		if ferr, ok := s.failed[key]; kerr == nil && ok && !initial {
+			// Same content as a load that failed: not retried.
+			if prev != nil {
+				next = append(next, prev)
 			}
+			errs = append(errs, fmt.Errorf("%s: unchanged since it failed: %w", sp.Dir, ferr))
+			continue
 		}
 		var m *Model
 		lerr := kerr
@@ -173,13 +220,13 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 					after = append(after, o)
 				}
 			}
-			if gerr := s.Gate(m, slotsDetector(after)); gerr != nil {
+			if gerr := s.Gate(s.ctx, m, slotsDetector(after)); gerr != nil {
 				m.Close()
 				lerr = fmt.Errorf("model %s refused: %w", sp.Dir, gerr)
 			}
 		}
 		if lerr != nil {
-			if kerr == nil {
+			if kerr == nil && s.ctx.Err() == nil { // a gate cut short by Close is no verdict
 				s.failed[key] = lerr
 			}
 			errs = append(errs, lerr)
@@ -194,41 +241,27 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 		loaded = append(loaded, sl)
 		next = append(next, sl)
 	}
-	if initial && len(errs) > 0 {
-		for _, sl := range loaded {
-			sl.model.Close()
-		}
-		return false, errors.Join(errs...)
-	}
-	if len(next) == 0 && len(old) > 0 {
-		// Never swap to running nothing: keep what runs.
-		return false, errors.Join(append(errs, ErrNoModels)...)
-	}
-	s.slots.Store(&next)
-	// Close what is no longer used, after its in-flight calls.
+	return next, loaded, errs
+}
+
+// retire closes the models of old that next no longer runs, each after its
+// in-flight calls, and reports the folders taken out of the set.
+func (s *Set) retire(old, next []*slot) {
 	keep := map[*slot]bool{}
 	for _, sl := range next {
 		keep[sl] = true
 	}
 	for _, sl := range old {
-		if !keep[sl] {
-			info := sl.model.Info()
-			sl.model.Close()
-			if !slices.ContainsFunc(next, func(n *slot) bool { return filepath.Clean(n.spec.Dir) == filepath.Clean(sl.spec.Dir) }) {
-				s.log.Info("model removed", "model", info.Name, "version", info.Version)
-				s.emit(Event{Removed: true, Dir: sl.spec.Dir, Info: info})
-			}
+		if keep[sl] {
+			continue
+		}
+		info := sl.model.Info()
+		sl.model.Close()
+		if !slices.ContainsFunc(next, func(n *slot) bool { return filepath.Clean(n.spec.Dir) == filepath.Clean(sl.spec.Dir) }) {
+			s.log.Info("model removed", "model", info.Name, "version", info.Version)
+			s.emit(Event{Removed: true, Dir: sl.spec.Dir, Info: info})
 		}
 	}
-	for _, sl := range loaded {
-		if !initial {
-			s.swaps.Add(1)
-			info := sl.model.Info()
-			s.log.Info("model swapped in", "model", info.Name, "version", info.Version, "dir", sl.spec.Dir)
-		}
-		s.emit(Event{Swapped: true, Dir: sl.spec.Dir, Info: sl.model.Info()})
-	}
-	return len(loaded) > 0, errors.Join(errs...)
 }
 
 // contentKey identifies what a spec would load: the bytes of model.onnx and
@@ -396,7 +429,8 @@ func Combine(infos []Info) Info {
 // Info names the models serving now.
 func (s *Set) Info() Info { return Combine(infos(*s.slots.Load())) }
 
-// Close closes every model after its in-flight calls. Safe to call twice.
+// Close closes every model after its in-flight calls. It does not wait for
+// a reload in progress, whose gate it cancels. Safe to call twice.
 func (s *Set) Close() error {
 	if s == nil {
 		return nil
@@ -407,6 +441,7 @@ func (s *Set) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.cancel() // a reload in progress stops at its gate
 	var errs []error
 	for _, sl := range *s.slots.Load() {
 		errs = append(errs, sl.model.Close())

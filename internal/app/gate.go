@@ -19,8 +19,8 @@ func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 	if cfg.Reload.MinRecall <= 0 {
 		return
 	}
-	set.Gate = func(m *infer.Model, after infer.Detector) error {
-		r, err := SetRecall(context.Background(), cfg, after, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
+	set.Gate = func(ctx context.Context, m *infer.Model, after infer.Detector) error {
+		r, err := SetRecall(ctx, cfg, after, cfg.Reload.ReferenceImages, cfg.Reload.ReferenceBoxes)
 		if err != nil {
 			return fmt.Errorf("recall gate: %w", err)
 		}
