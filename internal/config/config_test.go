@@ -111,6 +111,14 @@ func TestLoadConfigBad(t *testing.T) {
 		{"bad_providers.toml", []string{"runtime.providers", "gpu"}},
 		{"bad_jobs.toml", []string{"run.jobs", "-1"}},
 		{"bad_malformed.toml", []string{"line 3"}},
+		// Absurd numbers: 100000 ONNX Runtime threads hung a run past
+		// SIGTERM at 17 GB; 100000 jobs held every image in memory; a
+		// 1-pixel detector input hid no face with exit 0.
+		{"bad_threads_absurd.toml", []string{"runtime.intra_op_threads", "100000", "outside 0.."}},
+		{"bad_jobs_absurd.toml", []string{"run.jobs", "100000", "outside 0.."}},
+		{"bad_detect_max_side_tiny.toml", []string{"video.detect_max_side", "1 is outside 128..8192"}},
+		{"bad_serve_concurrency_absurd.toml", []string{"serve.max_concurrent", "100000"}},
+		{"bad_segment_absurd.toml", []string{"live.segment_seconds", "100000000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -151,8 +159,8 @@ func TestConfigCorpusComplete(t *testing.T) {
 			t.Errorf("testdata/config/%s: name it good_*.toml or bad_*.toml", n)
 		}
 	}
-	if good != 3 || bad != 13 {
-		t.Errorf("corpus has %d good and %d bad files; the tests list 3 and 13", good, bad)
+	if good != 3 || bad != 18 {
+		t.Errorf("corpus has %d good and %d bad files; the tests list 3 and 18", good, bad)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -25,121 +26,147 @@ func (c Config) Validate() error {
 }
 
 // Check is Validate without the file's name: one error per bad key, each
-// naming the key as config.toml spells it.
+// naming the key as config.toml spells it. Every number has a range: an
+// absurd value (100000 threads, a 1-pixel detector input) is refused here,
+// not found out by a run that hangs or hides nothing.
 func (c Config) Check() error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
-	}
+	v := &checker{}
 	if c.Model == "" {
-		bad("model", "missing")
+		v.bad("model", "missing")
 	}
-	if !(c.Threshold >= 0 && c.Threshold <= 1) {
-		bad("threshold", "%g is outside [0, 1]", c.Threshold)
-	}
-	for _, p := range c.Runtime.Providers {
-		switch p {
-		case "tensorrt", "cuda", "cpu":
-		default:
-			bad("runtime.providers", "unknown provider %q (tensorrt, cuda or cpu)", p)
+	for _, m := range c.ModelNames() {
+		if m == "" {
+			v.bad("model", "%q has an empty entry", c.Model)
 		}
 	}
-	if len(c.Runtime.Providers) == 0 {
-		bad("runtime.providers", "empty")
+	v.unit("threshold", c.Threshold)
+	if _, err := infer.ParseTiling(c.Tiles); err != nil {
+		v.bad("tiles", "%v", err)
 	}
-	if c.Runtime.IntraOpThreads < 0 {
-		bad("runtime.intra_op_threads", "%d must not be negative", c.Runtime.IntraOpThreads)
-	}
-	if c.Runtime.InterOpThreads < 0 {
-		bad("runtime.inter_op_threads", "%d must not be negative", c.Runtime.InterOpThreads)
-	}
+	c.checkRuntime(v)
 	// The hide keys are checked by their config names rather than left to
 	// video.HideOptions, whose zero values mean defaults: in the file "" or
 	// 0 is a mistake, not a request for the default.
 	if err := c.checkHide(); err != nil {
-		errs = append(errs, err)
+		v.errs = append(v.errs, err)
 	}
 	switch c.Output.Format {
 	case "keep", "png", "jpg":
 	default:
-		bad("output.format", "%q (keep, png or jpg)", c.Output.Format)
+		v.bad("output.format", "%q (keep, png or jpg)", c.Output.Format)
 	}
-	if c.Output.JPEGQuality < 1 || c.Output.JPEGQuality > 100 {
-		bad("output.jpeg_quality", "%d is outside 1..100", c.Output.JPEGQuality)
+	v.between("output.jpeg_quality", c.Output.JPEGQuality, 1, 100)
+	v.between("run.jobs", c.Run.Jobs, 0, maxWorkers())
+	c.checkVideo(v)
+	c.checkLive(v)
+	v.between("watch.settle_ms", c.Watch.SettleMS, 0, 600_000)
+	c.checkReload(v)
+	c.checkDetectors(v)
+	v.errs = append(v.errs, c.CheckServe()...)
+	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
+		v.bad("hub.mirror", "%q is not an http(s) URL", m)
 	}
-	if c.Run.Jobs < 0 {
-		bad("run.jobs", "%d must not be negative", c.Run.Jobs)
+	return errors.Join(v.errs...)
+}
+
+// Limits of the sizing keys. A thread or worker count is at most
+// maxPerCore per CPU core: more only adds memory and contention.
+const (
+	maxPerCore = 4
+	// MinDetectSide is the smallest video.detect_max_side: below it a
+	// detector's input (multiples of 32) holds no face it can find.
+	MinDetectSide = 128
+	maxDetectSide = 8192
+)
+
+func maxWorkers() int { return maxPerCore * runtime.NumCPU() }
+
+// checker collects one error per bad key.
+type checker struct{ errs []error }
+
+func (v *checker) bad(key, format string, a ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+}
+
+// between checks lo <= n <= hi.
+func (v *checker) between(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.bad(key, "%d is outside %d..%d", n, lo, hi)
 	}
+}
+
+// unit checks a score in [0, 1] (NaN is outside).
+func (v *checker) unit(key string, f float32) {
+	if !(f >= 0 && f <= 1) {
+		v.bad(key, "%g is outside [0, 1]", f)
+	}
+}
+
+func (c Config) checkRuntime(v *checker) {
+	for _, p := range c.Runtime.Providers {
+		switch p {
+		case "tensorrt", "cuda", "cpu":
+		default:
+			v.bad("runtime.providers", "unknown provider %q (tensorrt, cuda or cpu)", p)
+		}
+	}
+	if len(c.Runtime.Providers) == 0 {
+		v.bad("runtime.providers", "empty")
+	}
+	v.between("runtime.intra_op_threads", c.Runtime.IntraOpThreads, 0, maxWorkers())
+	v.between("runtime.inter_op_threads", c.Runtime.InterOpThreads, 0, maxWorkers())
+}
+
+func (c Config) checkVideo(v *checker) {
 	if c.Video.Codec == "" {
-		bad("video.codec", "missing (libx264, mpeg4 or another ffmpeg encoder)")
+		v.bad("video.codec", "missing (libx264, mpeg4 or another ffmpeg encoder)")
 	}
-	if c.Video.CRF < 0 || c.Video.CRF > 51 {
-		bad("video.crf", "%d is outside 0..51", c.Video.CRF)
-	}
-	if c.Video.PersistFrames < 0 || c.Video.PersistFrames > 300 {
-		bad("video.persist_frames", "%d is outside 0..300", c.Video.PersistFrames)
-	}
-	if c.Video.LookaheadFrames < 0 || c.Video.LookaheadFrames > 300 {
-		bad("video.lookahead_frames", "%d is outside 0..300", c.Video.LookaheadFrames)
-	}
+	v.between("video.crf", c.Video.CRF, 0, 51)
+	v.between("video.persist_frames", c.Video.PersistFrames, 0, 300)
+	v.between("video.lookahead_frames", c.Video.LookaheadFrames, 0, 300)
 	switch c.Video.OnError {
 	case "hide", "drop":
 	default:
-		bad("video.on_error", "%q (hide or drop)", c.Video.OnError)
+		v.bad("video.on_error", "%q (hide or drop)", c.Video.OnError)
 	}
-	if c.Video.DetectMaxSide < 0 {
-		bad("video.detect_max_side", "%d must not be negative", c.Video.DetectMaxSide)
+	if d := c.Video.DetectMaxSide; d != 0 && (d < MinDetectSide || d > maxDetectSide) {
+		v.bad("video.detect_max_side", "%d is outside %d..%d (0: full size): a smaller detector input finds no face", d, MinDetectSide, maxDetectSide)
 	}
-	if c.Video.TimeoutMS < 0 {
-		bad("video.timeout_ms", "%d must not be negative", c.Video.TimeoutMS)
-	}
-	if c.Live.SegmentSeconds < 1 {
-		bad("live.segment_seconds", "%d must be at least 1", c.Live.SegmentSeconds)
-	}
-	if c.Live.JPEGEvery < 0 {
-		bad("live.jpeg_every", "%d must not be negative", c.Live.JPEGEvery)
-	}
-	if c.Live.ReconnectMaxSeconds < 1 {
-		bad("live.reconnect_max_seconds", "%d must be at least 1", c.Live.ReconnectMaxSeconds)
-	}
-	if c.Watch.SettleMS < 0 {
-		bad("watch.settle_ms", "%d must not be negative", c.Watch.SettleMS)
-	}
+	v.between("video.timeout_ms", c.Video.TimeoutMS, 0, 600_000)
+}
+
+func (c Config) checkLive(v *checker) {
+	v.between("live.segment_seconds", c.Live.SegmentSeconds, 1, 86_400)
+	v.between("live.jpeg_every", c.Live.JPEGEvery, 0, 1_000_000)
+	v.between("live.reconnect_max_seconds", c.Live.ReconnectMaxSeconds, 1, 3600)
+}
+
+func (c Config) checkReload(v *checker) {
 	if !(c.Reload.MinRecall >= 0 && c.Reload.MinRecall <= 1) {
-		bad("reload.min_recall", "%g is outside [0, 1]", c.Reload.MinRecall)
+		v.bad("reload.min_recall", "%g is outside [0, 1]", c.Reload.MinRecall)
 	}
 	if c.Reload.MinRecall > 0 && (c.Reload.ReferenceImages == "" || c.Reload.ReferenceBoxes == "") {
-		bad("reload.min_recall", "needs reload.reference_images and reload.reference_boxes")
+		v.bad("reload.min_recall", "needs reload.reference_images and reload.reference_boxes")
 	}
-	if c.Reload.DebounceMS < 0 {
-		bad("reload.debounce_ms", "%d must not be negative", c.Reload.DebounceMS)
-	}
-	if _, err := infer.ParseTiling(c.Tiles); err != nil {
-		bad("tiles", "%v", err)
-	}
+	v.between("reload.debounce_ms", c.Reload.DebounceMS, 0, 600_000)
+}
+
+func (c Config) checkDetectors(v *checker) {
 	for name, d := range c.Detectors {
 		key := "detectors." + name
 		if _, err := infer.ParseTiling(d.Tiles); err != nil {
-			bad(key+".tiles", "%v", err)
+			v.bad(key+".tiles", "%v", err)
 		}
-		if !(d.Threshold >= 0 && d.Threshold <= 1) {
-			bad(key+".threshold", "%g is outside [0, 1]", d.Threshold)
-		}
+		v.unit(key+".threshold", d.Threshold)
 		if _, err := c.HideWith(d); err != nil {
-			bad(key, "%v", err)
+			v.bad(key, "%v", err)
 		}
 	}
-	for _, m := range c.ModelNames() {
-		if m == "" {
-			bad("model", "%q has an empty entry", c.Model)
-		}
-	}
-	errs = append(errs, c.CheckServe()...)
-	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
-		bad("hub.mirror", "%q is not an http(s) URL", m)
-	}
-	return errors.Join(errs...)
 }
+
+// maxPixels caps any max_pixels setting: 2^31 pixels (46341 x 46341) is
+// about 6 GiB of BGR pixels, beyond what a bounded run may hold.
+const maxPixels = 1 << 31
 
 // CheckServe validates [serve], one error per bad key.
 func (c Config) CheckServe() []error {
@@ -153,20 +180,20 @@ func (c Config) CheckServe() []error {
 	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		bad("serve.listen", "%q: the port must be a number from 0 to 65535", s.Listen)
 	}
-	if s.MaxBodyBytes < 1 {
-		bad("serve.max_body_bytes", "%d must be at least 1", s.MaxBodyBytes)
+	if s.MaxBodyBytes < 1 || s.MaxBodyBytes > 1<<30 {
+		bad("serve.max_body_bytes", "%d is outside 1..%d (1 GiB)", s.MaxBodyBytes, 1<<30)
 	}
-	if s.MaxPixels < 1 {
-		bad("serve.max_pixels", "%d must be at least 1", s.MaxPixels)
+	if s.MaxPixels < 1 || s.MaxPixels > maxPixels {
+		bad("serve.max_pixels", "%d is outside 1..%d", s.MaxPixels, maxPixels)
 	}
-	if s.MaxConcurrent < 0 {
-		bad("serve.max_concurrent", "%d must not be negative", s.MaxConcurrent)
+	if s.MaxConcurrent < 0 || s.MaxConcurrent > maxWorkers() {
+		bad("serve.max_concurrent", "%d is outside 0..%d (%d per CPU core)", s.MaxConcurrent, maxWorkers(), maxPerCore)
 	}
-	if s.Queue < 0 {
-		bad("serve.queue", "%d must not be negative", s.Queue)
+	if s.Queue < 0 || s.Queue > 10_000 {
+		bad("serve.queue", "%d is outside 0..10000", s.Queue)
 	}
-	if s.TimeoutMS < 0 {
-		bad("serve.timeout_ms", "%d must not be negative", s.TimeoutMS)
+	if s.TimeoutMS < 0 || s.TimeoutMS > 600_000 {
+		bad("serve.timeout_ms", "%d is outside 0..600000 (10 min)", s.TimeoutMS)
 	}
 	if strings.IndexFunc(s.Token, func(r rune) bool { return r <= ' ' || r == 0x7F }) >= 0 {
 		bad("serve.token", "must not contain spaces or control characters")
