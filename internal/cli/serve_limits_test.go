@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -276,5 +278,44 @@ func TestServeShutdownDrains(t *testing.T) {
 	}
 	if !strings.Contains(srv.log.String(), "msg=stopped requests=1") {
 		t.Errorf("no stop line counting the request:\n%s", srv.log)
+	}
+}
+
+// TestServeSlowUploads: clients that send their bodies a byte at a time
+// hold upload slots, not processing places: with room to process one image
+// and none to wait, an ordinary request is still served while they crawl,
+// and each slow one is cut off at serve.body_timeout_ms with 408. (Before,
+// an upload held its admission: 40 such clients made every other request
+// get 503.)
+func TestServeSlowUploads(t *testing.T) {
+	srv := startServe(t, nil, "--config", defaultServeConfig(t, "max_concurrent = 1", "queue = 0", "max_uploads = 8", "body_timeout_ms = 3000"))
+	const slow = 4
+	conns := make([]net.Conn, slow)
+	for i := range conns {
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n\xff")
+		conns[i] = c
+	}
+	testenv.WaitFor(t, 10*time.Second, "the slow uploads to be under way", func() bool {
+		return srv.metric(t, "anonymize_uploads_in_progress") == slow
+	}, srv.log.String)
+	jpeg := facePhoto(t, 320, 240, ".jpg")
+	if r := srv.post(t, "/v1/detect", "image/jpeg", jpeg); r.status != http.StatusOK {
+		t.Fatalf("with %d slow uploads under way: status %d, body %s; want 200", slow, r.status, r.body)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("slow upload %d: no answer: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("slow upload %d: status %d, want 408", i, resp.StatusCode)
+		}
 	}
 }

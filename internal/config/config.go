@@ -129,6 +129,11 @@ type Config struct {
 		// Queue more may wait for a turn; beyond that a request gets 503.
 		MaxConcurrent int `toml:"max_concurrent"`
 		Queue         int `toml:"queue"`
+		// MaxUploads bodies may be arriving at once, each within
+		// BodyTimeoutMS; an upload holds no processing place, so slow
+		// senders cannot starve the others.
+		MaxUploads    int `toml:"max_uploads"`
+		BodyTimeoutMS int `toml:"body_timeout_ms"`
 		// TimeoutMS bounds each request from arrival to answer (0: none).
 		TimeoutMS int `toml:"timeout_ms"`
 		// Token, when set, must come as "Authorization: Bearer TOKEN" on
@@ -218,6 +223,8 @@ func Default() Config {
 	c.Serve.MaxBodyBytes = 32 << 20
 	c.Serve.MaxPixels = 50_000_000
 	c.Serve.Queue = 32
+	c.Serve.MaxUploads = 64
+	c.Serve.BodyTimeoutMS = 10_000
 	c.Serve.TimeoutMS = 30_000
 	return c
 }

@@ -192,6 +192,12 @@ func (c Config) CheckServe() []error {
 	if s.Queue < 0 || s.Queue > 10_000 {
 		bad("serve.queue", "%d is outside 0..10000", s.Queue)
 	}
+	if s.MaxUploads < 1 || s.MaxUploads > 10_000 {
+		bad("serve.max_uploads", "%d is outside 1..10000", s.MaxUploads)
+	}
+	if s.BodyTimeoutMS < 0 || s.BodyTimeoutMS > 600_000 {
+		bad("serve.body_timeout_ms", "%d is outside 0..600000 (10 min)", s.BodyTimeoutMS)
+	}
 	if s.TimeoutMS < 0 || s.TimeoutMS > 600_000 {
 		bad("serve.timeout_ms", "%d is outside 0..600000 (10 min)", s.TimeoutMS)
 	}

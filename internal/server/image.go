@@ -150,13 +150,60 @@ type timings struct {
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
-// handleImage serves /v1/anonymize (anonymize true) and /v1/detect.
+// handleImage serves /v1/anonymize (anonymize true) and /v1/detect: cheap
+// checks, the body (under an upload slot and its own deadline), admission,
+// a processing slot, the answer.
 func (s *Server) handleImage(w http.ResponseWriter, r *http.Request, anonymize bool) {
 	start := time.Now()
+	opts, selected, declared, ok := s.checkRequest(w, r)
+	if !ok {
+		return
+	}
+	// The request's deadline runs from its arrival; the body has its own,
+	// shorter one within it.
+	var deadline time.Time
+	if s.timeout > 0 {
+		deadline = start.Add(s.timeout)
+	}
+	data, format, ok := s.readImage(w, r, declared, deadline)
+	if !ok {
+		return
+	}
+	read := msSince(start)
+
+	// Admission: processing or waiting, bounded; beyond, 503 at once. A
+	// body still arriving holds no place here, so slow uploads cannot keep
+	// others from being processed.
+	select {
+	case s.admit <- struct{}{}:
+	default:
+		s.m.rejected.WithLabelValues("busy").Inc()
+		s.fail(w, http.StatusServiceUnavailable, "busy", "busy: %d images in progress and %d waiting; retry later", cap(s.slots), cap(s.admit)-cap(s.slots))
+		return
+	}
+	defer func() { <-s.admit }()
+	ctx := r.Context()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	res, ok := s.run(ctx, w, r, data, format, opts, selected, anonymize)
+	if !ok {
+		return
+	}
+	res.timing.Read = read
+	res.timing.Total = msSince(start)
+	s.respond(w, res, format, anonymize)
+}
+
+// checkRequest checks what can be checked before the body is read: the
+// query, the models it names, the Content-Type and the declared length.
+func (s *Server) checkRequest(w http.ResponseWriter, r *http.Request) (requestOptions, []infer.Info, imageio.Format, bool) {
 	opts, err := parseQuery(r.URL.Query())
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "bad_query", "%v", err)
-		return
+		return opts, nil, "", false
 	}
 	running := s.det.Models()
 	selected := running
@@ -168,7 +215,7 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request, anonymize b
 				names = append(names, m.Name)
 			}
 			s.fail(w, http.StatusBadRequest, "bad_query", "model %q is not running (running: %s)", opts.model, strings.Join(names, ", "))
-			return
+			return opts, nil, "", false
 		}
 	}
 	if opts.threshold > 0 {
@@ -176,82 +223,105 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request, anonymize b
 			if opts.threshold < m.Threshold {
 				s.fail(w, http.StatusBadRequest, "bad_query",
 					"threshold %g is below %s's own %g: the model does not report weaker detections; set threshold (or detectors.NAME.threshold) in the config", opts.threshold, m.Name, m.Threshold)
-				return
+				return opts, nil, "", false
 			}
 		}
 	}
 	declared, err := s.checkContentType(r)
 	if err != nil {
 		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "%v", err)
-		return
+		return opts, nil, "", false
 	}
-	limit := s.cfg.Serve.MaxBodyBytes
-	if r.ContentLength > limit {
-		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "body of %d bytes is over the %d-byte limit (serve.max_body_bytes)", r.ContentLength, limit)
-		return
+	if r.ContentLength > s.cfg.Serve.MaxBodyBytes {
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "body of %d bytes is over the %d-byte limit (serve.max_body_bytes)", r.ContentLength, s.cfg.Serve.MaxBodyBytes)
+		return opts, nil, "", false
 	}
+	return opts, selected, declared, true
+}
 
-	// Admission: processing or waiting, bounded; beyond, 503 at once.
+// readImage reads the body under an upload slot (serve.max_uploads; none
+// free: 503 at once) within serve.body_timeout_ms and by the request's
+// deadline (zero: none), then recognises the format and refuses an image
+// whose header declares too many pixels.
+func (s *Server) readImage(w http.ResponseWriter, r *http.Request, declared imageio.Format, deadline time.Time) ([]byte, imageio.Format, bool) {
 	select {
-	case s.admit <- struct{}{}:
+	case s.uploads <- struct{}{}:
 	default:
-		s.m.rejected.WithLabelValues("busy").Inc()
-		s.fail(w, http.StatusServiceUnavailable, "busy", "busy: %d images in progress and %d waiting; retry later", cap(s.slots), cap(s.admit)-cap(s.slots))
-		return
+		s.m.rejected.WithLabelValues("uploads").Inc()
+		s.fail(w, http.StatusServiceUnavailable, "busy", "busy: %d uploads in progress; retry later", cap(s.uploads))
+		return nil, "", false
 	}
-	defer func() { <-s.admit }()
-	ctx := r.Context()
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-		deadline, _ := ctx.Deadline()
-		http.NewResponseController(w).SetReadDeadline(deadline)
+	if s.bodyTimeout > 0 && (deadline.IsZero() || time.Now().Add(s.bodyTimeout).Before(deadline)) {
+		deadline = time.Now().Add(s.bodyTimeout)
 	}
-
-	var t timings
-	// Sized from Content-Length when given (checked against the limit
-	// above), so that a large body is not copied as it grows.
-	body := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
-	_, err = body.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	data := body.Bytes()
-	t.Read = msSince(start)
+	data, err := s.readBody(w, r, deadline)
+	<-s.uploads
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "body is over the %d-byte limit (serve.max_body_bytes)", limit)
-		return
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", "body is over the %d-byte limit (serve.max_body_bytes)", s.cfg.Serve.MaxBodyBytes)
+		return nil, "", false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		s.fail(w, http.StatusRequestTimeout, "timeout", "the body did not arrive within %v (serve.timeout_ms)", s.timeout)
-		return
+		s.fail(w, http.StatusRequestTimeout, "timeout", "the body did not arrive in time (serve.body_timeout_ms %v, serve.timeout_ms %v)", s.bodyTimeout, s.timeout)
+		return nil, "", false
 	case err != nil:
 		s.fail(w, http.StatusBadRequest, "bad_body", "reading the body: %v", err)
-		return
+		return nil, "", false
 	case len(data) == 0:
 		s.fail(w, http.StatusBadRequest, "empty", "empty body: send the image's bytes (curl --data-binary @photo.jpg)")
-		return
+		return nil, "", false
 	}
 	format := imageio.Sniff(data)
 	switch {
 	case format == "":
 		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "not an image in a supported format (%s)", imageio.Accepted)
-		return
+		return nil, "", false
 	case declared != "" && declared != format:
 		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type says %s but the data is %s", declared.ContentType(), format.ContentType())
-		return
+		return nil, "", false
 	}
 	iw, ih, err := imageio.Size(format, data)
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "corrupt", "%v", err)
-		return
+		return nil, "", false
 	}
 	if px := int64(iw) * int64(ih); px > s.cfg.Serve.MaxPixels {
 		s.fail(w, http.StatusRequestEntityTooLarge, "too_many_pixels", "%dx%d image (%d pixels) is over the %d-pixel limit (serve.max_pixels)", iw, ih, px, s.cfg.Serve.MaxPixels)
-		return
+		return nil, "", false
 	}
+	return data, format, true
+}
 
-	// A processing slot; the worker holds it until it is done, even when
-	// this request has been answered at its deadline.
+// readBody reads the whole body, capped at serve.max_body_bytes, by
+// deadline (zero: none); the connection's read deadline is cleared after,
+// for the requests that follow on it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, deadline time.Time) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	if !deadline.IsZero() {
+		rc.SetReadDeadline(deadline)
+	}
+	// Sized from Content-Length when given (checked against the limit),
+	// so that a large body is not copied as it grows.
+	body := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	_, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.Serve.MaxBodyBytes))
+	if err != nil {
+		// The rest of a body cut off is not waited for: the answer closes
+		// the connection (net/http would otherwise read on to reuse it).
+		w.Header().Set("Connection", "close")
+		return nil, err
+	}
+	if !deadline.IsZero() {
+		rc.SetReadDeadline(time.Time{})
+	}
+	return body.Bytes(), nil
+}
+
+// run waits for a processing slot and processes the image in a worker
+// that holds the slot until it is done, even when this request has been
+// answered at its deadline. ok is false when the request was answered
+// here.
+func (s *Server) run(ctx context.Context, w http.ResponseWriter, r *http.Request, data []byte, format imageio.Format,
+	opts requestOptions, selected []infer.Info, anonymize bool) (result, bool) {
 	queued := time.Now()
 	s.m.queued.Inc()
 	select {
@@ -260,9 +330,9 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request, anonymize b
 	case <-ctx.Done():
 		s.m.queued.Dec()
 		s.timedOut(w, r, "waiting for a turn")
-		return
+		return result{}, false
 	}
-	t.Queue = msSince(queued)
+	wait := msSince(queued)
 	done := make(chan result, 1)
 	s.workers.Add(1)
 	s.m.inFlight.Inc()
@@ -285,17 +355,20 @@ func (s *Server) handleImage(w http.ResponseWriter, r *http.Request, anonymize b
 	case res = <-done:
 	case <-ctx.Done():
 		s.timedOut(w, r, "processing")
-		return
+		return result{}, false
 	}
 	s.served.Add(1)
 	if res.err != nil {
 		s.fail(w, res.status, res.code, "%v", res.err)
-		return
+		return result{}, false
 	}
-	res.timing.Read, res.timing.Queue = t.Read, t.Queue
-	res.timing.Total = msSince(start)
-	s.m.countDetections(res.dets)
+	res.timing.Queue = wait
+	return res, true
+}
 
+// respond writes a processed image's answer: the image, or its detections.
+func (s *Server) respond(w http.ResponseWriter, res result, format imageio.Format, anonymize bool) {
+	s.m.countDetections(res.dets)
 	h := w.Header()
 	h.Set("X-Anonymize-Model", res.info.Name)
 	h.Set("X-Anonymize-Model-Version", res.info.Version)

@@ -39,7 +39,7 @@ func newServeMetrics(s *Server) *serveMetrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint", "code"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "anonymize_http_rejected_total", Help: "Requests answered 503: busy (no room to wait) or timeout.",
+			Name: "anonymize_http_rejected_total", Help: "Requests answered 503: busy (no room to wait), uploads (no upload slot) or timeout.",
 		}, []string{"reason"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "anonymize_images_in_progress", Help: "Images being decoded, detected, hidden or encoded now.",
@@ -62,6 +62,8 @@ func newServeMetrics(s *Server) *serveMetrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.rejected, m.inFlight, m.queued, m.detections,
 		m.reloads, m.reloadFailures, m.modelInfo,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_uploads_in_progress", Help: "Request bodies being received now."},
+			func() float64 { return float64(len(s.uploads)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_ready", Help: "1 while /readyz answers 200."},
 			func() float64 {
 				if s.ready.Load() && !s.stopping.Load() {

@@ -2,13 +2,16 @@
 // anonymizes and detects on images other programs send it.
 //
 // A request for /v1/anonymize or /v1/detect goes through cheap checks first
-// (auth, method, query, Content-Type, declared length), then admission: at
-// most serve.max_concurrent requests are processed and serve.queue more may
-// wait; beyond that it gets 503 with Retry-After at once, before its body is
-// read. An admitted request reads its body (capped at max_body_bytes),
-// recognises the format by its signature, reads the pixel size from the
-// header (capped at max_pixels: a decompression bomb is refused before it
-// is decoded), then waits for a processing slot. Decoding, detection,
+// (auth, method, query, Content-Type, declared length). Its body is read
+// under an upload slot (at most serve.max_uploads at once; beyond, 503 at
+// once) within serve.body_timeout_ms, capped at max_body_bytes; the format
+// is recognised by its signature and the pixel size read from the header
+// (capped at max_pixels: a decompression bomb is refused before it is
+// decoded). Only then is it admitted: at most serve.max_concurrent requests
+// are processed and serve.queue more may wait; beyond that it gets 503 with
+// Retry-After at once. So a client that sends its body slowly holds an
+// upload slot for at most the body timeout, never a place in processing.
+// An admitted request waits for a processing slot. Decoding, detection,
 // hiding and encoding run in a worker that holds the slot until it is done,
 // so the bound holds even for a request whose deadline passed (it is
 // answered 503 at its deadline; its worker finishes and discards).
@@ -65,9 +68,12 @@ type Server struct {
 	log     *slog.Logger
 	hide    video.HideOptions
 	timeout time.Duration // 0: none
-	token   [sha256.Size]byte
-	auth    bool
+	// bodyTimeout bounds reading a body (0: none).
+	bodyTimeout time.Duration
+	token       [sha256.Size]byte
+	auth        bool
 
+	uploads chan struct{} // bodies being read
 	admit   chan struct{} // admitted requests: processing or waiting
 	slots   chan struct{} // processing
 	workers sync.WaitGroup
@@ -152,10 +158,12 @@ func New(cfg config.Config, log *slog.Logger) *Server {
 	hide, _ := cfg.HideOptions() // validated in settings
 	s := &Server{
 		cfg: cfg, log: log, hide: hide,
-		timeout: time.Duration(cfg.Serve.TimeoutMS) * time.Millisecond,
-		auth:    cfg.Serve.Token != "",
-		admit:   make(chan struct{}, cfg.Serve.MaxConcurrent+cfg.Serve.Queue),
-		slots:   make(chan struct{}, cfg.Serve.MaxConcurrent),
+		timeout:     time.Duration(cfg.Serve.TimeoutMS) * time.Millisecond,
+		bodyTimeout: time.Duration(cfg.Serve.BodyTimeoutMS) * time.Millisecond,
+		auth:        cfg.Serve.Token != "",
+		uploads:     make(chan struct{}, cfg.Serve.MaxUploads),
+		admit:       make(chan struct{}, cfg.Serve.MaxConcurrent+cfg.Serve.Queue),
+		slots:       make(chan struct{}, cfg.Serve.MaxConcurrent),
 	}
 	s.token = sha256.Sum256([]byte(cfg.Serve.Token))
 	s.m = newServeMetrics(s)
