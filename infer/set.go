@@ -230,7 +230,12 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 				s.failed[key] = lerr
 			}
 			errs = append(errs, lerr)
-			s.log.Error("model not loaded; the running one stays", "dir", sp.Dir, "err", lerr)
+			switch {
+			case prev != nil && !initial:
+				s.log.Error("model not loaded; the running one stays", "dir", sp.Dir, "err", lerr)
+			default: // nothing of that folder runs (a start, or a new folder)
+				s.log.Error("model not loaded", "dir", sp.Dir, "err", lerr)
+			}
 			s.emit(Event{Dir: sp.Dir, Err: lerr})
 			if prev != nil {
 				next = append(next, prev)

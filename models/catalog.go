@@ -58,6 +58,12 @@ func ParseCatalog(data []byte, name string) (Catalog, error) {
 		if len(e.SHA256) != 64 {
 			return c, fmt.Errorf("catalogue %s, model %s: sha256 must be 64 hex digits", name, e.Name)
 		}
+		if err := checkName(e.Name); err != nil {
+			return c, fmt.Errorf("catalogue %s, model %d: %w", name, i+1, err)
+		}
+		if e.Size < 0 {
+			return c, fmt.Errorf("catalogue %s, model %s: size %d must not be negative (0: not checked)", name, e.Name, e.Size)
+		}
 		if seen[e.Name] {
 			return c, fmt.Errorf("catalogue %s: model %s listed twice", name, e.Name)
 		}
@@ -106,8 +112,8 @@ func Install(e Entry, src, modelsDir string) (string, error) {
 // writeModelDir writes files into a new folder beside modelsDir/name, then
 // swaps it in.
 func writeModelDir(modelsDir, name string, files map[string][]byte) (string, error) {
-	if strings.ContainsAny(name, `/\`) || name == "" || name[0] == '.' {
-		return "", fmt.Errorf("install: bad model name %q", name)
+	if err := checkName(name); err != nil {
+		return "", fmt.Errorf("install: %w", err)
 	}
 	if err := os.MkdirAll(modelsDir, 0o755); err != nil {
 		return "", fmt.Errorf("install %s: %w", name, err)
@@ -159,4 +165,13 @@ func writeSynced(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkName refuses a model name that is not a plain folder name: empty,
+// hidden, or holding a path separator (it names the model's folder).
+func checkName(name string) error {
+	if strings.ContainsAny(name, `/\`) || name == "" || name[0] == '.' {
+		return fmt.Errorf("bad model name %q (a folder name: no slashes, not starting with a dot)", name)
+	}
+	return nil
 }

@@ -86,6 +86,9 @@ func TestSeveralModelsAllMustLoad(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "every model must load") || !strings.Contains(stderr, "no-such-model") {
 		t.Fatalf("exit %d, stderr %q; want 2 naming the missing model", code, stderr)
 	}
+	if strings.Contains(stderr, "running one stays") {
+		t.Errorf("a run that never started logs that a running model stays: %s", stderr)
+	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("output folder exists (err %v): nothing may be written", err)
 	}

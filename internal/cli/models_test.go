@@ -364,6 +364,16 @@ func TestModelsCatalogueErrors(t *testing.T) {
 	srv := serveFiles(t, nil)
 	cfgURL := filepath.Join(t.TempDir(), "config.toml")
 	writeFile(t, cfgURL, []byte("[hub]\ncatalogs = ["+strconv.Quote(srv.URL+"/gone.toml")+"]\n"))
+	// Entries that parse but cannot be right: a negative size, a name that
+	// is a path (it names the model's folder).
+	negative, escape := catalogueEntry(t, "yunet-n-dynamic"), catalogueEntry(t, "yunet-n-dynamic")
+	negative.Size = -5
+	escape.Name = "../outside"
+	badRoot := t.TempDir()
+	writeFile(t, filepath.Join(badRoot, "negative.toml"), catalogueTOML(t, negative))
+	writeFile(t, filepath.Join(badRoot, "escape.toml"), catalogueTOML(t, escape))
+	cfgNegative := hubConfig(t, badRoot, "[hub]\ncatalogs = [\"negative.toml\"]\n")
+	cfgEscape := hubConfig(t, t.TempDir(), "[hub]\ncatalogs = ["+strconv.Quote(filepath.Join(badRoot, "escape.toml"))+"]\n")
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -374,6 +384,8 @@ func TestModelsCatalogueErrors(t *testing.T) {
 		{[]string{"models", "list", "--config", cfgURL}, exitSomeFailed, []string{"404", srv.URL + "/gone.toml"}},
 		{[]string{"models", "pull", "--config", cfg, "--mirror", "ftp://x", "yunet-n-dynamic"}, exitUsage, []string{"--mirror", "ftp://x"}},
 		{[]string{"models", "pull", "--config", cfg}, exitUsage, []string{"NAME"}},
+		{[]string{"models", "list", "--config", cfgNegative}, exitUsage, []string{"size -5", "negative.toml"}},
+		{[]string{"models", "pull", "--config", cfgEscape, "../outside"}, exitUsage, []string{"bad model name", "escape.toml"}},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)
 		if code != tt.code {
