@@ -83,8 +83,8 @@ type Server struct {
 	stopping atomic.Bool
 	served   atomic.Int64
 
-	m      *serveMetrics
-	routes map[string]route
+	m   *serveMetrics
+	mux *http.ServeMux
 	// live is the anonymized live view (serve --camera/--stream); nil
 	// without a live source. Set before serving.
 	live *video.Preview
@@ -142,15 +142,6 @@ func (s *Server) HTTPServer(base context.Context) *http.Server {
 	}
 }
 
-// route is an endpoint: its handler and method, whether it is open
-// without the token, and whether it needs the models loaded.
-type route struct {
-	method      string
-	open        bool
-	needsModels bool
-	h           http.HandlerFunc
-}
-
 // New builds the service's handler for cfg (validated). It answers
 // /healthz at once and the model endpoints once Start has given it the
 // models.
@@ -167,53 +158,82 @@ func New(cfg config.Config, log *slog.Logger) *Server {
 	}
 	s.token = sha256.Sum256([]byte(cfg.Serve.Token))
 	s.m = newServeMetrics(s)
-	s.routes = map[string]route{
-		"/v1/anonymize": {method: http.MethodPost, needsModels: true, h: func(w http.ResponseWriter, r *http.Request) { s.handleImage(w, r, true) }},
-		"/v1/detect":    {method: http.MethodPost, needsModels: true, h: func(w http.ResponseWriter, r *http.Request) { s.handleImage(w, r, false) }},
-		"/v1/models":    {method: http.MethodGet, needsModels: true, h: s.handleModels},
-		StreamPath:      {method: http.MethodGet, h: s.handleStream},
-		"/healthz":      {method: http.MethodGet, open: true, h: s.handleHealth},
-		"/readyz":       {method: http.MethodGet, open: true, h: s.handleReady},
-		"/metrics":      {method: http.MethodGet, h: promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP},
-	}
+	s.mux = s.routes()
 	return s
 }
 
-// ServeHTTP routes, authenticates and counts every request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rt, known := s.routes[r.URL.Path]
-	endpoint := r.URL.Path
-	if !known {
-		endpoint = "other"
+// Who may call an endpoint, and when.
+const (
+	needsToken  = 1 << iota // the bearer token, when one is set
+	needsModels             // the models loaded (else 503 not_ready)
+)
+
+// routes is the service's ServeMux: each endpoint by method and path,
+// wrapped in the checks it needs; the same path with another method is 405
+// and an unknown path 404, both as JSON errors like every other.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	handle := func(method, path string, needs int, h http.HandlerFunc) {
+		mux.Handle(method+" "+path, s.observe(path, s.guard(needs, h)))
+		mux.Handle(path, s.observe(path, s.guard(needs&needsToken, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", method)
+			s.fail(w, http.StatusMethodNotAllowed, "method_not_allowed", "%s %s: use %s", r.Method, r.URL.Path, method)
+		})))
 	}
-	sw := &statusWriter{ResponseWriter: w}
-	sw.Header().Set("X-Content-Type-Options", "nosniff")
-	defer func() {
-		code := sw.code
-		if code == 0 {
-			code = http.StatusOK
+	handle(http.MethodPost, "/v1/anonymize", needsToken|needsModels, func(w http.ResponseWriter, r *http.Request) { s.handleImage(w, r, true) })
+	handle(http.MethodPost, "/v1/detect", needsToken|needsModels, func(w http.ResponseWriter, r *http.Request) { s.handleImage(w, r, false) })
+	handle(http.MethodGet, "/v1/models", needsToken|needsModels, s.handleModels)
+	handle(http.MethodGet, StreamPath, needsToken, s.handleStream)
+	handle(http.MethodGet, "/healthz", 0, s.handleHealth)
+	handle(http.MethodGet, "/readyz", 0, s.handleReady)
+	handle(http.MethodGet, "/metrics", needsToken, promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	mux.Handle("/", s.observe("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, http.StatusNotFound, "not_found", "no endpoint %s (POST /v1/anonymize, POST /v1/detect, GET /v1/models, /healthz, /readyz, /metrics)", r.URL.Path)
+	})))
+	return mux
+}
+
+// ServeHTTP serves every request through the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// observe counts and logs each request of an endpoint (the metrics'
+// endpoint label), with the status it was answered.
+func (s *Server) observe(endpoint string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.m.observe(endpoint, code, time.Since(start))
+			if code >= 500 && code != http.StatusServiceUnavailable {
+				s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "remote", r.RemoteAddr)
+			} else {
+				s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", code, "ms", time.Since(start).Milliseconds())
+			}
+		}()
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// guard answers 401 without the token and 503 before the models are
+// loaded, as needs asks.
+func (s *Server) guard(needs int, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case needs&needsToken != 0 && !s.authorized(r):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="anonymize"`)
+			s.fail(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token (Authorization: Bearer TOKEN; serve.token)")
+		case needs&needsModels != 0 && !s.ready.Load():
+			s.fail(w, http.StatusServiceUnavailable, "not_ready", "not ready: the models are still loading")
+		default:
+			h(w, r)
 		}
-		s.m.observe(endpoint, code, time.Since(start))
-		if code >= 500 && code != http.StatusServiceUnavailable {
-			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "remote", r.RemoteAddr)
-		} else {
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", code, "ms", time.Since(start).Milliseconds())
-		}
-	}()
-	switch {
-	case !known:
-		s.fail(sw, http.StatusNotFound, "not_found", "no endpoint %s (POST /v1/anonymize, POST /v1/detect, GET /v1/models, /healthz, /readyz, /metrics)", r.URL.Path)
-	case !rt.open && !s.authorized(r):
-		sw.Header().Set("WWW-Authenticate", `Bearer realm="anonymize"`)
-		s.fail(sw, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token (Authorization: Bearer TOKEN; serve.token)")
-	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
-		sw.Header().Set("Allow", rt.method)
-		s.fail(sw, http.StatusMethodNotAllowed, "method_not_allowed", "%s %s: use %s", r.Method, r.URL.Path, rt.method)
-	case rt.needsModels && !s.ready.Load():
-		s.fail(sw, http.StatusServiceUnavailable, "not_ready", "not ready: the models are still loading")
-	default:
-		rt.h(sw, r)
 	}
 }
 
