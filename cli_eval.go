@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -65,7 +64,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer det.Close()
-	var run infer.Detector = det
+	var run video.Detector = det
 	if c.IsSet("detect-max-side") && !c.Bool("video") {
 		return usageErr("--detect-max-side goes with --video")
 	}

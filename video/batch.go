@@ -17,7 +17,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // Task is one image or video file to anonymize.
@@ -239,7 +238,7 @@ type VideoOptions struct {
 	// Detector runs on the frames in place of the batch's detector (nil:
 	// the same), e.g. infer.Set.ForVideo, which leaves out models run on
 	// photos only.
-	Detector infer.Detector
+	Detector Detector
 }
 
 // Status of one image.
@@ -256,12 +255,12 @@ type ImageResult struct {
 	Input  string `json:"input"`
 	Output string `json:"output,omitempty"`
 	// Kind is "video" for a video file (empty for an image).
-	Kind   Kind        `json:"kind,omitempty"`
-	Status string      `json:"status"`
-	Error  string      `json:"error,omitempty"`
-	Width  int         `json:"width,omitempty"`
-	Height int         `json:"height,omitempty"`
-	Model  *infer.Info `json:"model,omitempty"`
+	Kind   Kind               `json:"kind,omitempty"`
+	Status string             `json:"status"`
+	Error  string             `json:"error,omitempty"`
+	Width  int                `json:"width,omitempty"`
+	Height int                `json:"height,omitempty"`
+	Model  *convert.ModelInfo `json:"model,omitempty"`
 	// Detections are an image's detections; a video's are only counted
 	// (Video.Regions), as a list per frame would dwarf the rest.
 	Detections []convert.Detection `json:"detections"`
@@ -291,7 +290,7 @@ type VideoResult struct {
 	FPS float64 `json:"fps"`
 	// Models lists every detector version that saw frames (more than one
 	// when a model was swapped during the file).
-	Models []infer.Info `json:"models"`
+	Models []convert.ModelInfo `json:"models"`
 }
 
 // Summary counts a run's outcomes.
@@ -322,7 +321,7 @@ func (s Summary) Problems() int { return s.Failed + s.HiddenWhole + s.Dropped }
 // busy; two at once would only share them). Cancelling ctx stops starting
 // new tasks; images in progress finish, a video in progress is stopped and
 // reported failed, with nothing written.
-func RunBatch(ctx context.Context, det infer.Detector, tasks []Task, o BatchOptions, report func(ImageResult)) Summary {
+func RunBatch(ctx context.Context, det Detector, tasks []Task, o BatchOptions, report func(ImageResult)) Summary {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -412,20 +411,20 @@ func (sum *Summary) add(r ImageResult) {
 
 // ProcessOne anonymizes one task (as RunBatch does for each) and returns
 // its record. A video runs to its end; Process can stop it.
-func ProcessOne(det infer.Detector, t Task, o BatchOptions) ImageResult {
+func ProcessOne(det Detector, t Task, o BatchOptions) ImageResult {
 	return Process(context.Background(), det, t, o)
 }
 
 // Process is ProcessOne with a context, which stops a video in progress
 // (nothing is written then); an image always finishes.
-func Process(ctx context.Context, det infer.Detector, t Task, o BatchOptions) ImageResult {
+func Process(ctx context.Context, det Detector, t Task, o BatchOptions) ImageResult {
 	if t.IsVideo() {
 		return processVideo(ctx, det, t, o)
 	}
 	return processImage(det, t, o)
 }
 
-func processImage(det infer.Detector, t Task, o BatchOptions) ImageResult {
+func processImage(det Detector, t Task, o BatchOptions) ImageResult {
 	start := time.Now()
 	r := ImageResult{Input: t.Input, Output: t.Output, Detections: []convert.Detection{}}
 	fail := func(status string, err error) ImageResult {

@@ -11,7 +11,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -21,12 +20,12 @@ type failingDetector struct{}
 func (failingDetector) Detect(gocv.Mat) ([]convert.Detection, error) {
 	return nil, errors.New("forced inference error")
 }
-func (f failingDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (f failingDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	d, err := f.Detect(m)
 	return d, f.Info(), err
 }
-func (failingDetector) Info() infer.Info { return infer.Info{Name: "failing"} }
-func (failingDetector) Close() error     { return nil }
+func (failingDetector) Info() convert.ModelInfo { return convert.ModelInfo{Name: "failing"} }
+func (failingDetector) Close() error            { return nil }
 
 // TestFailClosed: an image the detector could not process is never written
 // as it was: hidden whole (and counted), or not written at all.

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // Labels maps an image path, relative to the images folder, to its
@@ -126,9 +125,9 @@ type Missed struct {
 
 // EvalResult is what `anonymize eval` reports.
 type EvalResult struct {
-	Model  infer.Info `json:"model"`
-	Images int        `json:"images"`
-	Faces  int        `json:"faces"`
+	Model  convert.ModelInfo `json:"model"`
+	Images int               `json:"images"`
+	Faces  int               `json:"faces"`
 	// Recall is the share of faces whose box is at least half covered by
 	// the mask the tool applies; Recall80 at 80% coverage.
 	Recall   float64 `json:"recall"`
@@ -164,7 +163,7 @@ type imageEval struct {
 
 // Evaluate runs det over every labelled image under dir and measures the
 // mask the tool would apply.
-func Evaluate(ctx context.Context, det infer.Detector, dir string, labels Labels, o EvalOptions) (EvalResult, error) {
+func Evaluate(ctx context.Context, det Detector, dir string, labels Labels, o EvalOptions) (EvalResult, error) {
 	names := make([]string, 0, len(labels))
 	for n := range labels {
 		names = append(names, n)
@@ -251,7 +250,7 @@ feed:
 	return r, nil
 }
 
-func evalImage(det infer.Detector, path, name string, faces []convert.Box, o EvalOptions) imageEval {
+func evalImage(det Detector, path, name string, faces []convert.Box, o EvalOptions) imageEval {
 	ie := imageEval{name: name, faces: faces}
 	img, err := ReadImage(path)
 	if err != nil {

@@ -26,7 +26,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // ---- test doubles ------------------------------------------------------------
@@ -83,14 +82,16 @@ func (d *liveGatedDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
 	return dets, err
 }
 
-func (d *liveGatedDetector) DetectInfo(gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *liveGatedDetector) DetectInfo(gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	d.calls.Add(1)
 	<-d.gate
 	return []convert.Detection{}, d.Info(), nil
 }
 
-func (d *liveGatedDetector) Info() infer.Info { return infer.Info{Name: "gated", Version: "1"} }
-func (d *liveGatedDetector) Close() error     { return nil }
+func (d *liveGatedDetector) Info() convert.ModelInfo {
+	return convert.ModelInfo{Name: "gated", Version: "1"}
+}
+func (d *liveGatedDetector) Close() error { return nil }
 
 // liveLog is a logger whose output can be read while it is written.
 type liveLog struct {

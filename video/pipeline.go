@@ -13,7 +13,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // ErrDetectTimeout is wrapped in the FrameResult.Err of a frame whose
@@ -109,7 +108,7 @@ type PipelineStats struct {
 // waited for; a detection with a Timeout is not, and may outlive the call
 // (closing its frame when it returns), so a detector must stay usable
 // until its in-flight calls finish (infer.Model.Close waits for them).
-func RunPipeline(ctx context.Context, src Source, det infer.Detector, sink Sink, o PipelineOptions) (PipelineStats, error) {
+func RunPipeline(ctx context.Context, src Source, det Detector, sink Sink, o PipelineOptions) (PipelineStats, error) {
 	start := time.Now()
 	if err := o.Hide.Validate(); err != nil {
 		return PipelineStats{}, fmt.Errorf("pipeline: %w", err)
@@ -179,7 +178,7 @@ func RunPipeline(ctx context.Context, src Source, det infer.Detector, sink Sink,
 // pipeline is the state one RunPipeline call shares between its stages.
 type pipeline struct {
 	src  Source
-	det  infer.Detector
+	det  Detector
 	sink Sink
 	o    PipelineOptions
 
@@ -344,14 +343,14 @@ var errStopped = errors.New("pipeline stopped")
 
 type detectResult struct {
 	dets []convert.Detection
-	info infer.Info
+	info convert.ModelInfo
 	err  error
 }
 
 // detect runs the detector on m within the timeout. It returns the Mat the
 // frame goes on with: m itself, or, when the detection timed out, a copy
 // (the late call keeps reading m, and m is closed once it returns).
-func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, infer.Info, error) {
+func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, convert.ModelInfo, error) {
 	if p.o.Timeout == 0 {
 		dets, info, err := p.det.DetectInfo(m)
 		return m, dets, info, wrapDetect(err)
@@ -383,7 +382,7 @@ func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, infer.Info
 		return c, nil, p.det.Info(), fmt.Errorf("detect: %w after %v", ErrDetectTimeout, p.o.Timeout)
 	case <-p.ctx.Done():
 		abandon()
-		return gocv.Mat{}, nil, infer.Info{}, errStopped
+		return gocv.Mat{}, nil, convert.ModelInfo{}, errStopped
 	}
 }
 

@@ -158,15 +158,15 @@ func newFake(seed uint64) *fakeDetector {
 
 var errFake = errors.New("fake inference error")
 
-func (d *fakeDetector) Info() infer.Info { return infer.Info{Name: "fake", Version: "1"} }
-func (d *fakeDetector) Close() error     { return nil }
+func (d *fakeDetector) Info() convert.ModelInfo { return convert.ModelInfo{Name: "fake", Version: "1"} }
+func (d *fakeDetector) Close() error            { return nil }
 
 func (d *fakeDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
 	dets, _, err := d.DetectInfo(img)
 	return dets, err
 }
 
-func (d *fakeDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *fakeDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	d.mu.Lock()
 	d.calls++
 	d.inFlight++

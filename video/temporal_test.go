@@ -13,7 +13,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -83,15 +82,17 @@ type sceneDetector struct {
 	fail map[int]bool
 }
 
-func (d *sceneDetector) Info() infer.Info { return infer.Info{Name: "scene", Version: "1"} }
-func (d *sceneDetector) Close() error     { return nil }
+func (d *sceneDetector) Info() convert.ModelInfo {
+	return convert.ModelInfo{Name: "scene", Version: "1"}
+}
+func (d *sceneDetector) Close() error { return nil }
 
 func (d *sceneDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
 	dets, _, err := d.DetectInfo(img)
 	return dets, err
 }
 
-func (d *sceneDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *sceneDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	if img.Empty() || img.Cols() != sceneW || img.Rows() != sceneH {
 		return nil, d.Info(), errors.New("scene: not a scene frame")
 	}
@@ -673,11 +674,11 @@ func TestTemporalHideBy(t *testing.T) {
 
 // modelNamer sets Detection.Model, as an infer.Set does.
 type modelNamer struct {
-	infer.Detector
+	Detector
 	name string
 }
 
-func (m *modelNamer) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (m *modelNamer) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	dets, info, err := m.Detector.DetectInfo(img)
 	for i := range dets {
 		dets[i].Model = m.name
@@ -695,11 +696,11 @@ func frameNumber(img gocv.Mat) int {
 // dropFrames wraps a detector and drops every detection in the frames in
 // drop; a frame's number is in the blue and green of pixel (0,0).
 type dropFrames struct {
-	infer.Detector
+	Detector
 	drop map[int]bool
 }
 
-func (d *dropFrames) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *dropFrames) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	i := frameNumber(img)
 	dets, info, err := d.Detector.DetectInfo(img)
 	if err == nil && d.drop[i] {

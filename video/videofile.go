@@ -3,7 +3,6 @@ package video
 import (
 	"context"
 	"fmt"
-	"image"
 	"log/slog"
 	"math"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // FileOptions configure AnonymizeFile.
@@ -45,7 +43,7 @@ type FileResult struct {
 	// Models lists each detector (and version) that looked at frames, in
 	// the order first seen: more than one when a model was swapped during
 	// the file.
-	Models []infer.Info
+	Models []convert.ModelInfo
 	// FPS is frames written per second of the whole run.
 	FPS float64
 }
@@ -59,7 +57,7 @@ type FileResult struct {
 // out appears only once complete; on any error (a truncated or corrupt
 // input, a failed encoder, ctx cancelled) nothing is left at out or
 // beside it, and the error names the file.
-func AnonymizeFile(ctx context.Context, det infer.Detector, in, out string, o FileOptions) (FileResult, error) {
+func AnonymizeFile(ctx context.Context, det Detector, in, out string, o FileOptions) (FileResult, error) {
 	start := time.Now()
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -157,81 +155,8 @@ func (s *EncoderSink) Write(f Frame, r FrameResult) error {
 // Close finishes the file (Encoder.Close).
 func (s *EncoderSink) Close() error { return s.Encoder.Close() }
 
-// shrinkDetector runs a detector on a smaller copy of big frames and maps
-// the boxes back: on a 1080p frame YuNet at full size takes about nine
-// times as long as at 640 px, which no real-time budget on a small CPU
-// allows, while faces big enough to recognise stay big enough to detect.
-type shrinkDetector struct {
-	infer.Detector
-	maxSide int
-}
-
-// Shrink is det run as video frames are: on a copy of each frame whose
-// longer side is more than maxSide shrunk to maxSide (0: det itself).
-func Shrink(det infer.Detector, maxSide int) infer.Detector {
-	if maxSide <= 0 {
-		return det
-	}
-	return &shrinkDetector{Detector: det, maxSide: maxSide}
-}
-
-func (d *shrinkDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
-	dets, _, err := d.DetectInfo(img)
-	return dets, err
-}
-
-func (d *shrinkDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
-	w, h := img.Cols(), img.Rows()
-	if img.Empty() || max(w, h) <= d.maxSide {
-		return d.Detector.DetectInfo(img)
-	}
-	s := float64(d.maxSide) / float64(max(w, h))
-	sw, sh := max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
-	small := shrinkFrame(img, sw, sh)
-	defer small.Close()
-	dets, info, err := d.Detector.DetectInfo(small)
-	fx, fy := float32(w)/float32(sw), float32(h)/float32(sh)
-	for i := range dets {
-		b := &dets[i].Box
-		b.X1, b.X2, b.Y1, b.Y2 = b.X1*fx, b.X2*fx, b.Y1*fy, b.Y2*fy
-		for k := range dets[i].Keypoints {
-			dets[i].Keypoints[k].X *= fx
-			dets[i].Keypoints[k].Y *= fy
-		}
-	}
-	return dets, info, err
-}
-
-// shrinkFrame returns a new Mat of img resized to w x h (smaller): halved by
-// area averaging while that does not go below the target (OpenCV's fast
-// path, and no aliasing), then linear the rest of the way. At 1080p ->
-// 640x360 that costs a third of area averaging all the way, with the
-// same smoothing where it matters.
-func shrinkFrame(img gocv.Mat, w, h int) gocv.Mat {
-	cur := img
-	var owned []gocv.Mat
-	for cur.Cols()/2 >= w && cur.Rows()/2 >= h {
-		half := gocv.NewMat()
-		gocv.Resize(cur, &half, image.Pt(cur.Cols()/2, cur.Rows()/2), 0, 0, gocv.InterpolationArea)
-		owned = append(owned, half)
-		cur = half
-	}
-	if cur.Cols() == w && cur.Rows() == h && len(owned) > 0 {
-		for _, m := range owned[:len(owned)-1] {
-			m.Close()
-		}
-		return cur
-	}
-	out := gocv.NewMat()
-	gocv.Resize(cur, &out, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-	for _, m := range owned {
-		m.Close()
-	}
-	return out
-}
-
 // processVideo anonymizes one video task (RunBatch, Process).
-func processVideo(ctx context.Context, det infer.Detector, t Task, o BatchOptions) ImageResult {
+func processVideo(ctx context.Context, det Detector, t Task, o BatchOptions) ImageResult {
 	start := time.Now()
 	r := ImageResult{Input: t.Input, Output: t.Output, Kind: KindVideo, Detections: []convert.Detection{}}
 	fail := func(err error) ImageResult {
@@ -282,7 +207,7 @@ func processVideo(ctx context.Context, det infer.Detector, t Task, o BatchOption
 		Models: fr.Models,
 	}
 	if r.Video.Models == nil {
-		r.Video.Models = []infer.Info{}
+		r.Video.Models = []convert.ModelInfo{}
 	}
 	if len(fr.Models) > 0 {
 		m := fr.Models[len(fr.Models)-1]
@@ -300,8 +225,3 @@ func processVideo(ctx context.Context, det infer.Detector, t Task, o BatchOption
 	r.Millis = ms(time.Since(start))
 	return r
 }
-
-// DefaultDetectMaxSide is the longer side video frames are shrunk to for
-// detection by default (VideoOptions.DetectMaxSide): see
-// docs/BENCHMARKS.md for its cost and what it finds.
-const DefaultDetectMaxSide = 640

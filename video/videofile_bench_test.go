@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -42,7 +41,7 @@ func BenchmarkVideoFile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dets := map[string]infer.Detector{"transcode": nopDetector{}}
+	dets := map[string]Detector{"transcode": nopDetector{}}
 	for _, n := range []int{1, 2} {
 		dets[fmt.Sprintf("threads=%d", n)] = loadYunet(b, n)
 	}

@@ -21,7 +21,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -359,11 +358,11 @@ func firstFrame(t testing.TB, path string) gocv.Mat {
 type nopDetector struct{}
 
 func (nopDetector) Detect(gocv.Mat) ([]convert.Detection, error) { return nil, nil }
-func (d nopDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d nopDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	return nil, d.Info(), nil
 }
-func (nopDetector) Info() infer.Info { return infer.Info{Name: "none"} }
-func (nopDetector) Close() error     { return nil }
+func (nopDetector) Info() convert.ModelInfo { return convert.ModelInfo{Name: "none"} }
+func (nopDetector) Close() error            { return nil }
 
 // TestVideoFileNoAudio: KeepAudio off writes no audio stream.
 func TestVideoFileNoAudio(t *testing.T) {
@@ -783,7 +782,7 @@ type sizeDetector struct {
 	w, h int
 }
 
-func (d *sizeDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *sizeDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	d.w, d.h = m.Cols(), m.Rows()
 	return []convert.Detection{{Box: convert.Box{X1: 10, Y1: 20, X2: 30, Y2: 40}, Keypoints: []convert.Point{{X: 20, Y: 30}}}}, d.Info(), nil
 }

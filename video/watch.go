@@ -17,7 +17,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
 )
 
@@ -65,7 +64,7 @@ type WatchOptions struct {
 // (UpToDate) is skipped, so a restarted watch does not redo finished work.
 // When the system reports that events were lost, the folders are walked
 // again.
-func Watch(ctx context.Context, det infer.Detector, inputs []string, out string, o WatchOptions) (Summary, error) {
+func Watch(ctx context.Context, det Detector, inputs []string, out string, o WatchOptions) (Summary, error) {
 	w, err := newWatcher(det, inputs, out, o)
 	if err != nil {
 		return Summary{}, err
@@ -172,7 +171,7 @@ type watchDone struct {
 }
 
 type watcher struct {
-	det    infer.Detector
+	det    Detector
 	o      WatchOptions
 	log    *slog.Logger
 	roots  []*watchRoot
@@ -193,7 +192,7 @@ type watcher struct {
 	timerAt time.Time // zero: not armed
 }
 
-func newWatcher(det infer.Detector, inputs []string, out string, o WatchOptions) (*watcher, error) {
+func newWatcher(det Detector, inputs []string, out string, o WatchOptions) (*watcher, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("%w: no folders to watch", ErrUsage)
 	}

@@ -23,7 +23,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // countingDetector finds nothing and counts what it is shown: each call is
@@ -39,7 +38,7 @@ func (d *countingDetector) Detect(m gocv.Mat) ([]convert.Detection, error) {
 	return dets, err
 }
 
-func (d *countingDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *countingDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	d.calls.Add(1)
 	d.mu.Lock()
 	if d.sizes == nil {
@@ -50,8 +49,8 @@ func (d *countingDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.In
 	return nil, d.Info(), nil
 }
 
-func (d *countingDetector) Info() infer.Info { return infer.Info{Name: "counting"} }
-func (d *countingDetector) Close() error     { return nil }
+func (d *countingDetector) Info() convert.ModelInfo { return convert.ModelInfo{Name: "counting"} }
+func (d *countingDetector) Close() error            { return nil }
 
 // watchRun is a Watch running in the background.
 type watchRun struct {
@@ -65,7 +64,7 @@ type watchRun struct {
 
 // startWatch starts watching in (outputs to out) and returns once the
 // files present have been looked at and the folders are watched.
-func startWatch(t *testing.T, det infer.Detector, in, out string, settle time.Duration, jobs int) *watchRun {
+func startWatch(t *testing.T, det Detector, in, out string, settle time.Duration, jobs int) *watchRun {
 	t.Helper()
 	r := &watchRun{t: t, reports: make(chan ImageResult, 8192), done: make(chan Summary, 1)}
 	ready := make(chan struct{})
@@ -599,7 +598,7 @@ type gatedDetector struct {
 	once          sync.Once
 }
 
-func (d *gatedDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, infer.Info, error) {
+func (d *gatedDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	d.once.Do(func() { close(d.started); <-d.gate })
 	return d.countingDetector.DetectInfo(m)
 }
