@@ -23,6 +23,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Exit codes: a stable, documented table (README "Exit codes").
@@ -315,8 +316,8 @@ func (c Config) specs() []infer.Spec {
 }
 
 // hideByModel maps each running model's name to its hiding style.
-func (c Config) hideByModel(set *infer.Set) map[string]video.HideOptions {
-	m := map[string]video.HideOptions{}
+func (c Config) hideByModel(set *infer.Set) map[string]hide.Options {
+	m := map[string]hide.Options{}
 	for _, info := range set.Models() {
 		if d, ok := c.detectorConfig(info.Dir); ok {
 			if h, err := c.hideWith(d); err == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Config is config.toml.
@@ -449,13 +450,13 @@ func (c Config) checkServe() []error {
 	return errs
 }
 
-func (c Config) hideOptions() (video.HideOptions, error) {
+func (c Config) hideOptions() (hide.Options, error) {
 	col, err := parseColour(c.Hide.Colour)
 	if err != nil {
-		return video.HideOptions{}, fmt.Errorf("hide.colour: %w", err)
+		return hide.Options{}, fmt.Errorf("hide.colour: %w", err)
 	}
-	o := video.HideOptions{
-		Style: video.Style(c.Hide.Style), Shape: video.Shape(c.Hide.Shape),
+	o := hide.Options{
+		Style: hide.Style(c.Hide.Style), Shape: hide.Shape(c.Hide.Shape),
 		MaskScale: c.Hide.MaskScale, Colour: col,
 	}
 	if err := o.Validate(); err != nil {
@@ -470,18 +471,18 @@ func (c Config) checkHide() error {
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
 	}
-	switch video.Style(c.Hide.Style) {
-	case video.Blur, video.Pixelate, video.Solid:
+	switch hide.Style(c.Hide.Style) {
+	case hide.Blur, hide.Pixelate, hide.Solid:
 	default:
 		bad("hide.style", "%q (blur, pixelate or solid)", c.Hide.Style)
 	}
-	switch video.Shape(c.Hide.Shape) {
-	case video.Box, video.Ellipse:
+	switch hide.Shape(c.Hide.Shape) {
+	case hide.Box, hide.Ellipse:
 	default:
 		bad("hide.shape", "%q (box or ellipse)", c.Hide.Shape)
 	}
-	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= video.MaxMaskScale) {
-		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, video.MaxMaskScale)
+	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= hide.MaxMaskScale) {
+		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, hide.MaxMaskScale)
 	}
 	if _, err := parseColour(c.Hide.Colour); err != nil {
 		bad("hide.colour", "%v", err)
@@ -496,7 +497,7 @@ func (c Config) checkHide() error {
 
 // hideWith is the hiding style for one model: [hide] with the model's
 // [detectors] values over it.
-func (c Config) hideWith(d DetectorConfig) (video.HideOptions, error) {
+func (c Config) hideWith(d DetectorConfig) (hide.Options, error) {
 	h := c
 	if d.Style != "" {
 		h.Hide.Style = d.Style
@@ -511,7 +512,7 @@ func (c Config) hideWith(d DetectorConfig) (video.HideOptions, error) {
 		h.Hide.Colour = d.Colour
 	}
 	if err := h.checkHide(); err != nil {
-		return video.HideOptions{}, err
+		return hide.Options{}, err
 	}
 	return h.hideOptions()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // installGate makes reloads of set pass the recall gate of [reload]
@@ -41,11 +42,11 @@ func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxe
 	if err != nil {
 		return video.EvalResult{}, err
 	}
-	hide, err := cfg.hideOptions()
+	def, err := cfg.hideOptions()
 	if err != nil {
 		return video.EvalResult{}, err
 	}
-	by := map[string]video.HideOptions{}
+	by := map[string]hide.Options{}
 	info := det.Info()
 	parts := info.Models
 	if len(parts) == 0 {
@@ -60,5 +61,5 @@ func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxe
 			by[p.Name] = h
 		}
 	}
-	return video.Evaluate(ctx, det, images, labels, video.EvalOptions{Hide: hide, HideBy: by})
+	return video.Evaluate(ctx, det, images, labels, video.EvalOptions{Hide: def, HideBy: by})
 }

@@ -55,6 +55,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Service tunables that are not settings.
@@ -307,7 +308,7 @@ type server struct {
 	cfg     Config
 	det     serveDetector
 	log     *slog.Logger
-	hide    video.HideOptions
+	hide    hide.Options
 	timeout time.Duration // 0: none
 	token   [sha256.Size]byte
 	auth    bool
@@ -547,23 +548,23 @@ func parseQuery(q map[string][]string) (requestOptions, error) {
 		v := vs[0]
 		switch k {
 		case "style":
-			switch video.Style(v) {
-			case video.Blur, video.Pixelate, video.Solid:
+			switch hide.Style(v) {
+			case hide.Blur, hide.Pixelate, hide.Solid:
 			default:
 				return o, fmt.Errorf("style %q: want blur, pixelate or solid", v)
 			}
 			o.style = v
 		case "shape":
-			switch video.Shape(v) {
-			case video.Box, video.Ellipse:
+			switch hide.Shape(v) {
+			case hide.Box, hide.Ellipse:
 			default:
 				return o, fmt.Errorf("shape %q: want box or ellipse", v)
 			}
 			o.shape = v
 		case "mask_scale":
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(f > 0 && f <= video.MaxMaskScale) {
-				return o, fmt.Errorf("mask_scale %q: want a number in (0, %d]", v, video.MaxMaskScale)
+			if err != nil || !(f > 0 && f <= hide.MaxMaskScale) {
+				return o, fmt.Errorf("mask_scale %q: want a number in (0, %d]", v, hide.MaxMaskScale)
 			}
 			o.maskScale = f
 		case "colour", "color":
@@ -594,12 +595,12 @@ func parseQuery(q map[string][]string) (requestOptions, error) {
 }
 
 // apply puts the request's hiding options over h.
-func (o requestOptions) apply(h video.HideOptions) video.HideOptions {
+func (o requestOptions) apply(h hide.Options) hide.Options {
 	if o.style != "" {
-		h.Style = video.Style(o.style)
+		h.Style = hide.Style(o.style)
 	}
 	if o.shape != "" {
-		h.Shape = video.Shape(o.shape)
+		h.Shape = hide.Shape(o.shape)
 	}
 	if o.maskScale > 0 {
 		h.MaskScale = o.maskScale
@@ -948,7 +949,7 @@ func (s *server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptio
 				h = mh
 			}
 		}
-		if err := video.Hide(img, by[model], o.apply(h)); err != nil {
+		if err := hide.Boxes(img, by[model], o.apply(h)); err != nil {
 			return fmt.Errorf("hide: %w", err)
 		}
 	}

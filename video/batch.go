@@ -17,6 +17,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Task is one image or video file to anonymize.
@@ -202,9 +203,9 @@ type BatchOptions struct {
 	// Jobs is how many images are anonymized at once. Videos go one at a
 	// time, beside the images, each using every core (Video.Workers).
 	Jobs int
-	Hide HideOptions
+	Hide hide.Options
 	// HideBy overrides Hide for the detections of one model (by name).
-	HideBy map[string]HideOptions
+	HideBy map[string]hide.Options
 	// DropOnError writes nothing for an image the detector failed on, and
 	// leaves such a frame out of a video; otherwise the whole image or
 	// frame is hidden. Either way it is counted.
@@ -458,14 +459,14 @@ func processImage(det Detector, t Task, o BatchOptions) ImageResult {
 			r.Output = ""
 			return fail(StatusDropped, fmt.Errorf("detect: %w (nothing written)", derr))
 		}
-		if err := HideAll(&img, o.Hide); err != nil {
+		if err := hide.All(&img, o.Hide); err != nil {
 			r.Output = ""
 			return fail(StatusFailed, err)
 		}
 		status = StatusHiddenWhole
 	} else {
 		r.Detections = dets
-		if err := hideDetections(&img, dets, o.Hide, o.HideBy); err != nil {
+		if err := hide.Detections(&img, dets, o.Hide, o.HideBy); err != nil {
 			r.Output = ""
 			return fail(StatusFailed, err)
 		}
@@ -488,36 +489,6 @@ func writeImage(img gocv.Mat, path string, quality int) error {
 		return err
 	}
 	return WriteFileAtomic(path, data, 0o644)
-}
-
-// hideDetections hides dets, each model's in its own style when byModel
-// names one.
-func hideDetections(img *gocv.Mat, dets []convert.Detection, def HideOptions, byModel map[string]HideOptions) error {
-	if len(byModel) == 0 {
-		return Hide(img, boxesOf(dets), def)
-	}
-	groups := map[string][]convert.Box{}
-	for _, d := range dets {
-		groups[d.Model] = append(groups[d.Model], d.Box)
-	}
-	for model, boxes := range groups {
-		o, ok := byModel[model]
-		if !ok {
-			o = def
-		}
-		if err := Hide(img, boxes, o); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func boxesOf(dets []convert.Detection) []convert.Box {
-	b := make([]convert.Box, len(dets))
-	for i, d := range dets {
-		b[i] = d.Box
-	}
-	return b
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

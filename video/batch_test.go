@@ -12,6 +12,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // failingDetector stands in for a model whose inference fails.
@@ -36,7 +37,7 @@ func TestFailClosed(t *testing.T) {
 		var got []ImageResult
 		sum := RunBatch(context.Background(), failingDetector{}, []Task{{Input: in, Output: out}}, BatchOptions{
 			JPEGQuality: 90, Jobs: 1, DropOnError: drop,
-			Hide: HideOptions{Style: Solid, Colour: color.RGBA{A: 255}},
+			Hide: hide.Options{Style: hide.Solid, Colour: color.RGBA{A: 255}},
 		}, func(r ImageResult) { got = append(got, r) })
 		if sum.Problems() != 1 || sum.Done != 0 {
 			t.Errorf("drop=%v: summary %+v, want one problem and nothing done", drop, sum)

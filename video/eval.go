@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Labels maps an image path, relative to the images folder, to its
@@ -146,8 +147,8 @@ type EvalResult struct {
 
 // EvalOptions set the mask exactly as an anonymize run would.
 type EvalOptions struct {
-	Hide   HideOptions
-	HideBy map[string]HideOptions
+	Hide   hide.Options
+	HideBy map[string]hide.Options
 	Jobs   int
 }
 
@@ -299,7 +300,7 @@ func evalImage(det Detector, path, name string, faces []convert.Box, o EvalOptio
 // that model's style.
 func maskOf(dets []convert.Detection, w, h int, o EvalOptions) []uint8 {
 	if len(o.HideBy) == 0 {
-		return Mask(boxesOf(dets), w, h, o.Hide)
+		return hide.Mask(hide.BoxesOf(dets), w, h, o.Hide)
 	}
 	groups := map[string][]convert.Box{}
 	for _, d := range dets {
@@ -311,7 +312,7 @@ func maskOf(dets []convert.Detection, w, h int, o EvalOptions) []uint8 {
 		if !ok {
 			ho = o.Hide
 		}
-		m := Mask(boxes, w, h, ho)
+		m := hide.Mask(boxes, w, h, ho)
 		if mask == nil {
 			mask = m
 			continue

@@ -15,6 +15,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 func evalRuntime(t *testing.T) *infer.Runtime {
@@ -72,7 +73,7 @@ func TestEvaluateMockKnownAnswer(t *testing.T) {
 		},
 		"none.png": {b(10, 10, 30, 30)}, // nothing detected
 	}
-	r, err := Evaluate(context.Background(), m, imgs, labels, EvalOptions{Hide: HideOptions{Style: Solid, Shape: Box, MaskScale: 1}, Jobs: 2})
+	r, err := Evaluate(context.Background(), m, imgs, labels, EvalOptions{Hide: hide.Options{Style: hide.Solid, Shape: hide.Box, MaskScale: 1}, Jobs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

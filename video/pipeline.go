@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // ErrDetectTimeout is wrapped in the FrameResult.Err of a frame whose
@@ -30,10 +31,10 @@ type PipelineOptions struct {
 	// Lookahead+1 more.
 	Queue int
 	// Hide says how regions (and whole frames, on failure) are hidden.
-	Hide HideOptions
+	Hide hide.Options
 	// HideBy overrides Hide for the detections of one model (by name, as
 	// in convert.Detection.Model).
-	HideBy map[string]HideOptions
+	HideBy map[string]hide.Options
 	// Persist keeps hiding a detection's region for this many frames after
 	// it was last seen, moved with its motion and grown a little per
 	// frame (temporal safety; 0: off). See Tracker.
@@ -312,7 +313,7 @@ func (p *pipeline) process(j job) (done, bool) {
 	d.r.Model = info
 	if err == nil {
 		d.r.Detections = dets
-		if err = hideDetections(&d.f.Mat, dets, p.o.Hide, p.o.HideBy); err == nil {
+		if err = hide.Detections(&d.f.Mat, dets, p.o.Hide, p.o.HideBy); err == nil {
 			return d, true
 		}
 		err = fmt.Errorf("hide: %w", err) // the frame may be partly hidden
@@ -327,7 +328,7 @@ func (p *pipeline) process(j job) (done, bool) {
 func (p *pipeline) failClosed(d *done, err error) {
 	d.r.Err = err
 	if !p.o.DropOnError {
-		herr := HideAll(&d.f.Mat, p.o.Hide)
+		herr := hide.All(&d.f.Mat, p.o.Hide)
 		if herr == nil {
 			d.r.HiddenWhole = true
 			return
@@ -477,7 +478,7 @@ func (p *pipeline) finishHeld(st *PipelineStats) {
 // hideExtras hides the tracker's regions in d's frame and records them in
 // its result; if that fails, the frame fails closed.
 func (p *pipeline) hideExtras(d *done, extras []convert.Detection, st *PipelineStats) {
-	if err := hideDetections(&d.f.Mat, extras, p.o.Hide, p.o.HideBy); err != nil {
+	if err := hide.Detections(&d.f.Mat, extras, p.o.Hide, p.o.HideBy); err != nil {
 		// The frame may be partly hidden.
 		p.failClosed(d, fmt.Errorf("hide tracked regions: %w", err))
 		if d.dropped {

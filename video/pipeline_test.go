@@ -19,6 +19,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Synthetic frames: synthW×synthH BGR, a background that depends on the
@@ -276,7 +277,7 @@ func TestPipelineOrder(t *testing.T) {
 		t.Run(fmt.Sprintf("workers=%d,queue=%d", tc.workers, tc.queue), func(t *testing.T) {
 			sink := newMemSink(t, true)
 			st, err := RunPipeline(context.Background(), synthSource(t, n), newFake(uint64(tc.workers)), sink, PipelineOptions{
-				Workers: tc.workers, Queue: tc.queue, Hide: HideOptions{Style: Solid},
+				Workers: tc.workers, Queue: tc.queue, Hide: hide.Options{Style: hide.Solid},
 			})
 			if err != nil {
 				t.Fatalf("RunPipeline: %v", err)
@@ -313,7 +314,7 @@ func TestPipelineFailClosed(t *testing.T) {
 			det.fail = map[int]bool{3: true, 7: true}
 			sink := newMemSink(t, true)
 			st, err := RunPipeline(context.Background(), synthSource(t, n), det, sink, PipelineOptions{
-				Workers: 3, Queue: 2, DropOnError: drop, Hide: HideOptions{Style: Solid, Colour: fill},
+				Workers: 3, Queue: 2, DropOnError: drop, Hide: hide.Options{Style: hide.Solid, Colour: fill},
 			})
 			if err != nil {
 				t.Fatalf("RunPipeline: %v (a failed detection is not a pipeline error)", err)
@@ -362,7 +363,7 @@ func TestPipelineEmptyFrame(t *testing.T) {
 		return synthFrame(t, i)
 	}}
 	sink := newMemSink(t, true)
-	st, err := RunPipeline(context.Background(), src, newFake(2), sink, PipelineOptions{Workers: 2, Hide: HideOptions{Style: Solid}})
+	st, err := RunPipeline(context.Background(), src, newFake(2), sink, PipelineOptions{Workers: 2, Hide: hide.Options{Style: hide.Solid}})
 	if err != nil {
 		t.Fatalf("RunPipeline: %v", err)
 	}
@@ -402,7 +403,7 @@ func TestPipelineTimeout(t *testing.T) {
 	sink := newMemSink(t, true)
 	base := runtime.NumGoroutine()
 	st, err := RunPipeline(context.Background(), synthSource(t, n), det, sink, PipelineOptions{
-		Workers: 2, Queue: 2, Timeout: 300 * time.Millisecond, Hide: HideOptions{Style: Solid},
+		Workers: 2, Queue: 2, Timeout: 300 * time.Millisecond, Hide: hide.Options{Style: hide.Solid},
 	})
 	det.mu.Lock()
 	stillBlocked := det.blockedNow[5]
@@ -444,7 +445,7 @@ func TestPipelineHungDetector(t *testing.T) {
 	sink := newMemSink(t, true)
 	base := runtime.NumGoroutine()
 	st, err := RunPipeline(context.Background(), synthSource(t, n), det, sink, PipelineOptions{
-		Workers: workers, Timeout: 20 * time.Millisecond, Hide: HideOptions{Style: Solid},
+		Workers: workers, Timeout: 20 * time.Millisecond, Hide: hide.Options{Style: hide.Solid},
 	})
 	close(det.every)
 	if err != nil {
@@ -564,7 +565,7 @@ func testPipelineStops(t *testing.T, temporal bool) {
 // TestPipelineBadOptions: options are checked before anything is read.
 func TestPipelineBadOptions(t *testing.T) {
 	for _, o := range []PipelineOptions{
-		{Hide: HideOptions{Style: "smudge"}},
+		{Hide: hide.Options{Style: "smudge"}},
 		{Timeout: -time.Second},
 	} {
 		src := synthSource(t, 3)
@@ -721,7 +722,7 @@ func BenchmarkPipeline(b *testing.B) {
 					b.Fatal(err)
 				}
 				dets += len(d)
-				if err := Hide(&f.Mat, boxesOf(d), HideOptions{}); err != nil {
+				if err := hide.Boxes(&f.Mat, hide.BoxesOf(d), hide.Options{}); err != nil {
 					f.Mat.Close()
 					b.Fatal(err)
 				}

@@ -18,6 +18,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // streamSource clones one photo as an endless stream of frames until stop
@@ -136,7 +137,7 @@ func TestModelSwapWhileStreaming(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		st, err := RunPipeline(ctx, src, set, sink, PipelineOptions{Workers: 2,
-			Hide: HideOptions{Style: Solid, Shape: Box, MaskScale: 1.3, Colour: color.RGBA{A: 255}}})
+			Hide: hide.Options{Style: hide.Solid, Shape: hide.Box, MaskScale: 1.3, Colour: color.RGBA{A: 255}}})
 		done <- result{st, err}
 	}()
 

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Temporal safety: a detector that misses a face for one frame must not
@@ -73,8 +74,8 @@ func (o TrackOptions) Validate() error {
 	if math.IsNaN(o.Grow) || o.Grow < 0 || o.Grow > 1 {
 		return fmt.Errorf("grow %g: out of range, want [0, 1] (0 means %g)", o.Grow, DefaultTrackGrow)
 	}
-	if math.IsNaN(o.MaxGrow) || o.MaxGrow < 0 || o.MaxGrow > MaxMaskScale {
-		return fmt.Errorf("max grow %g: out of range, want [0, %d] (0 means %g)", o.MaxGrow, MaxMaskScale, DefaultTrackMaxGrow)
+	if math.IsNaN(o.MaxGrow) || o.MaxGrow < 0 || o.MaxGrow > hide.MaxMaskScale {
+		return fmt.Errorf("max grow %g: out of range, want [0, %d] (0 means %g)", o.MaxGrow, hide.MaxMaskScale, DefaultTrackMaxGrow)
 	}
 	return nil
 }

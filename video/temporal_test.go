@@ -14,6 +14,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Scenes for the temporal tests: sceneW×sceneH BGR frames with a
@@ -129,7 +130,7 @@ func frames(from, to int) map[int]bool {
 // black style and returns what was written.
 func runScene(t *testing.T, det *sceneDetector, n int, o PipelineOptions) (PipelineStats, *memSink) {
 	t.Helper()
-	o.Hide = HideOptions{Style: Solid}
+	o.Hide = hide.Options{Style: hide.Solid}
 	if o.Workers == 0 {
 		o.Workers = 3
 	}
@@ -398,7 +399,7 @@ func TestTemporalInFlight(t *testing.T) {
 		writes++
 		mu.Unlock()
 	}
-	st, err := RunPipeline(context.Background(), src, det, sink, PipelineOptions{Workers: workers, Queue: queue, Lookahead: lookahead, Hide: HideOptions{Style: Solid}})
+	st, err := RunPipeline(context.Background(), src, det, sink, PipelineOptions{Workers: workers, Queue: queue, Lookahead: lookahead, Hide: hide.Options{Style: hide.Solid}})
 	if err != nil {
 		t.Fatalf("RunPipeline: %v", err)
 	}
@@ -626,7 +627,7 @@ func TestTrackOptionsValidate(t *testing.T) {
 		}
 	}
 	src := synthSource(t, 3)
-	for _, o := range []PipelineOptions{{Persist: -1}, {Lookahead: -2}, {HideBy: map[string]HideOptions{"x": {Style: "smudge"}}}} {
+	for _, o := range []PipelineOptions{{Persist: -1}, {Lookahead: -2}, {HideBy: map[string]hide.Options{"x": {Style: "smudge"}}}} {
 		if _, err := RunPipeline(context.Background(), src, newFake(1), newMemSink(t, false), o); err == nil {
 			t.Errorf("options %+v: no error", o)
 		}
@@ -645,8 +646,8 @@ func TestTemporalHideBy(t *testing.T) {
 	white := color.RGBA{R: 255, G: 255, B: 255, A: 255}
 	sink := newMemSink(t, true)
 	st, err := RunPipeline(context.Background(), sceneSource(t, []object{face}, n), det, sink, PipelineOptions{
-		Workers: 2, Persist: 2, Hide: HideOptions{Style: Solid},
-		HideBy: map[string]HideOptions{"faces": {Style: Solid, Colour: white}},
+		Workers: 2, Persist: 2, Hide: hide.Options{Style: hide.Solid},
+		HideBy: map[string]hide.Options{"faces": {Style: hide.Solid, Colour: white}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -755,7 +756,7 @@ func TestTemporalRealModel(t *testing.T) {
 				mu.Unlock()
 			}
 			st, err := RunPipeline(context.Background(), src, det, sink, PipelineOptions{
-				Workers: 2, Persist: persist, Hide: HideOptions{Style: Solid},
+				Workers: 2, Persist: persist, Hide: hide.Options{Style: hide.Solid},
 			})
 			if err != nil {
 				t.Fatalf("RunPipeline: %v", err)
@@ -805,7 +806,7 @@ func TestTemporalStopsAtEnd(t *testing.T) {
 				sink.errAt, sink.err = at, errSink
 			}
 			st, err := RunPipeline(ctx, sceneSource(t, det.objs, n), det, sink, PipelineOptions{
-				Workers: 2, Persist: 2, Lookahead: 8, Hide: HideOptions{Style: Solid},
+				Workers: 2, Persist: 2, Lookahead: 8, Hide: hide.Options{Style: hide.Solid},
 			})
 			if !errors.Is(err, want) {
 				t.Fatalf("RunPipeline: error %v, want %v", err, want)

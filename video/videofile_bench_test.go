@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // BenchmarkVideoFile times whole files through AnonymizeFile, frames per
@@ -54,7 +55,7 @@ func BenchmarkVideoFile(b *testing.B) {
 					out := filepath.Join(b.TempDir(), filepath.Base(f))
 					res, err := AnonymizeFile(context.Background(), dets[mode], f, out, FileOptions{
 						Encode: enc, KeepAudio: true, DetectMaxSide: detectSide(mode, maxSide),
-						Pipeline: PipelineOptions{Hide: HideOptions{Style: Blur}},
+						Pipeline: PipelineOptions{Hide: hide.Options{Style: hide.Blur}},
 					})
 					if err != nil {
 						b.Fatal(err)

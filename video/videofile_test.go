@@ -22,6 +22,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // The video tests make their clips with ffmpeg (testsrc2 pictures, a sine
@@ -158,7 +159,7 @@ func leftovers(t testing.TB, dir string, keep ...string) []string {
 }
 
 // solidBlack hides regions with solid black boxes.
-var solidBlack = HideOptions{Style: Solid, Shape: Box, Colour: color.RGBA{A: 255}}
+var solidBlack = hide.Options{Style: hide.Solid, Shape: hide.Box, Colour: color.RGBA{A: 255}}
 
 // checkSameVideo compares out with in: frame count (decoded), frame rate,
 // duration within one frame, displayed size, and the audio (copied

@@ -1,4 +1,4 @@
-package video
+package hide
 
 import (
 	"errors"
@@ -133,7 +133,7 @@ var mixedBoxes = []convert.Box{
 	{X1: float32(math.NaN()), Y1: 1, X2: 20, Y2: 20},
 }
 
-// ---- Hide ------------------------------------------------------------------
+// ---- Boxes -----------------------------------------------------------------
 
 func TestHideChangesOnlyTheMask(t *testing.T) {
 	const w, h = 200, 150
@@ -141,11 +141,11 @@ func TestHideChangesOnlyTheMask(t *testing.T) {
 	for _, st := range allStyles {
 		for _, sh := range allShapes {
 			t.Run(fmt.Sprintf("%s/%s", st, sh), func(t *testing.T) {
-				o := HideOptions{Style: st, Shape: sh, MaskScale: 1.3, Colour: colour}
+				o := Options{Style: st, Shape: sh, MaskScale: 1.3, Colour: colour}
 				img := noiseMat(t, w, h, 1)
 				defer img.Close()
 				before := pixels(t, img)
-				if err := Hide(&img, mixedBoxes, o); err != nil {
+				if err := Boxes(&img, mixedBoxes, o); err != nil {
 					t.Fatalf("Hide: %v", err)
 				}
 				after := pixels(t, img)
@@ -203,10 +203,10 @@ func TestHideSolidFillsMask(t *testing.T) {
 	want := [3]byte{colour.B, colour.G, colour.R}
 	for _, sh := range allShapes {
 		t.Run(string(sh), func(t *testing.T) {
-			o := HideOptions{Style: Solid, Shape: sh, MaskScale: 1.3, Colour: colour}
+			o := Options{Style: Solid, Shape: sh, MaskScale: 1.3, Colour: colour}
 			img := noiseMat(t, w, h, 2)
 			defer img.Close()
-			if err := Hide(&img, mixedBoxes, o); err != nil {
+			if err := Boxes(&img, mixedBoxes, o); err != nil {
 				t.Fatalf("Hide: %v", err)
 			}
 			after := pixels(t, img)
@@ -248,13 +248,13 @@ func TestHideRemovesDetail(t *testing.T) {
 		for _, st := range []Style{Blur, Pixelate} {
 			for _, sh := range allShapes {
 				t.Run(fmt.Sprintf("%s/%s/%s", pat.name, st, sh), func(t *testing.T) {
-					o := HideOptions{Style: st, Shape: sh, MaskScale: 1}
+					o := Options{Style: st, Shape: sh, MaskScale: 1}
 					img := pat.make(t)
 					defer img.Close()
 					mask := Mask(box, w, h, o)
 					in := func(x, y int) bool { return mask[y*w+x] != 0 }
 					pre := pixels(t, img)
-					if err := Hide(&img, box, o); err != nil {
+					if err := Boxes(&img, box, o); err != nil {
 						t.Fatalf("Hide: %v", err)
 					}
 					post := pixels(t, img)
@@ -280,11 +280,11 @@ func TestHideSmallBoxChanges(t *testing.T) {
 	for _, st := range []Style{Blur, Pixelate} {
 		for _, sh := range allShapes {
 			t.Run(fmt.Sprintf("%s/%s", st, sh), func(t *testing.T) {
-				o := HideOptions{Style: st, Shape: sh, MaskScale: 1}
+				o := Options{Style: st, Shape: sh, MaskScale: 1}
 				img := noiseMat(t, w, h, 4)
 				defer img.Close()
 				before := pixels(t, img)
-				if err := Hide(&img, box, o); err != nil {
+				if err := Boxes(&img, box, o); err != nil {
 					t.Fatalf("Hide: %v", err)
 				}
 				after := pixels(t, img)
@@ -328,11 +328,11 @@ func TestHideEdgeCases(t *testing.T) {
 		for _, st := range allStyles {
 			for _, sh := range allShapes {
 				t.Run(fmt.Sprintf("%s/%s/%s", tc.name, st, sh), func(t *testing.T) {
-					o := HideOptions{Style: st, Shape: sh, MaskScale: 1.3, Colour: color.RGBA{R: 1, G: 2, B: 3}}
+					o := Options{Style: st, Shape: sh, MaskScale: 1.3, Colour: color.RGBA{R: 1, G: 2, B: 3}}
 					img := noiseMat(t, tc.w, tc.h, 5)
 					defer img.Close()
 					before := pixels(t, img)
-					if err := Hide(&img, tc.boxes, o); err != nil {
+					if err := Boxes(&img, tc.boxes, o); err != nil {
 						t.Fatalf("Hide: %v", err)
 					}
 					after := pixels(t, img)
@@ -367,14 +367,14 @@ func TestHideBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		img  *gocv.Mat
-		o    HideOptions
+		o    Options
 		want string // in the message
 	}{
-		{"nil Mat", nil, HideOptions{}, "empty frame"},
-		{"empty Mat", &empty, HideOptions{}, "empty frame"},
-		{"grey Mat", &grey, HideOptions{}, "8UC3"},
-		{"bad style", &good, HideOptions{Style: "smudge"}, "style"},
-		{"bad scale", &good, HideOptions{MaskScale: -2}, "mask scale"},
+		{"nil Mat", nil, Options{}, "empty frame"},
+		{"empty Mat", &empty, Options{}, "empty frame"},
+		{"grey Mat", &grey, Options{}, "8UC3"},
+		{"bad style", &good, Options{Style: "smudge"}, "style"},
+		{"bad scale", &good, Options{MaskScale: -2}, "mask scale"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var before []byte
@@ -382,15 +382,15 @@ func TestHideBadInput(t *testing.T) {
 				before = pixels(t, good)
 			}
 			for fn, err := range map[string]error{
-				"Hide":    Hide(tc.img, box, tc.o),
-				"HideAll": HideAll(tc.img, tc.o),
+				"Hide":    Boxes(tc.img, box, tc.o),
+				"HideAll": All(tc.img, tc.o),
 			} {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Errorf("%s: error %v, want one containing %q", fn, err, tc.want)
 				}
 			}
 			if tc.img == nil || tc.img == &empty {
-				if err := Hide(tc.img, box, HideOptions{}); !errors.Is(err, ErrEmptyFrame) {
+				if err := Boxes(tc.img, box, Options{}); !errors.Is(err, ErrEmptyFrame) {
 					t.Errorf("Hide: %v, want ErrEmptyFrame", err)
 				}
 			}
@@ -401,7 +401,7 @@ func TestHideBadInput(t *testing.T) {
 	}
 }
 
-// ---- HideAll ---------------------------------------------------------------
+// ---- All -----------------------------------------------------------------
 
 func TestHideAll(t *testing.T) {
 	const w, h = 320, 240
@@ -413,7 +413,7 @@ func TestHideAll(t *testing.T) {
 				img := noiseMat(t, w, h, 7)
 				defer img.Close()
 				before := pixels(t, img)
-				if err := HideAll(&img, HideOptions{Style: st, Shape: sh, Colour: colour}); err != nil {
+				if err := All(&img, Options{Style: st, Shape: sh, Colour: colour}); err != nil {
 					t.Fatalf("HideAll: %v", err)
 				}
 				after := pixels(t, img)
@@ -473,7 +473,7 @@ func TestRegions(t *testing.T) {
 		{"1x1 frame", convert.Box{X1: 0, Y1: 0, X2: 1, Y2: 1}, 1, 1, 1.3, []image.Rectangle{image.Rect(0, 0, 1, 1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Regions([]convert.Box{tc.box}, tc.w, tc.h, HideOptions{MaskScale: tc.scale})
+			got := Regions([]convert.Box{tc.box}, tc.w, tc.h, Options{MaskScale: tc.scale})
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("Regions(%+v, %dx%d, scale %g) = %v, want %v", tc.box, tc.w, tc.h, tc.scale, got, tc.want)
 			}
@@ -483,7 +483,7 @@ func TestRegions(t *testing.T) {
 
 func TestMaskBoxIsRegions(t *testing.T) {
 	const w, h = 200, 150
-	o := HideOptions{Shape: Box, MaskScale: 1.3}
+	o := Options{Shape: Box, MaskScale: 1.3}
 	mask := Mask(mixedBoxes, w, h, o)
 	want := make([]uint8, w*h)
 	for _, r := range Regions(mixedBoxes, w, h, o) {
@@ -515,7 +515,7 @@ func TestMaskEllipse(t *testing.T) {
 		{"1x1", convert.Box{X1: 5, Y1: 5, X2: 6, Y2: 6}, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := HideOptions{Shape: Ellipse, MaskScale: tc.scale}
+			o := Options{Shape: Ellipse, MaskScale: tc.scale}
 			mask := Mask([]convert.Box{tc.box}, w, h, o)
 			b := tc.box
 			cx, cy := float64(b.X1+b.X2)/2, float64(b.Y1+b.Y2)/2
@@ -553,7 +553,7 @@ func TestMaskEllipse(t *testing.T) {
 
 func TestMaskInto(t *testing.T) {
 	const w, h = 200, 150
-	o := HideOptions{Shape: Ellipse, MaskScale: 1.3}
+	o := Options{Shape: Ellipse, MaskScale: 1.3}
 	want := Mask(mixedBoxes, w, h, o)
 
 	m := gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC1)
@@ -595,23 +595,23 @@ func TestMaskInto(t *testing.T) {
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		o    HideOptions
+		o    Options
 		want string // "" for valid, else a word the message must hold
 	}{
-		{"zero value", HideOptions{}, ""},
-		{"all set", HideOptions{Style: Pixelate, Shape: Ellipse, MaskScale: 1.3, BlurCells: 8, PixelCells: 16}, ""},
-		{"largest scale", HideOptions{MaskScale: 10}, ""},
-		{"small scale", HideOptions{MaskScale: 0.5}, ""},
-		{"unknown style", HideOptions{Style: "Blur"}, `style "Blur"`},
-		{"unknown shape", HideOptions{Shape: "circle"}, `shape "circle"`},
-		{"negative scale", HideOptions{MaskScale: -1}, "mask scale"},
-		{"NaN scale", HideOptions{MaskScale: math.NaN()}, "mask scale"},
-		{"infinite scale", HideOptions{MaskScale: math.Inf(1)}, "mask scale"},
-		{"too large scale", HideOptions{MaskScale: 10.5}, "mask scale"},
-		{"too few blur cells", HideOptions{BlurCells: 3}, "blur cells"},
-		{"too many blur cells", HideOptions{BlurCells: 17}, "blur cells"},
-		{"negative pixel cells", HideOptions{PixelCells: -1}, "pixel cells"},
-		{"too many pixel cells", HideOptions{PixelCells: 40}, "pixel cells"},
+		{"zero value", Options{}, ""},
+		{"all set", Options{Style: Pixelate, Shape: Ellipse, MaskScale: 1.3, BlurCells: 8, PixelCells: 16}, ""},
+		{"largest scale", Options{MaskScale: 10}, ""},
+		{"small scale", Options{MaskScale: 0.5}, ""},
+		{"unknown style", Options{Style: "Blur"}, `style "Blur"`},
+		{"unknown shape", Options{Shape: "circle"}, `shape "circle"`},
+		{"negative scale", Options{MaskScale: -1}, "mask scale"},
+		{"NaN scale", Options{MaskScale: math.NaN()}, "mask scale"},
+		{"infinite scale", Options{MaskScale: math.Inf(1)}, "mask scale"},
+		{"too large scale", Options{MaskScale: 10.5}, "mask scale"},
+		{"too few blur cells", Options{BlurCells: 3}, "blur cells"},
+		{"too many blur cells", Options{BlurCells: 17}, "blur cells"},
+		{"negative pixel cells", Options{PixelCells: -1}, "pixel cells"},
+		{"too many pixel cells", Options{PixelCells: 40}, "pixel cells"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.o.Validate()
@@ -646,10 +646,10 @@ func BenchmarkHide(b *testing.B) {
 				boxes []convert.Box
 				scale float64
 			}{{"1000px", big, 1}, {"10faces", faces, 1.3}} {
-				o := HideOptions{Style: st, Shape: sh, MaskScale: c.scale}
+				o := Options{Style: st, Shape: sh, MaskScale: c.scale}
 				b.Run(fmt.Sprintf("%s/%s/%s", st, sh, c.name), func(b *testing.B) {
 					for b.Loop() {
-						if err := Hide(&img, c.boxes, o); err != nil {
+						if err := Boxes(&img, c.boxes, o); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -660,7 +660,7 @@ func BenchmarkHide(b *testing.B) {
 	for _, st := range allStyles {
 		b.Run(fmt.Sprintf("all/%s/1080p", st), func(b *testing.B) {
 			for b.Loop() {
-				if err := HideAll(&img, HideOptions{Style: st}); err != nil {
+				if err := All(&img, Options{Style: st}); err != nil {
 					b.Fatal(err)
 				}
 			}

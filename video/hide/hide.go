@@ -1,9 +1,9 @@
-// Package video hides faces in frames: it turns detector boxes into mask
+// Package hide hides faces in frames: it turns detector boxes into mask
 // regions and blurs, pixelates or fills them in place.
 //
-// Hide, HideAll and MaskInto take a caller's Mat and never keep it; every
-// scratch Mat they make is closed before they return.
-package video
+// Boxes, Detections, All and MaskInto take a caller's Mat and never keep
+// it; every scratch Mat they make is closed before they return.
+package hide
 
 import (
 	"errors"
@@ -41,7 +41,7 @@ const (
 	Ellipse Shape = "ellipse"
 )
 
-// Defaults used for zero-valued fields of HideOptions.
+// Defaults used for zero-valued fields of Options.
 const (
 	DefaultStyle      = Blur
 	DefaultShape      = Box
@@ -57,16 +57,16 @@ const (
 	MaxMaskScale = 10
 )
 
-// HideOptions says how regions are hidden. The zero value is valid: a box
+// Options says how regions are hidden. The zero value is valid: a box
 // blur of the boxes as they are.
-type HideOptions struct {
+type Options struct {
 	// Style is blur, pixelate or solid; "" means blur.
 	Style Style
 	// Shape is box or ellipse; "" means box.
 	Shape Shape
 	// MaskScale grows every box about its centre by this factor before it
 	// is hidden (1.3 is a good setting for face detectors, whose boxes are
-	// tight). 0 means 1. Validate, and so Hide, reject negative values;
+	// tight). 0 means 1. Validate, and so Boxes, reject negative values;
 	// Regions and Mask, which return no error, take them as 1.
 	MaskScale float64
 	// Colour is the fill of the solid style (alpha ignored); the zero value
@@ -81,7 +81,7 @@ type HideOptions struct {
 }
 
 // Validate reports the first bad field, by name.
-func (o HideOptions) Validate() error {
+func (o Options) Validate() error {
 	switch o.Style {
 	case "", Blur, Pixelate, Solid:
 	default:
@@ -105,7 +105,7 @@ func (o HideOptions) Validate() error {
 }
 
 // withDefaults fills the zero-valued fields.
-func (o HideOptions) withDefaults() HideOptions {
+func (o Options) withDefaults() Options {
 	if o.Style == "" {
 		o.Style = DefaultStyle
 	}
@@ -157,7 +157,7 @@ func clampCoord(v float32) float64 {
 }
 
 // regions grows and clips boxes; o must have its defaults filled.
-func regions(boxes []convert.Box, w, h int, o HideOptions) []region {
+func regions(boxes []convert.Box, w, h int, o Options) []region {
 	var out []region
 	for _, bx := range boxes {
 		if !(bx.X2 > bx.X1) || !(bx.Y2 > bx.Y1) { // also false for NaN
@@ -185,7 +185,7 @@ func regions(boxes []convert.Box, w, h int, o HideOptions) []region {
 
 // spans calls fn(y, x0, x1) for each row y of r.rect with the pixels
 // [x0, x1) that the mask covers, in frame coordinates. It is the one
-// definition of the mask: Hide and MaskInto both use it.
+// definition of the mask: Boxes and MaskInto both use it.
 //
 // For the ellipse, a pixel is covered when its square overlaps the ellipse's
 // interior: on each row the ellipse is widest at the row's point nearest the
@@ -220,13 +220,13 @@ func (r region) spans(fn func(y, x0, x1 int)) {
 	}
 }
 
-// Regions returns the pixel rectangles Hide works on for boxes in a w×h
+// Regions returns the pixel rectangles Boxes works on for boxes in a w×h
 // frame: each box grown about its centre by MaskScale, widened to whole
 // pixels and clipped to the frame. Boxes that are empty (or NaN) or fall
 // outside the frame are left out, so the result may be shorter than boxes.
 // With the ellipse shape only the pixels MaskInto marks inside each
 // rectangle change.
-func Regions(boxes []convert.Box, w, h int, o HideOptions) []image.Rectangle {
+func Regions(boxes []convert.Box, w, h int, o Options) []image.Rectangle {
 	regs := regions(boxes, w, h, o.withDefaults())
 	if len(regs) == 0 {
 		return nil
@@ -238,9 +238,9 @@ func Regions(boxes []convert.Box, w, h int, o HideOptions) []image.Rectangle {
 	return out
 }
 
-// Mask returns the pixels Hide changes for boxes in a w×h frame, row-major:
+// Mask returns the pixels Boxes changes for boxes in a w×h frame, row-major:
 // 255 where hidden, 0 where left alone. Use it to measure coverage.
-func Mask(boxes []convert.Box, w, h int, o HideOptions) []uint8 {
+func Mask(boxes []convert.Box, w, h int, o Options) []uint8 {
 	if w <= 0 || h <= 0 {
 		return nil
 	}
@@ -257,8 +257,8 @@ func Mask(boxes []convert.Box, w, h int, o HideOptions) []uint8 {
 }
 
 // MaskInto writes Mask into mask, an 8UC1 Mat whose size is the frame's:
-// 255 where Hide changes pixels, 0 elsewhere.
-func MaskInto(mask *gocv.Mat, boxes []convert.Box, o HideOptions) error {
+// 255 where Boxes changes pixels, 0 elsewhere.
+func MaskInto(mask *gocv.Mat, boxes []convert.Box, o Options) error {
 	if mask == nil || mask.Empty() {
 		return fmt.Errorf("mask: %w", ErrEmptyFrame)
 	}
@@ -290,13 +290,13 @@ func MaskInto(mask *gocv.Mat, boxes []convert.Box, o HideOptions) error {
 	return nil
 }
 
-// Hide hides every box in img, a BGR 8UC3 Mat changed in place. Boxes are
+// Boxes hides every box in img, a BGR 8UC3 Mat changed in place. Boxes are
 // grown by o.MaskScale and clipped to the frame (see Regions); empty boxes
 // and boxes outside the frame are ignored, and overlapping boxes are all
 // hidden. It fails, leaving img as it was, on a nil, empty or non-8UC3 Mat
 // or invalid options; an error after that (none is expected) may leave img
-// partly hidden, so a caller should then HideAll or drop the frame.
-func Hide(img *gocv.Mat, boxes []convert.Box, o HideOptions) error {
+// partly hidden, so a caller should then All or drop the frame.
+func Boxes(img *gocv.Mat, boxes []convert.Box, o Options) error {
 	if err := checkFrame(img); err != nil {
 		return err
 	}
@@ -318,11 +318,11 @@ func Hide(img *gocv.Mat, boxes []convert.Box, o HideOptions) error {
 	return nil
 }
 
-// HideAll hides the whole frame in o's style, whatever the shape: the
+// All hides the whole frame in o's style, whatever the shape: the
 // fail-closed path for a frame the detector could not process. Blur and
 // pixelate keep about BlurCells/PixelCells cells over the frame's long side,
 // so nothing in it stays recognisable; solid fills it.
-func HideAll(img *gocv.Mat, o HideOptions) error {
+func All(img *gocv.Mat, o Options) error {
 	if err := checkFrame(img); err != nil {
 		return err
 	}
@@ -341,7 +341,39 @@ func HideAll(img *gocv.Mat, o HideOptions) error {
 	return hideRegion(img, r, o, s)
 }
 
-// scratch holds the Mats one Hide call reuses from box to box; OpenCV
+// Detections hides the boxes of dets in img as Boxes does: each model's
+// detections (by convert.Detection.Model) with byModel's options for that
+// model when it names one, the others with def.
+func Detections(img *gocv.Mat, dets []convert.Detection, def Options, byModel map[string]Options) error {
+	if len(byModel) == 0 {
+		return Boxes(img, BoxesOf(dets), def)
+	}
+	groups := map[string][]convert.Box{}
+	for _, d := range dets {
+		groups[d.Model] = append(groups[d.Model], d.Box)
+	}
+	for model, boxes := range groups {
+		o, ok := byModel[model]
+		if !ok {
+			o = def
+		}
+		if err := Boxes(img, boxes, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BoxesOf is the boxes of dets, in order.
+func BoxesOf(dets []convert.Detection) []convert.Box {
+	b := make([]convert.Box, len(dets))
+	for i, d := range dets {
+		b[i] = d.Box
+	}
+	return b
+}
+
+// scratch holds the Mats one Boxes call reuses from box to box; OpenCV
 // reallocates them only when a box's size differs from the last one's.
 type scratch struct {
 	half   [2]gocv.Mat // ping-pong buffers of shrink's halvings
@@ -373,7 +405,7 @@ func (s *scratch) Close() {
 }
 
 // hideRegion hides one region of img; r.rect is inside img and non-empty.
-func hideRegion(img *gocv.Mat, r region, o HideOptions, s *scratch) error {
+func hideRegion(img *gocv.Mat, r region, o Options, s *scratch) error {
 	view := img.Region(r.rect)
 	defer view.Close()
 	rw, rh := r.rect.Dx(), r.rect.Dy()
