@@ -24,6 +24,7 @@ import (
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Exit codes: a stable, documented table (README "Exit codes").
@@ -500,5 +501,5 @@ func writeAudit(path string, info infer.Info, results []video.ImageResult, sum v
 	if err != nil {
 		return err
 	}
-	return video.WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return imageio.WriteFileAtomic(path, append(data, '\n'), 0o644)
 }

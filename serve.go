@@ -56,6 +56,7 @@ import (
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Service tunables that are not settings.
@@ -870,7 +871,7 @@ func (s *server) process(data []byte, format imageFormat, o requestOptions, sele
 		return res
 	}
 	t0 := time.Now()
-	img, err := video.DecodeImage(data)
+	img, err := imageio.Decode(data)
 	if err != nil {
 		return fail(http.StatusBadRequest, "corrupt", err)
 	}
@@ -896,7 +897,7 @@ func (s *server) process(data []byte, format imageFormat, o requestOptions, sele
 	}
 	res.timing.Hide = msSince(t2)
 	t3 := time.Now()
-	out, err := video.EncodeImage(img, format.ext(), s.cfg.Output.JPEGQuality)
+	out, err := imageio.Encode(img, format.ext(), s.cfg.Output.JPEGQuality)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "encode_failed", err)
 	}

@@ -27,7 +27,7 @@ const (
 // contentType is the MIME type of the format.
 func (f imageFormat) contentType() string { return "image/" + string(f) }
 
-// ext is the file extension video.EncodeImage writes the format for.
+// ext is the file extension imageio.Encode writes the format for.
 func (f imageFormat) ext() string {
 	switch f {
 	case formatJPEG:

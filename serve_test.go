@@ -31,7 +31,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // ---- helpers ---------------------------------------------------------------
@@ -200,7 +200,7 @@ func facePhoto(t testing.TB, w, h int, ext string) []byte {
 	dst := gocv.NewMat()
 	defer dst.Close()
 	gocv.Resize(src, &dst, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
-	data, err := video.EncodeImage(dst, ext, 90)
+	data, err := imageio.Encode(dst, ext, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func facePhoto(t testing.TB, w, h int, ext string) []byte {
 // pixelsOf decodes encoded image data.
 func pixelsOf(t *testing.T, data []byte) pixels {
 	t.Helper()
-	m, err := video.DecodeImage(data)
+	m, err := imageio.Decode(data)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Task is one image or video file to anonymize.
@@ -45,7 +46,7 @@ func (t Task) IsVideo() bool {
 	if t.Kind != "" {
 		return t.Kind == KindVideo
 	}
-	return IsVideo(t.Input)
+	return imageio.IsVideo(t.Input)
 }
 
 // ErrUsage marks errors in how a run was asked for (exit code 2).
@@ -75,7 +76,7 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 	seen := map[string]string{}
 	add := func(in, outPath string) {
 		kind := KindImage
-		if IsVideo(in) {
+		if imageio.IsVideo(in) {
 			kind = KindVideo
 		} else {
 			outPath = withFormat(outPath, format)
@@ -105,7 +106,7 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 		}
 		if !st.IsDir() {
 			switch {
-			case !IsImage(in) && !IsVideo(in):
+			case !imageio.IsImage(in) && !imageio.IsVideo(in):
 				other = append(other, in)
 			case out == "":
 				ext := filepath.Ext(in)
@@ -153,7 +154,7 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 			if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 				return nil
 			}
-			if !IsImage(p) && !IsVideo(p) {
+			if !imageio.IsImage(p) && !imageio.IsVideo(p) {
 				other = append(other, p)
 				return nil
 			}
@@ -443,7 +444,7 @@ func processImage(det Detector, t Task, o BatchOptions) ImageResult {
 			return r
 		}
 	}
-	img, err := ReadImage(t.Input)
+	img, err := imageio.Read(t.Input)
 	if err != nil {
 		r.Output = ""
 		return fail(StatusFailed, fmt.Errorf("read: %w", err))
@@ -484,11 +485,11 @@ func processImage(det Detector, t Task, o BatchOptions) ImageResult {
 }
 
 func writeImage(img gocv.Mat, path string, quality int) error {
-	data, err := EncodeImage(img, filepath.Ext(path), quality)
+	data, err := imageio.Encode(img, filepath.Ext(path), quality)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, data, 0o644)
+	return imageio.WriteFileAtomic(path, data, 0o644)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

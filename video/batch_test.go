@@ -13,6 +13,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // failingDetector stands in for a model whose inference fails.
@@ -57,7 +58,7 @@ func TestFailClosed(t *testing.T) {
 		if got[0].Status != StatusHiddenWhole {
 			t.Errorf("status %q, want %q", got[0].Status, StatusHiddenWhole)
 		}
-		img, err := ReadImage(out)
+		img, err := imageio.Read(out)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Labels maps an image path, relative to the images folder, to its
@@ -253,7 +254,7 @@ feed:
 
 func evalImage(det Detector, path, name string, faces []convert.Box, o EvalOptions) imageEval {
 	ie := imageEval{name: name, faces: faces}
-	img, err := ReadImage(path)
+	img, err := imageio.Read(path)
 	if err != nil {
 		ie.err = err
 		return ie

@@ -16,6 +16,7 @@ import (
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 func evalRuntime(t *testing.T) *infer.Runtime {
@@ -160,7 +161,7 @@ func TestTilingFindsSmallFace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A 1280x960 frame with the astronaut's face (about 36 px) pasted in.
-	astro, err := ReadImage(testenv.Shared(t, "data/faces/astronaut.png"))
+	astro, err := imageio.Read(testenv.Shared(t, "data/faces/astronaut.png"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // PreviewPath is where a Preview serves its MJPEG stream.
@@ -125,7 +127,7 @@ func (p *Preview) Publish(img gocv.Mat) {
 	if p == nil || p.viewers.Load() == 0 {
 		return
 	}
-	data, err := EncodeImage(img, ".jpg", p.quality)
+	data, err := imageio.Encode(img, ".jpg", p.quality)
 	if err != nil {
 		return
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // FrameEncoder writes one video file; *Encoder is one. Close finalises the
@@ -306,9 +308,9 @@ func (s *SegmentSink) finish() {
 func (s *SegmentSink) writeJPEG(f Frame) {
 	name := fmt.Sprintf("%s_%06d.jpg", s.o.Start.Add(f.PTS).UTC().Format(SegmentTimeFormat), f.Index)
 	p := filepath.Join(s.o.Dir, "frames", name)
-	data, err := EncodeImage(f.Mat, ".jpg", s.o.JPEGQuality)
+	data, err := imageio.Encode(f.Mat, ".jpg", s.o.JPEGQuality)
 	if err == nil {
-		err = WriteFileAtomic(p, data, 0o644)
+		err = imageio.WriteFileAtomic(p, data, 0o644)
 	}
 	if err != nil {
 		s.jpegErrors.Add(1)

@@ -20,6 +20,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Synthetic frames: synthW×synthH BGR, a background that depends on the
@@ -607,7 +608,7 @@ func cloneSource(img gocv.Mat, n int) *sliceSource {
 func TestPipelineRealModel(t *testing.T) {
 	const n = 30
 	det := loadYunet(t, 0)
-	orig, err := ReadImage(testenv.Shared(t, "data/faces/group_uf2.jpg"))
+	orig, err := imageio.Read(testenv.Shared(t, "data/faces/group_uf2.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +671,7 @@ type encodeSink struct{ bytes int }
 
 func (s *encodeSink) Write(f Frame, _ FrameResult) error {
 	defer f.Mat.Close()
-	b, err := EncodeImage(f.Mat, ".jpg", 90)
+	b, err := imageio.Encode(f.Mat, ".jpg", 90)
 	s.bytes += len(b)
 	return err
 }
@@ -684,7 +685,7 @@ func (s *encodeSink) Close() error { return nil }
 // baseline the pipeline's overlap is measured against.
 // Run: go test -run XXX -bench Pipeline -benchtime 60x ./video/
 func BenchmarkPipeline(b *testing.B) {
-	src, err := ReadImage(testenv.Shared(b, "data/faces/group_uf2.jpg"))
+	src, err := imageio.Read(testenv.Shared(b, "data/faces/group_uf2.jpg"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // streamSource clones one photo as an endless stream of frames until stop
@@ -123,7 +124,7 @@ func TestModelSwapWhileStreaming(t *testing.T) {
 	defer cancel()
 	go rl.Run(ctx, nil)
 
-	img, err := ReadImage(testenv.Shared(t, "data/faces/group_uf2.jpg"))
+	img, err := imageio.Read(testenv.Shared(t, "data/faces/group_uf2.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}

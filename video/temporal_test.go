@@ -15,6 +15,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Scenes for the temporal tests: sceneW×sceneH BGR frames with a
@@ -717,7 +718,7 @@ func (d *dropFrames) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.Mode
 func TestTemporalRealModel(t *testing.T) {
 	const n, dropped, step = 20, 7, 3
 	yunet := loadYunet(t, 0)
-	orig, err := ReadImage(testenv.Shared(t, "data/faces/group_uf2.jpg"))
+	orig, err := imageio.Read(testenv.Shared(t, "data/faces/group_uf2.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // The video tests make their clips with ffmpeg (testsrc2 pictures, a sine
@@ -459,7 +460,7 @@ func TestVideoFileEveryFrame(t *testing.T) {
 	ffmpegRun(t, "-loop", "1", "-framerate", "25", "-i", photo, "-t", "1",
 		"-vf", "drawtext=text='%{n}':x=8:y=8:fontsize=24:fontcolor=white", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", in)
 
-	img, err := ReadImage(photo)
+	img, err := imageio.Read(photo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +614,7 @@ func TestEncoder(t *testing.T) {
 // colours, and a decoded frame matches ffmpeg's own conversion to BGR.
 func TestRawFrameColours(t *testing.T) {
 	needFFmpeg(t)
-	photo, err := ReadImage(testenv.Shared(t, "data/faces/astronaut.png"))
+	photo, err := imageio.Read(testenv.Shared(t, "data/faces/astronaut.png"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // WatchOptions configure Watch.
@@ -274,7 +275,7 @@ func (w *watcher) outputPath(r *watchRoot, in string) string {
 		rel = filepath.Base(in)
 	}
 	p := filepath.Join(r.out, rel)
-	if IsImage(in) {
+	if imageio.IsImage(in) {
 		p = withFormat(p, w.o.Format)
 	}
 	return p
@@ -402,7 +403,7 @@ func (w *watcher) walk(r *watchRoot, dir string) {
 
 // found takes note of a file met in a walk.
 func (w *watcher) found(r *watchRoot, p string) {
-	if !IsImage(p) && !IsVideo(p) {
+	if !imageio.IsImage(p) && !imageio.IsVideo(p) {
 		w.others[p] = true
 		return
 	}
@@ -507,7 +508,7 @@ func (w *watcher) event(ev fsnotify.Event) {
 			w.sweep(now)
 		}
 	case !st.Mode().IsRegular():
-	case !IsImage(p) && !IsVideo(p):
+	case !imageio.IsImage(p) && !imageio.IsVideo(p):
 		w.others[p] = true
 	default:
 		w.pend(w.file(r, p), now.Add(w.o.Settle))
@@ -558,7 +559,7 @@ func (w *watcher) sweep(now time.Time) {
 		w.unpend(f)
 		f.queued = true
 		l := &w.images
-		if IsVideo(f.path) {
+		if imageio.IsVideo(f.path) {
 			l = &w.videos
 		}
 		l.queue = append(l.queue, f.path)
@@ -593,7 +594,7 @@ func (w *watcher) job(p string) watchJob {
 	f := w.files[p]
 	out := w.outputPath(f.root, p)
 	t := Task{Input: p, Output: out, Kind: KindImage}
-	if IsVideo(p) {
+	if imageio.IsVideo(p) {
 		t.Kind = KindVideo
 	}
 	if prev, ok := w.claims[out]; ok && prev != p {

@@ -1,4 +1,7 @@
-package video
+// Package imageio reads and decodes still images into 8-bit BGR Mats (EXIF
+// orientation applied, no metadata kept) and encodes them, tells images and
+// videos apart by extension, and writes files atomically.
+package imageio
 
 import (
 	"errors"
@@ -34,10 +37,10 @@ var ErrDecode = errors.New("not a readable image")
 // maxImageBytes caps the size of an image file read into memory.
 const maxImageBytes = 512 << 20
 
-// ReadImage reads and decodes an image file into an 8-bit BGR Mat (EXIF
+// Read reads and decodes an image file into an 8-bit BGR Mat (EXIF
 // orientation applied). The caller closes the Mat; on error no Mat is
 // allocated and there is nothing to close.
-func ReadImage(path string) (gocv.Mat, error) {
+func Read(path string) (gocv.Mat, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return gocv.Mat{}, err
@@ -49,12 +52,12 @@ func ReadImage(path string) (gocv.Mat, error) {
 	if err != nil {
 		return gocv.Mat{}, err
 	}
-	return DecodeImage(data)
+	return Decode(data)
 }
 
-// DecodeImage decodes encoded image bytes into an 8-bit BGR Mat (EXIF
+// Decode decodes encoded image bytes into an 8-bit BGR Mat (EXIF
 // orientation applied); on error no Mat is allocated.
-func DecodeImage(data []byte) (gocv.Mat, error) {
+func Decode(data []byte) (gocv.Mat, error) {
 	if len(data) == 0 {
 		return gocv.Mat{}, fmt.Errorf("%w: empty file", ErrDecode)
 	}
@@ -140,8 +143,8 @@ func jpegTruncated(data []byte) bool {
 	}
 }
 
-// EncodeImage encodes img in the format of ext (".jpg", ".png", ...).
-func EncodeImage(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
+// Encode encodes img in the format of ext (".jpg", ".png", ...).
+func Encode(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
 	fe, ok := imageExts[strings.ToLower(ext)]
 	if !ok {
 		return nil, fmt.Errorf("encode: unsupported image format %q", ext)

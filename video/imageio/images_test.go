@@ -1,4 +1,4 @@
-package video
+package imageio
 
 import (
 	"bytes"
@@ -48,18 +48,18 @@ func withExif(t *testing.T, jpeg []byte, orientation uint16) []byte {
 }
 
 func TestMetadataNotCopiedAndOrientationApplied(t *testing.T) {
-	src, err := ReadImage(testenv.Shared(t, "data/faces/group_uf2.jpg"))
+	src, err := Read(testenv.Shared(t, "data/faces/group_uf2.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	plain, err := EncodeImage(src, ".jpg", 95)
+	plain, err := Encode(src, ".jpg", 95)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Orientation 6: the stored pixels must be rotated 90° clockwise to display.
 	tagged := withExif(t, plain, 6)
-	img, err := DecodeImage(tagged)
+	img, err := Decode(tagged)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestMetadataNotCopiedAndOrientationApplied(t *testing.T) {
 	if img.Cols() != src.Rows() || img.Rows() != src.Cols() {
 		t.Errorf("orientation 6 decoded as %dx%d, want the rotated %dx%d", img.Cols(), img.Rows(), src.Rows(), src.Cols())
 	}
-	out, err := EncodeImage(img, ".jpg", 95)
+	out, err := Encode(img, ".jpg", 95)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestMetadataNotCopiedAndOrientationApplied(t *testing.T) {
 		t.Error("output JPEG carries an Exif segment: metadata (GPS included) must not be copied")
 	}
 	// Re-reading the output gives the upright pixels as they are.
-	back, err := DecodeImage(out)
+	back, err := Decode(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,19 +102,19 @@ func TestDecodeErrors(t *testing.T) {
 		"truncated half": good[:len(good)/2],
 		"truncated end":  good[:len(good)-2],
 	} {
-		m, err := DecodeImage(data)
+		m, err := Decode(data)
 		if err == nil {
 			t.Errorf("%s: decoded to %dx%d, want an error", name, m.Cols(), m.Rows())
 			m.Close()
 		}
 	}
 	// Bytes after the end-of-image marker are harmless.
-	m, err := DecodeImage(append(append([]byte{}, good...), "trailing junk"...))
+	m, err := Decode(append(append([]byte{}, good...), "trailing junk"...))
 	if err != nil {
 		t.Errorf("JPEG with trailing bytes: %v", err)
 	}
 	m.Close()
-	if _, err := ReadImage(filepath.Join(t.TempDir(), "missing.jpg")); !os.IsNotExist(err) {
+	if _, err := Read(filepath.Join(t.TempDir(), "missing.jpg")); !os.IsNotExist(err) {
 		t.Errorf("missing file: err = %v, want not-exist", err)
 	}
 }
@@ -123,12 +123,12 @@ func TestEncodeFormats(t *testing.T) {
 	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 255, 0), 16, 24, gocv.MatTypeCV8UC3)
 	defer img.Close()
 	for _, ext := range []string{".jpg", ".jpeg", ".png", ".bmp", ".tiff", ".webp"} {
-		data, err := EncodeImage(img, ext, 90)
+		data, err := Encode(img, ext, 90)
 		if err != nil {
 			t.Errorf("%s: %v", ext, err)
 			continue
 		}
-		back, err := DecodeImage(data)
+		back, err := Decode(data)
 		if err != nil {
 			t.Errorf("%s: decode own output: %v", ext, err)
 			continue
@@ -138,12 +138,12 @@ func TestEncodeFormats(t *testing.T) {
 		}
 		back.Close()
 	}
-	if _, err := EncodeImage(img, ".gif", 90); err == nil {
+	if _, err := Encode(img, ".gif", 90); err == nil {
 		t.Error(".gif accepted")
 	}
 	empty := gocv.NewMat()
 	defer empty.Close()
-	if _, err := EncodeImage(empty, ".png", 90); err == nil {
+	if _, err := Encode(empty, ".png", 90); err == nil {
 		t.Error("empty image encoded")
 	}
 }
