@@ -22,7 +22,7 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
 )
@@ -384,12 +384,12 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 		return cmdWatch(c, cfg, log, stderr)
 	}
 
-	tasks, other, err := video.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)
+	tasks, other, err := batch.Plan(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Format)
 	if err == nil {
-		err = video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite)
+		err = batch.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite)
 	}
 	if err != nil {
-		if errors.Is(err, video.ErrUsage) {
+		if errors.Is(err, batch.ErrUsage) {
 			return usageErr("%v", err)
 		}
 		return &exitError{exitSomeFailed, err}
@@ -426,7 +426,7 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	if !quiet && isTerminal(stderr) && videos > 0 {
 		fbar = &frameBar{w: stderr, videos: videos}
 	}
-	var results []video.ImageResult
+	var results []batch.ImageResult
 	start := time.Now()
 	opts := batchOptions(cfg, det, log)
 	opts.Progress = func() {
@@ -437,7 +437,7 @@ func cmdAnonymize(c *cli.Context, stderr io.Writer) error {
 	if fbar != nil {
 		opts.FrameProgress = fbar.update
 	}
-	sum := video.RunBatch(c.Context, det, tasks, opts, func(r video.ImageResult) { results = append(results, r) })
+	sum := batch.Run(c.Context, det, tasks, opts, func(r batch.ImageResult) { results = append(results, r) })
 	if bar != nil {
 		bar.Finish()
 	}
@@ -487,14 +487,14 @@ type audit struct {
 	Finished time.Time           `json:"finished"`
 	Seconds  float64             `json:"seconds"`
 	Model    infer.Info          `json:"model"`
-	Summary  video.Summary       `json:"summary"`
-	Images   []video.ImageResult `json:"images"`
+	Summary  batch.Summary       `json:"summary"`
+	Images   []batch.ImageResult `json:"images"`
 }
 
-func writeAudit(path string, info infer.Info, results []video.ImageResult, sum video.Summary, d time.Duration) error {
-	video.SortResults(results)
+func writeAudit(path string, info infer.Info, results []batch.ImageResult, sum batch.Summary, d time.Duration) error {
+	batch.SortResults(results)
 	if results == nil {
-		results = []video.ImageResult{}
+		results = []batch.ImageResult{}
 	}
 	data, err := json.MarshalIndent(audit{Tool: "anonymize", Version: version, Finished: time.Now().UTC(),
 		Seconds: d.Seconds(), Model: info, Summary: sum, Images: results}, "", "  ")

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/eval"
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
@@ -49,7 +50,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	labels, err := video.LoadLabels(c.String("boxes"))
+	labels, err := eval.LoadLabels(c.String("boxes"))
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -80,7 +81,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		run = video.Shrink(det.ForVideo(), side)
 	}
 	hide, _ := cfg.hideOptions()
-	r, err := video.Evaluate(c.Context, run, c.String("images"), labels, video.EvalOptions{
+	r, err := eval.Run(c.Context, run, c.String("images"), labels, eval.Options{
 		Hide: hide, HideBy: cfg.hideByModel(det), Jobs: cfg.Run.Jobs,
 	})
 	if err != nil {
@@ -109,7 +110,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printEval(w io.Writer, r video.EvalResult, missed int) {
+func printEval(w io.Writer, r eval.Result, missed int) {
 	fmt.Fprintf(w, "model        %s %s (%s)\n", r.Model.Name, r.Model.Version, r.Model.Provider)
 	fmt.Fprintf(w, "images       %d, faces %d\n", r.Images, r.Faces)
 	fmt.Fprintf(w, "recall       %.3f  (face at least half covered)\n", r.Recall)
@@ -126,7 +127,7 @@ func printEval(w io.Writer, r video.EvalResult, missed int) {
 	}
 	if missed > 0 && len(r.Missed) > 0 {
 		fmt.Fprintf(w, "missed faces (least covered first):\n")
-		ms := append([]video.Missed(nil), r.Missed...)
+		ms := append([]eval.Missed(nil), r.Missed...)
 		sortMissed(ms)
 		for i, m := range ms {
 			if i == missed {
@@ -137,7 +138,7 @@ func printEval(w io.Writer, r video.EvalResult, missed int) {
 	}
 }
 
-func sortMissed(ms []video.Missed) {
+func sortMissed(ms []eval.Missed) {
 	for i := 1; i < len(ms); i++ {
 		for j := i; j > 0 && ms[j].Coverage < ms[j-1].Coverage; j-- {
 			ms[j], ms[j-1] = ms[j-1], ms[j]

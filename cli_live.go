@@ -18,6 +18,8 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
+	"github.com/anonymize/anonymize/video/live"
 )
 
 // Live mode tunables that are not settings.
@@ -77,9 +79,9 @@ func cmdLive(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) err
 	}
 	defer set.Close()
 
-	var preview *video.Preview
+	var preview *live.Preview
 	if cfg.Live.Preview != "" {
-		if preview, err = video.StartPreview(cfg.Live.Preview, log); err != nil {
+		if preview, err = live.StartPreview(cfg.Live.Preview, log); err != nil {
 			return usageErr("%v", err)
 		}
 		defer preview.Close()
@@ -116,16 +118,16 @@ func cmdLive(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) err
 // --stream), opened but not yet started.
 type liveInput struct {
 	name  string
-	first video.Capture // opened at once (a camera, a file); nil for a URL
-	open  video.Opener
-	lo    video.LiveOptions
+	first live.Capture // opened at once (a camera, a file); nil for a URL
+	open  live.Opener
+	lo    live.Options
 }
 
 // openLiveInput opens --camera or --stream: a camera that is not there, or
 // a file that cannot be read, is a usage error at once. A stream URL is
 // only opened when the run starts (and retried while it is not up).
 func openLiveInput(c *cli.Context, cfg Config, log *slog.Logger) (*liveInput, error) {
-	in := &liveInput{lo: video.LiveOptions{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
+	in := &liveInput{lo: live.Options{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
 	switch {
 	case c.IsSet("camera"):
 		idx, err := strconv.Atoi(c.String("camera"))
@@ -133,16 +135,16 @@ func openLiveInput(c *cli.Context, cfg Config, log *slog.Logger) (*liveInput, er
 			return nil, usageErr("--camera %q: want a device index (0, 1, ...)", c.String("camera"))
 		}
 		in.name = fmt.Sprintf("camera %d", idx)
-		if in.first, err = video.OpenCamera(idx, cameraOpenTimeout); err != nil {
+		if in.first, err = live.OpenCamera(idx, cameraOpenTimeout); err != nil {
 			return nil, usageErr("%v", err)
 		}
-		in.open = func() (video.Capture, error) { return video.OpenCamera(idx, cameraOpenTimeout) }
+		in.open = func() (live.Capture, error) { return live.OpenCamera(idx, cameraOpenTimeout) }
 	default:
 		src := c.String("stream")
-		in.name = video.Redact(src)
-		if video.IsStreamURL(src) {
+		in.name = live.Redact(src)
+		if live.IsStreamURL(src) {
 			// A live system: a stream that is not up yet is retried.
-			in.open = func() (video.Capture, error) { return video.OpenStream(src) }
+			in.open = func() (live.Capture, error) { return live.OpenStream(src) }
 			break
 		}
 		if st, err := os.Stat(src); err != nil {
@@ -151,7 +153,7 @@ func openLiveInput(c *cli.Context, cfg Config, log *slog.Logger) (*liveInput, er
 			return nil, usageErr("--stream %s: a folder (give a video file, or a URL)", src)
 		}
 		var err error
-		if in.first, err = video.OpenStream(src); err != nil {
+		if in.first, err = live.OpenStream(src); err != nil {
 			return nil, usageErr("--stream: %v", err)
 		}
 		in.lo.RealTime = true // a file plays as if live, and ends the run when it ends
@@ -174,7 +176,7 @@ type liveOutputs struct {
 	// frames then go only to Preview.
 	Dir string
 	// Preview, when set, is shown every frame.
-	Preview *video.Preview
+	Preview *live.Preview
 	// Workers run detection in parallel.
 	Workers int
 }
@@ -182,13 +184,13 @@ type liveOutputs struct {
 // liveSink is a SegmentSink or a PreviewSink.
 type liveSink interface {
 	video.Sink
-	Stats() video.SegmentStats
+	Stats() live.SegmentStats
 }
 
 // liveResult is how a live run went.
 type liveResult struct {
-	Source   video.LiveStats
-	Sink     video.SegmentStats
+	Source   live.Stats
+	Sink     live.SegmentStats
 	Pipeline video.PipelineStats
 	// PipeErr and SinkErr are the pipeline's and the sink's errors.
 	PipeErr, SinkErr error
@@ -215,13 +217,13 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 	workers := max(1, out.Workers)
 	first := in.first
 	in.first = nil // the source owns it now
-	src := video.StartLive(ctx, first, in.open, in.lo)
+	src := live.Start(ctx, first, in.open, in.lo)
 	var sink liveSink
 	if out.Dir != "" {
-		seg, err := video.NewSegmentSink(video.SegmentOptions{
+		seg, err := live.NewSegmentSink(live.SegmentOptions{
 			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
 			FPS: src.FPS, Start: src.Start(),
-			Encode:    video.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
+			Encode:    ffmpeg.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
 			JPEGEvery: cfg.Live.JPEGEvery, JPEGQuality: cfg.Output.JPEGQuality,
 			Preview: out.Preview, Log: log,
 		})
@@ -233,7 +235,7 @@ func runLive(ctx context.Context, in *liveInput, set *infer.Set, cfg Config, out
 		log.Info("live: anonymizing", "source", in.name, "out", out.Dir,
 			"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", set.ForVideo().Info().Name)
 	} else {
-		sink = video.NewPreviewSink(out.Preview)
+		sink = live.NewPreviewSink(out.Preview)
 		log.Info("live: anonymizing (live view only, no files)", "source", in.name, "models", set.ForVideo().Info().Name)
 	}
 

@@ -10,14 +10,15 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 )
 
 // videoOptions are the [video] settings a folder run gives each video file.
-func (c Config) videoOptions(set *infer.Set) video.VideoOptions {
-	return video.VideoOptions{
+func (c Config) videoOptions(set *infer.Set) batch.VideoOptions {
+	return batch.VideoOptions{
 		Detector:  set.ForVideo(), // [detectors.NAME] video = false: photos only
-		Encode:    video.EncodeOptions{Codec: c.Video.Codec, Preset: c.Video.Preset, CRF: c.Video.CRF},
+		Encode:    ffmpeg.EncodeOptions{Codec: c.Video.Codec, Preset: c.Video.Preset, CRF: c.Video.CRF},
 		KeepAudio: c.Video.KeepAudio,
 		Persist:   c.Video.PersistFrames, Lookahead: c.Video.LookaheadFrames,
 		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,
@@ -37,8 +38,8 @@ type frameBar struct {
 	n    int // videos started
 }
 
-// update is a BatchOptions.FrameProgress.
-func (b *frameBar) update(t video.Task, done, total int) {
+// update is a batch.Options.FrameProgress.
+func (b *frameBar) update(t batch.Task, done, total int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.bar == nil || t.Input != b.task {

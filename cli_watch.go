@@ -13,7 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
+	"github.com/anonymize/anonymize/video/watch"
 )
 
 // cmdWatch anonymizes folders and keeps watching them (--watch): what is
@@ -28,8 +29,8 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 	if cfg.Runtime.IntraOpThreads == 0 {
 		cfg.Runtime.IntraOpThreads = max(1, runtime.NumCPU()/cfg.Run.Jobs)
 	}
-	if err := video.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite); err != nil {
-		if errors.Is(err, video.ErrUsage) {
+	if err := batch.GuardOutput(c.Args().Slice(), cfg.Output.Dir, cfg.Output.Overwrite); err != nil {
+		if errors.Is(err, batch.ErrUsage) {
 			return usageErr("%v", err)
 		}
 		return &exitError{exitSomeFailed, err}
@@ -42,25 +43,25 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 	stopReload := startReloader(c.Context, c, cfg, det, log)
 	defer stopReload()
 
-	results := map[string]video.ImageResult{} // the last outcome of each input
+	results := map[string]batch.ImageResult{} // the last outcome of each input
 	start := time.Now()
-	sum, err := video.Watch(c.Context, det, c.Args().Slice(), cfg.Output.Dir, video.WatchOptions{
-		BatchOptions: batchOptions(cfg, det, log),
-		Settle:       time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
+	sum, err := watch.Run(c.Context, det, c.Args().Slice(), cfg.Output.Dir, watch.Options{
+		Options: batchOptions(cfg, det, log),
+		Settle:  time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
 		// Per file: a model swapped in takes its own [detectors] style.
-		Current: func() video.BatchOptions { return batchOptions(cfg, det, log) },
-		Report:  func(r video.ImageResult) { results[r.Input] = r },
+		Current: func() batch.Options { return batchOptions(cfg, det, log) },
+		Report:  func(r batch.ImageResult) { results[r.Input] = r },
 	})
 	elapsed := time.Since(start)
 	if err != nil {
-		if errors.Is(err, video.ErrUsage) {
+		if errors.Is(err, batch.ErrUsage) {
 			return usageErr("%v", err)
 		}
 		return &exitError{exitSomeFailed, err}
 	}
 
 	if path := c.String("json"); path != "" {
-		list := make([]video.ImageResult, 0, len(results))
+		list := make([]batch.ImageResult, 0, len(results))
 		for _, r := range results {
 			list = append(list, r)
 		}
@@ -84,9 +85,9 @@ func cmdWatch(c *cli.Context, cfg Config, log *slog.Logger, stderr io.Writer) er
 
 // batchOptions are the options each file of a folder run or a watch is
 // anonymized with (one builder, so both modes stay in step).
-func batchOptions(cfg Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
+func batchOptions(cfg Config, det *infer.Set, log *slog.Logger) batch.Options {
 	hide, _ := cfg.hideOptions() // validated in settings
-	return video.BatchOptions{
+	return batch.Options{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.hideByModel(det),
 		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: cfg.videoOptions(det),

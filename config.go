@@ -330,7 +330,7 @@ func (c Config) check() error {
 		bad("runtime.inter_op_threads", "%d must not be negative", c.Runtime.InterOpThreads)
 	}
 	// The hide keys are checked by their config names rather than left to
-	// video.HideOptions, whose zero values mean defaults: in the file "" or
+	// hide.Options, whose zero values mean defaults: in the file "" or
 	// 0 is a mistake, not a request for the default.
 	if err := c.checkHide(); err != nil {
 		errs = append(errs, err)

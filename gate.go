@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/eval"
 	"github.com/anonymize/anonymize/video/hide"
 )
 
@@ -37,14 +37,14 @@ func installGate(cfg Config, set *infer.Set, log *slog.Logger) {
 
 // setRecall measures the recall of a model, or of several run together,
 // each detection masked as the configuration hides that model's.
-func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
-	labels, err := video.LoadLabels(boxes)
+func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxes string) (eval.Result, error) {
+	labels, err := eval.LoadLabels(boxes)
 	if err != nil {
-		return video.EvalResult{}, err
+		return eval.Result{}, err
 	}
 	def, err := cfg.hideOptions()
 	if err != nil {
-		return video.EvalResult{}, err
+		return eval.Result{}, err
 	}
 	by := map[string]hide.Options{}
 	info := det.Info()
@@ -56,10 +56,10 @@ func setRecall(ctx context.Context, cfg Config, det infer.Detector, images, boxe
 		if d, ok := cfg.detectorConfig(p.Dir); ok {
 			h, err := cfg.hideWith(d)
 			if err != nil {
-				return video.EvalResult{}, err
+				return eval.Result{}, err
 			}
 			by[p.Name] = h
 		}
 	}
-	return video.Evaluate(ctx, det, images, labels, video.EvalOptions{Hide: def, HideBy: by})
+	return eval.Run(ctx, det, images, labels, eval.Options{Hide: def, HideBy: by})
 }

@@ -54,9 +54,9 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/models"
-	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
+	videolive "github.com/anonymize/anonymize/video/live" // serve has a local live (the live input)
 )
 
 // Service tunables that are not settings.
@@ -209,7 +209,7 @@ func cmdServe(c *cli.Context, stderr io.Writer) error {
 	// engine can take minutes to build), /readyz once they have.
 	s := newServer(cfg, log)
 	if live != nil {
-		s.live = video.NewPreview(log)
+		s.live = videolive.NewPreview(log)
 	}
 	hs := &http.Server{
 		Handler:           s,
@@ -327,7 +327,7 @@ type server struct {
 	routes map[string]route
 	// live is the anonymized live view (serve --camera/--stream); nil
 	// without a live source. Set before serving.
-	live *video.Preview
+	live *videolive.Preview
 }
 
 // route is an endpoint: its handler and method, whether it is open

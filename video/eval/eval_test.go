@@ -1,4 +1,4 @@
-package video
+package eval
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func TestEvaluateMockKnownAnswer(t *testing.T) {
 		},
 		"none.png": {b(10, 10, 30, 30)}, // nothing detected
 	}
-	r, err := Evaluate(context.Background(), m, imgs, labels, EvalOptions{Hide: hide.Options{Style: hide.Solid, Shape: hide.Box, MaskScale: 1}, Jobs: 2})
+	r, err := Run(context.Background(), m, imgs, labels, Options{Hide: hide.Options{Style: hide.Solid, Shape: hide.Box, MaskScale: 1}, Jobs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package video
+package live
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/video"
 )
 
 // Live sources: a camera or a stream read by a capture goroutine that never
@@ -135,8 +137,8 @@ func openCameraCV(index int, timeout time.Duration) (Capture, error) {
 	}
 }
 
-// LiveOptions configure a LiveSource. The zero value is valid.
-type LiveOptions struct {
+// Options configure a Source. The zero value is valid.
+type Options struct {
 	// Name names the source in logs (passwords in URLs are redacted).
 	Name string
 	// Queue is how many captured frames may wait for Read (default 2).
@@ -157,7 +159,7 @@ type LiveOptions struct {
 	Log       *slog.Logger
 }
 
-func (o LiveOptions) withDefaults() LiveOptions {
+func (o Options) withDefaults() Options {
 	if o.Queue <= 0 {
 		o.Queue = 2
 	}
@@ -180,24 +182,24 @@ func (o LiveOptions) withDefaults() LiveOptions {
 	return o
 }
 
-// LiveStats count what a LiveSource did so far.
-type LiveStats struct {
+// Stats count what a Source did so far.
+type Stats struct {
 	Captured   int64 // frames read from the camera or stream
 	Dropped    int64 // frames closed unread because the queue was full (the pipeline was behind)
 	Reconnects int64 // times the source was reopened after it was lost
 }
 
-// LiveSource is a Source over a camera or stream. A capture goroutine reads
+// Source is a video.Source over a camera or stream. A capture goroutine reads
 // continuously into a bounded queue that keeps the newest frames; Read
 // takes the oldest frame waiting. Frames carry their capture time: PTS is
 // the time since Start, Index counts every frame captured (dropped ones
 // included), so gaps in Index are drops.
 //
-// Read returns io.EOF once the context given to StartLive is done, or when
+// Read returns io.EOF once the context given to Start is done, or when
 // a source without an Opener (a file) ends. Ownership: a frame returned by
 // Read belongs to the caller; frames still queued are closed by Close.
-type LiveSource struct {
-	o      LiveOptions
+type Source struct {
+	o      Options
 	open   Opener
 	start  time.Time
 	ctx    context.Context
@@ -206,7 +208,7 @@ type LiveSource struct {
 	ready  chan struct{} // one slot: a frame was queued or capture ended
 
 	mu     sync.Mutex
-	queue  []Frame
+	queue  []video.Frame
 	end    error // io.EOF once capture has ended
 	closed bool
 
@@ -214,14 +216,14 @@ type LiveSource struct {
 	fps                           atomic.Uint64 // float64 bits: the rate of the current connection
 }
 
-// StartLive starts capturing. first is an already opened capture to read
+// Start starts capturing. first is an already opened capture to read
 // first (nil: open one with open, retrying with backoff until it works);
 // open reopens the source after it ends or fails; with open nil, the end of
 // first is the end of the source (a file). Capture stops when ctx is done.
-func StartLive(ctx context.Context, first Capture, open Opener, o LiveOptions) *LiveSource {
+func Start(ctx context.Context, first Capture, open Opener, o Options) *Source {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
-	s := &LiveSource{
+	s := &Source{
 		o: o, open: open, start: time.Now(), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), ready: make(chan struct{}, 1),
 	}
@@ -230,24 +232,24 @@ func StartLive(ctx context.Context, first Capture, open Opener, o LiveOptions) *
 }
 
 // Start is the wall-clock time of PTS 0.
-func (s *LiveSource) Start() time.Time { return s.start }
+func (s *Source) Start() time.Time { return s.start }
 
 // Stats returns the counts so far.
-func (s *LiveSource) Stats() LiveStats {
-	return LiveStats{Captured: s.captured.Load(), Dropped: s.dropped.Load(), Reconnects: s.reconnects.Load()}
+func (s *Source) Stats() Stats {
+	return Stats{Captured: s.captured.Load(), Dropped: s.dropped.Load(), Reconnects: s.reconnects.Load()}
 }
 
 // FPS is the frame rate of the current connection: measured once enough
 // frames have arrived, else what the source reports, else 0.
-func (s *LiveSource) FPS() float64 { return math.Float64frombits(s.fps.Load()) }
+func (s *Source) FPS() float64 { return math.Float64frombits(s.fps.Load()) }
 
 // Read returns the oldest frame waiting, blocking until one is captured.
-func (s *LiveSource) Read() (Frame, error) {
+func (s *Source) Read() (video.Frame, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
 			f := s.queue[0]
-			s.queue[0] = Frame{}
+			s.queue[0] = video.Frame{}
 			s.queue = s.queue[1:]
 			s.mu.Unlock()
 			return f, nil
@@ -255,12 +257,12 @@ func (s *LiveSource) Read() (Frame, error) {
 		end := s.end
 		s.mu.Unlock()
 		if end != nil {
-			return Frame{}, end
+			return video.Frame{}, end
 		}
 		select {
 		case <-s.ready:
 		case <-s.ctx.Done():
-			return Frame{}, io.EOF
+			return video.Frame{}, io.EOF
 		}
 	}
 }
@@ -268,7 +270,7 @@ func (s *LiveSource) Read() (Frame, error) {
 // Close stops capturing and closes the frames still queued. It waits for
 // the capture goroutine up to CloseWait; a capture still blocked inside
 // OpenCV then is reported and left to clean up after itself.
-func (s *LiveSource) Close() error {
+func (s *Source) Close() error {
 	s.cancel()
 	var err error
 	timer := time.NewTimer(s.o.CloseWait)
@@ -290,7 +292,7 @@ func (s *LiveSource) Close() error {
 
 // push queues a captured frame, dropping the oldest waiting one when the
 // queue is full. It never blocks on the consumer.
-func (s *LiveSource) push(f Frame) {
+func (s *Source) push(f video.Frame) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -309,7 +311,7 @@ func (s *LiveSource) push(f Frame) {
 	s.notify()
 }
 
-func (s *LiveSource) notify() {
+func (s *Source) notify() {
 	select {
 	case s.ready <- struct{}{}:
 	default:
@@ -318,7 +320,7 @@ func (s *LiveSource) notify() {
 
 // finish marks the end of capture: Read returns io.EOF once the queue is
 // empty.
-func (s *LiveSource) finish() {
+func (s *Source) finish() {
 	s.mu.Lock()
 	s.end = io.EOF
 	s.mu.Unlock()
@@ -326,7 +328,7 @@ func (s *LiveSource) finish() {
 }
 
 // wait sleeps for d of real time; false when ctx ended first.
-func (s *LiveSource) wait(d time.Duration) bool {
+func (s *Source) wait(d time.Duration) bool {
 	if d <= 0 {
 		return s.ctx.Err() == nil
 	}
@@ -365,7 +367,7 @@ func (r *rate) fps() float64 {
 }
 
 // run is the capture goroutine.
-func (s *LiveSource) run(c Capture) {
+func (s *Source) run(c Capture) {
 	defer close(s.done)
 	defer s.finish()
 	defer func() {
@@ -458,7 +460,7 @@ func (s *LiveSource) run(c Capture) {
 			s.fps.Store(math.Float64bits(f))
 		}
 		s.captured.Add(1)
-		s.push(Frame{Index: index, PTS: now.Sub(s.start), Mat: m})
+		s.push(video.Frame{Index: index, PTS: now.Sub(s.start), Mat: m})
 		index++
 	}
 }

@@ -1,4 +1,4 @@
-package video
+package batch
 
 import (
 	"context"
@@ -8,20 +8,20 @@ import (
 	"os"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 )
 
 // FileOptions configure AnonymizeFile.
 type FileOptions struct {
 	// Encode chooses the encoder; its AudioFrom is ignored (KeepAudio
 	// decides).
-	Encode EncodeOptions
+	Encode ffmpeg.EncodeOptions
 	// KeepAudio copies the input's audio track(s) unchanged.
 	KeepAudio bool
 	// Pipeline runs the frames (workers, hiding, temporal safety, errors).
-	Pipeline PipelineOptions
+	Pipeline video.PipelineOptions
 	// DetectMaxSide shrinks each frame for detection so that its longer
 	// side is at most this many pixels (0: detect at full size). Regions
 	// are still hidden in the full frame.
@@ -34,9 +34,9 @@ type FileOptions struct {
 
 // FileResult says what AnonymizeFile did.
 type FileResult struct {
-	Info  VideoInfo
+	Info  ffmpeg.VideoInfo
 	Codec string // the encoder used
-	Stats PipelineStats
+	Stats video.PipelineStats
 	// FramesWithDetections counts the frames in which anything was hidden
 	// (detected there, or kept hidden for temporal safety).
 	FramesWithDetections int
@@ -57,12 +57,12 @@ type FileResult struct {
 // out appears only once complete; on any error (a truncated or corrupt
 // input, a failed encoder, ctx cancelled) nothing is left at out or
 // beside it, and the error names the file.
-func AnonymizeFile(ctx context.Context, det Detector, in, out string, o FileOptions) (FileResult, error) {
+func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o FileOptions) (FileResult, error) {
 	start := time.Now()
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	info, err := Probe(ctx, in)
+	info, err := ffmpeg.Probe(ctx, in)
 	if err != nil {
 		return FileResult{}, err
 	}
@@ -72,12 +72,12 @@ func AnonymizeFile(ctx context.Context, det Detector, in, out string, o FileOpti
 	if o.KeepAudio && info.HasAudio {
 		enc.AudioFrom = in
 	}
-	src, err := OpenVideo(ctx, info)
+	src, err := ffmpeg.Open(ctx, info)
 	if err != nil {
 		return res, err
 	}
 	defer src.Close()
-	e, err := newEncoder(ctx, out, info.DisplayWidth, info.DisplayHeight, info.FrameRate, enc, info.StartOffset)
+	e, err := ffmpeg.NewEncoderFor(ctx, out, info, enc)
 	if err != nil {
 		return res, err
 	}
@@ -87,10 +87,10 @@ func AnonymizeFile(ctx context.Context, det Detector, in, out string, o FileOpti
 		o.Log.Info("video encoder changed", "file", out, "asked", want, "using", e.Codec())
 	}
 
-	det = Shrink(det, o.DetectMaxSide)
-	sink := &EncoderSink{Encoder: e, Recycle: src.Recycle}
+	det = video.Shrink(det, o.DetectMaxSide)
+	sink := &ffmpeg.Sink{Encoder: e, Recycle: src.Recycle}
 	seen := map[string]bool{}
-	sink.OnFrame = func(f Frame, r FrameResult) {
+	sink.OnFrame = func(f video.Frame, r video.FrameResult) {
 		if len(r.Detections) > 0 {
 			res.FramesWithDetections++
 		}
@@ -99,13 +99,13 @@ func AnonymizeFile(ctx context.Context, det Detector, in, out string, o FileOpti
 			res.Models = append(res.Models, r.Model)
 		}
 		if o.Progress != nil {
-			o.Progress(sink.written, info.Frames)
+			o.Progress(sink.Encoder.Frames(), info.Frames)
 		}
 	}
 	if o.Progress != nil {
 		o.Progress(0, info.Frames)
 	}
-	st, err := RunPipeline(ctx, src, det, sink, o.Pipeline)
+	st, err := video.RunPipeline(ctx, src, det, sink, o.Pipeline)
 	res.Stats = st
 	if err != nil {
 		return res, fmt.Errorf("anonymize %s: %w", in, err)
@@ -120,43 +120,8 @@ func AnonymizeFile(ctx context.Context, det Detector, in, out string, o FileOpti
 	return res, nil
 }
 
-// EncoderSink is a Sink writing frames into an Encoder. It closes each
-// frame's Mat after encoding it; Close closes the Encoder (finishing the
-// file). On an error the caller aborts the Encoder.
-type EncoderSink struct {
-	Encoder *Encoder
-	// OnFrame, when set, is called after each frame is encoded (the Mat
-	// is already closed).
-	OnFrame func(Frame, FrameResult)
-	// Recycle, when set, takes each Mat instead of Close (for reuse; see
-	// FFmpegSource.Recycle).
-	Recycle func(gocv.Mat)
-	written int
-}
-
-// Write encodes f and closes (or recycles) its Mat.
-func (s *EncoderSink) Write(f Frame, r FrameResult) error {
-	err := s.Encoder.Write(f.Mat)
-	if s.Recycle != nil {
-		s.Recycle(f.Mat)
-	} else {
-		_ = f.Mat.Close()
-	}
-	if err != nil {
-		return err
-	}
-	s.written++
-	if s.OnFrame != nil {
-		s.OnFrame(f, r)
-	}
-	return nil
-}
-
-// Close finishes the file (Encoder.Close).
-func (s *EncoderSink) Close() error { return s.Encoder.Close() }
-
-// processVideo anonymizes one video task (RunBatch, Process).
-func processVideo(ctx context.Context, det Detector, t Task, o BatchOptions) ImageResult {
+// processVideo anonymizes one video task (Run, Process).
+func processVideo(ctx context.Context, det video.Detector, t Task, o Options) ImageResult {
 	start := time.Now()
 	r := ImageResult{Input: t.Input, Output: t.Output, Kind: KindVideo, Detections: []convert.Detection{}}
 	fail := func(err error) ImageResult {
@@ -182,7 +147,7 @@ func processVideo(ctx context.Context, det Detector, t Task, o BatchOptions) Ima
 	}
 	fo := FileOptions{
 		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, Log: o.Log,
-		Pipeline: PipelineOptions{
+		Pipeline: video.PipelineOptions{
 			Workers: v.Workers, Hide: o.Hide, HideBy: o.HideBy,
 			Persist: v.Persist, Lookahead: v.Lookahead,
 			DropOnError: o.DropOnError, Timeout: v.Timeout,

@@ -1,4 +1,4 @@
-package video
+package live
 
 import (
 	"errors"
@@ -14,10 +14,12 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
-// FrameEncoder writes one video file; *Encoder is one. Close finalises the
+// FrameEncoder writes one video file; *ffmpeg.Encoder is one. Close finalises the
 // file (it appears under its name only then, playable); Abort discards it.
 type FrameEncoder interface {
 	Write(img gocv.Mat) error
@@ -50,9 +52,9 @@ type SegmentOptions struct {
 	Start time.Time
 	// Extension of the segment files (default ".mp4").
 	Extension string
-	// Encode is how segments are encoded (through NewEncoder).
-	Encode EncodeOptions
-	// Open opens one segment's encoder; nil means NewEncoder with Encode.
+	// Encode is how segments are encoded (through ffmpeg.NewEncoder).
+	Encode ffmpeg.EncodeOptions
+	// Open opens one segment's encoder; nil means ffmpeg.NewEncoder with Encode.
 	Open func(path string, w, h int, fps float64) (FrameEncoder, error)
 	// JPEGEvery also writes every JPEGEvery-th frame (the first included)
 	// as a JPEG (0: none), at JPEGQuality (default 90).
@@ -73,7 +75,7 @@ type SegmentStats struct {
 	JPEGErrors    int64 // JPEG frames that could not be written
 }
 
-// SegmentSink is a Sink that cuts the anonymized frames into video files of
+// SegmentSink is a video.Sink that cuts the anonymized frames into video files of
 // SegmentOptions.Length, each named by the capture time of its first frame,
 // optionally writes every Nth frame as a JPEG, and feeds a Preview.
 //
@@ -140,7 +142,7 @@ func NewSegmentSink(o SegmentOptions) (*SegmentSink, error) {
 	if o.Open == nil {
 		enc := o.Encode
 		o.Open = func(path string, w, h int, fps float64) (FrameEncoder, error) {
-			e, err := NewEncoder(path, w, h, fps, enc)
+			e, err := ffmpeg.NewEncoder(path, w, h, fps, enc)
 			if err != nil {
 				return nil, err
 			}
@@ -165,7 +167,7 @@ func (s *SegmentSink) Stats() SegmentStats {
 // Write adds a frame to the open segment (starting one as needed), and to
 // the JPEG frames and the preview. It closes f.Mat. It returns no error: a
 // failed segment or JPEG is logged and counted, and the run goes on.
-func (s *SegmentSink) Write(f Frame, r FrameResult) error {
+func (s *SegmentSink) Write(f video.Frame, r video.FrameResult) error {
 	defer f.Mat.Close()
 	n := s.frames.Add(1)
 	if r.HiddenWhole {
@@ -263,7 +265,7 @@ func (s *SegmentSink) release(path string) {
 
 // place writes f into c at its time: as many copies as the slots since the
 // previous frame, none when its slot is already filled.
-func (s *SegmentSink) place(c *segment, f Frame) {
+func (s *SegmentSink) place(c *segment, f video.Frame) {
 	if c.failed {
 		return
 	}
@@ -305,7 +307,7 @@ func (s *SegmentSink) finish() {
 }
 
 // writeJPEG writes f as Dir/frames/TIME_INDEX.jpg.
-func (s *SegmentSink) writeJPEG(f Frame) {
+func (s *SegmentSink) writeJPEG(f video.Frame) {
 	name := fmt.Sprintf("%s_%06d.jpg", s.o.Start.Add(f.PTS).UTC().Format(SegmentTimeFormat), f.Index)
 	p := filepath.Join(s.o.Dir, "frames", name)
 	data, err := imageio.Encode(f.Mat, ".jpg", s.o.JPEGQuality)

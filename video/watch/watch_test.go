@@ -1,4 +1,4 @@
-package video
+package watch
 
 import (
 	"bytes"
@@ -23,6 +23,10 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
+	"github.com/anonymize/anonymize/video/ffmpeg"
+	"github.com/anonymize/anonymize/video/internal/videotest"
 )
 
 // countingDetector finds nothing and counts what it is shown: each call is
@@ -56,25 +60,25 @@ func (d *countingDetector) Close() error            { return nil }
 type watchRun struct {
 	t       *testing.T
 	w       *watcher
-	reports chan ImageResult
+	reports chan batch.ImageResult
 	cancel  context.CancelFunc
-	done    chan Summary
-	sum     *Summary
+	done    chan batch.Summary
+	sum     *batch.Summary
 }
 
 // startWatch starts watching in (outputs to out) and returns once the
 // files present have been looked at and the folders are watched.
-func startWatch(t *testing.T, det Detector, in, out string, settle time.Duration, jobs int) *watchRun {
+func startWatch(t *testing.T, det video.Detector, in, out string, settle time.Duration, jobs int) *watchRun {
 	t.Helper()
-	r := &watchRun{t: t, reports: make(chan ImageResult, 8192), done: make(chan Summary, 1)}
+	r := &watchRun{t: t, reports: make(chan batch.ImageResult, 8192), done: make(chan batch.Summary, 1)}
 	ready := make(chan struct{})
-	w, err := newWatcher(det, []string{in}, out, WatchOptions{
-		BatchOptions: BatchOptions{
+	w, err := newWatcher(det, []string{in}, out, Options{
+		Options: batch.Options{
 			JPEGQuality: 90, Jobs: jobs, Log: slog.New(slog.DiscardHandler),
-			Video: VideoOptions{Encode: EncodeOptions{Codec: "libx264", Preset: "ultrafast"}},
+			Video: batch.VideoOptions{Encode: ffmpeg.EncodeOptions{Codec: "libx264", Preset: "ultrafast"}},
 		},
 		Settle: settle,
-		Report: func(res ImageResult) { r.reports <- res },
+		Report: func(res batch.ImageResult) { r.reports <- res },
 		Ready:  func() { close(ready) },
 	})
 	if err != nil {
@@ -100,26 +104,26 @@ func startWatch(t *testing.T, det Detector, in, out string, settle time.Duration
 }
 
 // next waits for the next report.
-func (r *watchRun) next(timeout time.Duration) ImageResult {
+func (r *watchRun) next(timeout time.Duration) batch.ImageResult {
 	r.t.Helper()
 	select {
 	case res := <-r.reports:
 		return res
 	case <-time.After(timeout):
 		r.t.Fatalf("no file reported within %v", timeout)
-		return ImageResult{}
+		return batch.ImageResult{}
 	}
 }
 
 // waitDone waits for n reports of files written, failing on any other.
-func (r *watchRun) waitDone(n int, timeout time.Duration) []ImageResult {
+func (r *watchRun) waitDone(n int, timeout time.Duration) []batch.ImageResult {
 	r.t.Helper()
 	deadline := time.After(timeout)
-	var got []ImageResult
+	var got []batch.ImageResult
 	for len(got) < n {
 		select {
 		case res := <-r.reports:
-			if res.Status != StatusDone {
+			if res.Status != batch.StatusDone {
 				r.t.Fatalf("%s: status %s (%s), want done", res.Input, res.Status, res.Error)
 			}
 			got = append(got, res)
@@ -141,7 +145,7 @@ func (r *watchRun) none() {
 }
 
 // stop ends the watch and returns its summary.
-func (r *watchRun) stop() Summary {
+func (r *watchRun) stop() batch.Summary {
 	if r.sum == nil {
 		r.cancel()
 		sum := <-r.done
@@ -473,7 +477,7 @@ func TestWatchReplaced(t *testing.T) {
 	// then, touched, not retried.
 	bad := filepath.Join(in, "bad.png")
 	os.WriteFile(bad, []byte("not a png"), 0o644)
-	if r := run.next(20 * time.Second); r.Input != bad || r.Status != StatusFailed {
+	if r := run.next(20 * time.Second); r.Input != bad || r.Status != batch.StatusFailed {
 		t.Fatalf("reported %s %s, want %s failed", r.Input, r.Status, bad)
 	}
 	later := time.Now().Add(time.Second)
@@ -548,9 +552,9 @@ func TestWatchRestart(t *testing.T) {
 	run = startWatch(t, det3, in, out, 20*time.Millisecond, 2)
 	var redone []string
 	for len(redone) < 2 {
-		if r := run.next(20 * time.Second); r.Status == StatusDone {
+		if r := run.next(20 * time.Second); r.Status == batch.StatusDone {
 			redone = append(redone, r.Input)
-		} else if r.Status != StatusSkipped {
+		} else if r.Status != batch.StatusSkipped {
 			t.Fatalf("%s: %s %s", r.Input, r.Status, r.Error)
 		}
 	}
@@ -607,11 +611,11 @@ func (d *gatedDetector) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.Mod
 // one in progress when the watch ends is stopped, writes nothing, counts
 // as no failure, and is done at the next start.
 func TestWatchVideo(t *testing.T) {
-	needFFmpeg(t)
+	videotest.NeedFFmpeg(t)
 	root := t.TempDir()
 	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
 	os.Mkdir(in, 0o755)
-	clip := makeClip(t, root, clipSpec{name: "clip.mp4", w: 160, h: 120, seconds: 1, rate: "10", videoCodec: x264})
+	clip := videotest.MakeClip(t, root, videotest.ClipSpec{Name: "clip.mp4", W: 160, H: 120, Seconds: 1, Rate: "10", VideoCodec: videotest.X264})
 
 	det := &gatedDetector{countingDetector: &countingDetector{}, started: make(chan struct{}), gate: make(chan struct{})}
 	run := startWatch(t, det, in, out, 50*time.Millisecond, 1)
@@ -635,13 +639,13 @@ func TestWatchVideo(t *testing.T) {
 
 	run = startWatch(t, &countingDetector{}, in, out, 50*time.Millisecond, 1)
 	r := run.waitDone(1, 60*time.Second)[0]
-	if r.Kind != KindVideo || r.Video == nil || r.Video.Frames != 10 || r.Output != filepath.Join(out, "clip.mp4") {
+	if r.Kind != batch.KindVideo || r.Video == nil || r.Video.Frames != 10 || r.Output != filepath.Join(out, "clip.mp4") {
 		t.Errorf("video record %+v (video %+v), want 10 frames to out/clip.mp4", r, r.Video)
 	}
 	if sum := run.stop(); sum.Done != 1 || sum.Videos != 1 || sum.Frames != 10 {
 		t.Errorf("summary %+v", sum)
 	}
-	if p := ffprobeFile(t, filepath.Join(out, "clip.mp4")); len(p.Streams) != 1 || p.Streams[0].NbReadFrames != "10" {
+	if p := videotest.FFprobeFile(t, filepath.Join(out, "clip.mp4")); len(p.Streams) != 1 || p.Streams[0].NbReadFrames != "10" {
 		t.Errorf("output streams %+v, want one with 10 frames", p.Streams)
 	}
 }
@@ -661,14 +665,14 @@ func TestWatchRefuses(t *testing.T) {
 		{"output is input", []string{root}, root},
 		{"overlapping", []string{filepath.Join(root, "a"), filepath.Join(root, "a", "b")}, filepath.Join(root, "o")},
 	} {
-		_, err := Watch(context.Background(), &countingDetector{}, tt.inputs, tt.out, WatchOptions{})
+		_, err := Run(context.Background(), &countingDetector{}, tt.inputs, tt.out, Options{})
 		if err == nil || !isUsage(err) {
 			t.Errorf("%s: err %v, want a usage error", tt.name, err)
 		}
 	}
 }
 
-func isUsage(err error) bool { return errors.Is(err, ErrUsage) }
+func isUsage(err error) bool { return errors.Is(err, batch.ErrUsage) }
 
 func TestUpToDate(t *testing.T) {
 	dir := t.TempDir()

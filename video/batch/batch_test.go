@@ -1,4 +1,4 @@
-package video
+package batch
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestFailClosed(t *testing.T) {
 	for _, drop := range []bool{false, true} {
 		out := filepath.Join(t.TempDir(), "astronaut.png")
 		var got []ImageResult
-		sum := RunBatch(context.Background(), failingDetector{}, []Task{{Input: in, Output: out}}, BatchOptions{
+		sum := Run(context.Background(), failingDetector{}, []Task{{Input: in, Output: out}}, Options{
 			JPEGQuality: 90, Jobs: 1, DropOnError: drop,
 			Hide: hide.Options{Style: hide.Solid, Colour: color.RGBA{A: 255}},
 		}, func(r ImageResult) { got = append(got, r) })

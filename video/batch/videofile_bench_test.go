@@ -1,4 +1,4 @@
-package video
+package batch
 
 import (
 	"context"
@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/internal/videotest"
 )
 
 // BenchmarkVideoFile times whole files through AnonymizeFile, frames per
@@ -28,7 +31,7 @@ import (
 //
 //	go test -run XXX -bench VideoFile -benchtime 1x ./video/
 func BenchmarkVideoFile(b *testing.B) {
-	needFFmpeg(b)
+	videotest.NeedFFmpeg(b)
 	var files []string
 	if v := os.Getenv("BENCH_VIDEOS"); v != "" {
 		files = strings.Split(v, ",")
@@ -37,12 +40,12 @@ func BenchmarkVideoFile(b *testing.B) {
 			files = append(files, testenv.Shared(b, "data/video/"+f))
 		}
 	}
-	enc := EncodeOptions{Codec: envOr("BENCH_CODEC", "libx264"), Preset: envOr("BENCH_PRESET", "ultrafast"), CRF: 23}
-	maxSide, err := strconv.Atoi(envOr("BENCH_MAXSIDE", strconv.Itoa(DefaultDetectMaxSide)))
+	enc := ffmpeg.EncodeOptions{Codec: envOr("BENCH_CODEC", "libx264"), Preset: envOr("BENCH_PRESET", "ultrafast"), CRF: 23}
+	maxSide, err := strconv.Atoi(envOr("BENCH_MAXSIDE", strconv.Itoa(video.DefaultDetectMaxSide)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	dets := map[string]Detector{"transcode": nopDetector{}}
+	dets := map[string]video.Detector{"transcode": nopDetector{}}
 	for _, n := range []int{1, 2} {
 		dets[fmt.Sprintf("threads=%d", n)] = loadYunet(b, n)
 	}
@@ -55,7 +58,7 @@ func BenchmarkVideoFile(b *testing.B) {
 					out := filepath.Join(b.TempDir(), filepath.Base(f))
 					res, err := AnonymizeFile(context.Background(), dets[mode], f, out, FileOptions{
 						Encode: enc, KeepAudio: true, DetectMaxSide: detectSide(mode, maxSide),
-						Pipeline: PipelineOptions{Hide: hide.Options{Style: hide.Blur}},
+						Pipeline: video.PipelineOptions{Hide: hide.Options{Style: hide.Blur}},
 					})
 					if err != nil {
 						b.Fatal(err)

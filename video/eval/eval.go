@@ -1,4 +1,4 @@
-package video
+package eval
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
 )
@@ -125,8 +126,8 @@ type Missed struct {
 	Coverage float64     `json:"coverage"`
 }
 
-// EvalResult is what `anonymize eval` reports.
-type EvalResult struct {
+// Result is what `anonymize eval` reports.
+type Result struct {
 	Model  convert.ModelInfo `json:"model"`
 	Images int               `json:"images"`
 	Faces  int               `json:"faces"`
@@ -146,8 +147,8 @@ type EvalResult struct {
 	Missed     []Missed `json:"missed,omitempty"`
 }
 
-// EvalOptions set the mask exactly as an anonymize run would.
-type EvalOptions struct {
+// Options set the mask exactly as an anonymize run would.
+type Options struct {
 	Hide   hide.Options
 	HideBy map[string]hide.Options
 	Jobs   int
@@ -163,9 +164,9 @@ type imageEval struct {
 	processed bool
 }
 
-// Evaluate runs det over every labelled image under dir and measures the
+// Run runs det over every labelled image under dir and measures the
 // mask the tool would apply.
-func Evaluate(ctx context.Context, det Detector, dir string, labels Labels, o EvalOptions) (EvalResult, error) {
+func Run(ctx context.Context, det video.Detector, dir string, labels Labels, o Options) (Result, error) {
 	names := make([]string, 0, len(labels))
 	for n := range labels {
 		names = append(names, n)
@@ -200,9 +201,9 @@ feed:
 	wg.Wait()
 	wall := time.Since(start)
 	if err := ctx.Err(); err != nil {
-		return EvalResult{}, err
+		return Result{}, err
 	}
-	r := EvalResult{Model: det.Info()}
+	r := Result{Model: det.Info()}
 	for _, b := range HeightBuckets {
 		r.Buckets = append(r.Buckets, Bucket{Name: b.Name})
 	}
@@ -252,7 +253,7 @@ feed:
 	return r, nil
 }
 
-func evalImage(det Detector, path, name string, faces []convert.Box, o EvalOptions) imageEval {
+func evalImage(det video.Detector, path, name string, faces []convert.Box, o Options) imageEval {
 	ie := imageEval{name: name, faces: faces}
 	img, err := imageio.Read(path)
 	if err != nil {
@@ -297,9 +298,9 @@ func evalImage(det Detector, path, name string, faces []convert.Box, o EvalOptio
 	return ie
 }
 
-// maskOf is the mask Hide would apply for dets: each model's detections in
+// maskOf is the mask hide.Detections would apply for dets: each model's detections in
 // that model's style.
-func maskOf(dets []convert.Detection, w, h int, o EvalOptions) []uint8 {
+func maskOf(dets []convert.Detection, w, h int, o Options) []uint8 {
 	if len(o.HideBy) == 0 {
 		return hide.Mask(hide.BoxesOf(dets), w, h, o.Hide)
 	}

@@ -1,4 +1,4 @@
-package video
+package watch
 
 import (
 	"context"
@@ -18,17 +18,19 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
-// WatchOptions configure Watch.
-type WatchOptions struct {
-	// BatchOptions say how each file is anonymized, as in a folder run:
-	// Format names the outputs as Plan does, Jobs images are processed at
-	// once (videos one at a time beside them), and with Overwrite the files
-	// found at start are redone even when their output is up to date. Log
-	// gets one line per file.
-	BatchOptions
+// Options configure Run.
+type Options struct {
+	// Options say how each file is anonymized, as in a folder run:
+	// Format names the outputs as batch.Plan does, Jobs images are
+	// processed at once (videos one at a time beside them), and with
+	// Overwrite the files found at start are redone even when their output
+	// is up to date. Log gets one line per file.
+	batch.Options
 	// Settle is how long a file must go unchanged (no event, and the same
 	// size and modification time) before it is read, so that a file still
 	// being written is never read half done. 0 reads it as soon as it is
@@ -37,10 +39,10 @@ type WatchOptions struct {
 	// Current, when set, gives the options for each file as it starts (so
 	// that a reloaded config applies to the next file); Format, Jobs,
 	// Overwrite and Log are always those above.
-	Current func() BatchOptions
+	Current func() batch.Options
 	// Report is told of each file's outcome (from one goroutine at a time),
 	// those found up to date at start included (StatusSkipped).
-	Report func(ImageResult)
+	Report func(batch.ImageResult)
 	// Ready is called once the files present at start have been looked at
 	// and every folder is watched.
 	Ready func()
@@ -52,23 +54,23 @@ type WatchOptions struct {
 // written, and done at the next start) and returns what was done, one
 // outcome per input file (the last, for a file done more than once).
 // Images are done o.Jobs at a time, and beside them videos one at a time,
-// as in RunBatch.
+// as in batch.Run.
 //
-// Outputs go where Plan puts them (out as for Plan). Folders are watched
-// recursively, new subfolders included; hidden files and folders, the
+// Outputs go where batch.Plan puts them (out as for batch.Plan). Folders
+// are watched recursively, new subfolders included; hidden files and folders, the
 // names download and copy tools give unfinished files (*.tmp, *.part,
 // *.crdownload, name~) and an output folder inside an input are ignored.
-// A file is read once it has settled (see WatchOptions.Settle) and is not
+// A file is read once it has settled (see Options.Settle) and is not
 // empty; a file that changes while it is processed is done again after. A
 // file whose content is what was last processed (or last failed) is not
 // processed again, and at start a file whose output is up to date
 // (UpToDate) is skipped, so a restarted watch does not redo finished work.
 // When the system reports that events were lost, the folders are walked
 // again.
-func Watch(ctx context.Context, det Detector, inputs []string, out string, o WatchOptions) (Summary, error) {
+func Run(ctx context.Context, det video.Detector, inputs []string, out string, o Options) (batch.Summary, error) {
 	w, err := newWatcher(det, inputs, out, o)
 	if err != nil {
-		return Summary{}, err
+		return batch.Summary{}, err
 	}
 	return w.run(ctx)
 }
@@ -88,7 +90,7 @@ func UpToDate(in, out string) bool {
 }
 
 // ignoredName reports whether a file or folder name is one a watch never
-// reads: hidden names (the temporary files WriteFileAtomic writes among
+// reads: hidden names (the temporary files imageio.WriteFileAtomic writes among
 // them) and the names tools give files still arriving.
 func ignoredName(name string) bool {
 	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") {
@@ -143,7 +145,7 @@ type watchFile struct {
 	seen   bool
 	stamp  stamp
 	hash   string
-	result ImageResult
+	result batch.ImageResult
 }
 
 // lane is a queue of settled files and the workers that take them.
@@ -155,9 +157,9 @@ type lane struct {
 
 type watchJob struct {
 	path string
-	task Task
+	task batch.Task
 	prev string // hash of the content last processed
-	opts BatchOptions
+	opts batch.Options
 }
 
 type watchDone struct {
@@ -168,12 +170,12 @@ type watchDone struct {
 	stopped   bool // a video stopped as the watch ended
 	hash      string
 	stamp     stamp
-	result    ImageResult
+	result    batch.ImageResult
 }
 
 type watcher struct {
-	det    Detector
-	o      WatchOptions
+	det    video.Detector
+	o      Options
 	log    *slog.Logger
 	roots  []*watchRoot
 	skip   []string // absolute folders neither walked nor watched (outputs)
@@ -193,9 +195,9 @@ type watcher struct {
 	timerAt time.Time // zero: not armed
 }
 
-func newWatcher(det Detector, inputs []string, out string, o WatchOptions) (*watcher, error) {
+func newWatcher(det video.Detector, inputs []string, out string, o Options) (*watcher, error) {
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("%w: no folders to watch", ErrUsage)
+		return nil, fmt.Errorf("%w: no folders to watch", batch.ErrUsage)
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -220,10 +222,10 @@ func newWatcher(det Detector, inputs []string, out string, o WatchOptions) (*wat
 		}
 		st, err := os.Stat(absIn)
 		if err != nil {
-			return nil, fmt.Errorf("%w: watch %s: %v", ErrUsage, in, err)
+			return nil, fmt.Errorf("%w: watch %s: %v", batch.ErrUsage, in, err)
 		}
 		if !st.IsDir() {
-			return nil, fmt.Errorf("%w: watch %s: not a folder (--watch takes folders)", ErrUsage, in)
+			return nil, fmt.Errorf("%w: watch %s: not a folder (--watch takes folders)", batch.ErrUsage, in)
 		}
 		root := absIn + "_anonymized"
 		if out != "" {
@@ -233,11 +235,11 @@ func newWatcher(det Detector, inputs []string, out string, o WatchOptions) (*wat
 			}
 		}
 		if root == absIn || absOut == absIn {
-			return nil, fmt.Errorf("%w: output folder %s is the input folder; choose another --out", ErrUsage, root)
+			return nil, fmt.Errorf("%w: output folder %s is the input folder; choose another --out", batch.ErrUsage, root)
 		}
 		for _, r := range w.roots {
 			if within(absIn, r.in) || within(r.in, absIn) {
-				return nil, fmt.Errorf("%w: watch: folders %s and %s overlap; name only the outer one", ErrUsage, r.in, absIn)
+				return nil, fmt.Errorf("%w: watch: folders %s and %s overlap; name only the outer one", batch.ErrUsage, r.in, absIn)
 			}
 		}
 		w.roots = append(w.roots, &watchRoot{in: absIn, out: root})
@@ -276,15 +278,15 @@ func (w *watcher) outputPath(r *watchRoot, in string) string {
 	}
 	p := filepath.Join(r.out, rel)
 	if imageio.IsImage(in) {
-		p = withFormat(p, w.o.Format)
+		p = batch.WithFormat(p, w.o.Format)
 	}
 	return p
 }
 
-func (w *watcher) run(ctx context.Context) (Summary, error) {
+func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
-		return Summary{}, fmt.Errorf("watch: %w", err)
+		return batch.Summary{}, fmt.Errorf("watch: %w", err)
 	}
 	defer fsw.Close()
 	w.fsw = fsw
@@ -428,7 +430,7 @@ func (w *watcher) found(r *watchRoot, p string) {
 	if out := w.outputPath(r, p); !w.o.Overwrite && UpToDate(p, out) {
 		w.claims[out] = p
 		f.seen, f.stamp = true, st
-		f.result = ImageResult{Input: p, Output: out, Status: StatusSkipped, Detections: []convert.Detection{}}
+		f.result = batch.ImageResult{Input: p, Output: out, Status: batch.StatusSkipped, Detections: []convert.Detection{}}
 		if w.o.Report != nil {
 			w.o.Report(f.result)
 		}
@@ -593,9 +595,9 @@ func (w *watcher) taken(l *lane) {
 func (w *watcher) job(p string) watchJob {
 	f := w.files[p]
 	out := w.outputPath(f.root, p)
-	t := Task{Input: p, Output: out, Kind: KindImage}
+	t := batch.Task{Input: p, Output: out, Kind: batch.KindImage}
 	if imageio.IsVideo(p) {
-		t.Kind = KindVideo
+		t.Kind = batch.KindVideo
 	}
 	if prev, ok := w.claims[out]; ok && prev != p {
 		if _, err := os.Stat(prev); err == nil {
@@ -605,7 +607,7 @@ func (w *watcher) job(p string) watchJob {
 	if t.Err == nil {
 		w.claims[out] = p
 	}
-	o := w.o.BatchOptions
+	o := w.o.Options
 	if w.o.Current != nil {
 		o = w.o.Current()
 		o.Format, o.Jobs, o.Log = w.o.Format, w.o.Jobs, w.o.Log
@@ -630,8 +632,8 @@ func (w *watcher) work(j watchJob) watchDone {
 		d.unchanged = true
 		return d
 	}
-	d.result = Process(w.ctx, w.det, j.task, j.opts)
-	if w.ctx.Err() != nil && j.task.IsVideo() && d.result.Status == StatusFailed {
+	d.result = batch.Process(w.ctx, w.det, j.task, j.opts)
+	if w.ctx.Err() != nil && j.task.IsVideo() && d.result.Status == batch.StatusFailed {
 		d.stopped = true // nothing written; done again at the next start
 		return d
 	}
@@ -680,11 +682,11 @@ func (w *watcher) finish(d watchDone) {
 }
 
 // summary counts the last outcome of every file.
-func (w *watcher) summary() Summary {
-	var s Summary
+func (w *watcher) summary() batch.Summary {
+	var s batch.Summary
 	for _, f := range w.files {
 		if f.seen {
-			s.add(f.result)
+			s.Add(f.result)
 		}
 	}
 	s.NotProcessed = len(w.others)

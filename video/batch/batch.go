@@ -1,4 +1,4 @@
-package video
+package batch
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
 )
@@ -26,7 +28,7 @@ type Task struct {
 	Input  string
 	Output string
 	// Kind says whether Input is an image or a video; empty means by its
-	// extension (IsVideo).
+	// extension (imageio.IsVideo).
 	Kind Kind
 	// Err is set when the task cannot run (e.g. two inputs map to one output).
 	Err error
@@ -79,7 +81,7 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 		if imageio.IsVideo(in) {
 			kind = KindVideo
 		} else {
-			outPath = withFormat(outPath, format)
+			outPath = WithFormat(outPath, format)
 		}
 		t := Task{Input: in, Output: outPath, Kind: kind}
 		if samePath(in, outPath) {
@@ -188,7 +190,9 @@ func samePath(a, b string) bool {
 	return err == nil && os.SameFile(sa, sb)
 }
 
-func withFormat(path, format string) string {
+// WithFormat is path as Plan names an image output: with the extension
+// format names ("png" or "jpg"); any other format keeps path as it is.
+func WithFormat(path, format string) string {
 	switch format {
 	case "png", "jpg":
 		return strings.TrimSuffix(path, filepath.Ext(path)) + "." + format
@@ -196,8 +200,8 @@ func withFormat(path, format string) string {
 	return path
 }
 
-// BatchOptions configure a folder run.
-type BatchOptions struct {
+// Options configure a folder run.
+type Options struct {
 	Format      string // keep | png | jpg (Plan applies it to output names)
 	JPEGQuality int
 	Overwrite   bool
@@ -225,12 +229,12 @@ type BatchOptions struct {
 // VideoOptions configure the video files of a batch.
 type VideoOptions struct {
 	// Encode chooses the encoder (AudioFrom is set per file).
-	Encode EncodeOptions
+	Encode ffmpeg.EncodeOptions
 	// KeepAudio copies each video's audio track without re-encoding.
 	KeepAudio bool
-	// Persist and Lookahead: see PipelineOptions.
+	// Persist and Lookahead: see video.PipelineOptions.
 	Persist, Lookahead int
-	// Timeout bounds each frame's detection (0: none); see PipelineOptions.
+	// Timeout bounds each frame's detection (0: none); see video.PipelineOptions.
 	Timeout time.Duration
 	// Workers is how many frames are detected at once (0: one per core).
 	Workers int
@@ -240,7 +244,7 @@ type VideoOptions struct {
 	// Detector runs on the frames in place of the batch's detector (nil:
 	// the same), e.g. infer.Set.ForVideo, which leaves out models run on
 	// photos only.
-	Detector Detector
+	Detector video.Detector
 }
 
 // Status of one image.
@@ -317,13 +321,13 @@ type Summary struct {
 // Problems is the number of inputs that did not come out as intended.
 func (s Summary) Problems() int { return s.Failed + s.HiddenWhole + s.Dropped }
 
-// RunBatch anonymizes every task and reports each result (report is called
+// Run anonymizes every task and reports each result (report is called
 // from one goroutine at a time): images with o.Jobs workers, and beside
 // them videos one at a time (a video's frames already keep every core
 // busy; two at once would only share them). Cancelling ctx stops starting
 // new tasks; images in progress finish, a video in progress is stopped and
 // reported failed, with nothing written.
-func RunBatch(ctx context.Context, det Detector, tasks []Task, o BatchOptions, report func(ImageResult)) Summary {
+func Run(ctx context.Context, det video.Detector, tasks []Task, o Options, report func(ImageResult)) Summary {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -342,7 +346,7 @@ func RunBatch(ctx context.Context, det Detector, tasks []Task, o BatchOptions, r
 		for t := range ch {
 			r := Process(ctx, det, t, o)
 			mu.Lock()
-			sum.add(r)
+			sum.Add(r)
 			if r.Error != "" {
 				o.Log.Error("cannot anonymize", "file", r.Input, "status", r.Status, "err", r.Error)
 			}
@@ -381,7 +385,8 @@ func RunBatch(ctx context.Context, det Detector, tasks []Task, o BatchOptions, r
 }
 
 // add counts one result.
-func (sum *Summary) add(r ImageResult) {
+// Add counts the outcome r.
+func (sum *Summary) Add(r ImageResult) {
 	if r.Kind == KindVideo {
 		sum.Videos++
 	}
@@ -411,22 +416,22 @@ func (sum *Summary) add(r ImageResult) {
 	}
 }
 
-// ProcessOne anonymizes one task (as RunBatch does for each) and returns
+// ProcessOne anonymizes one task (as Run does for each) and returns
 // its record. A video runs to its end; Process can stop it.
-func ProcessOne(det Detector, t Task, o BatchOptions) ImageResult {
+func ProcessOne(det video.Detector, t Task, o Options) ImageResult {
 	return Process(context.Background(), det, t, o)
 }
 
 // Process is ProcessOne with a context, which stops a video in progress
 // (nothing is written then); an image always finishes.
-func Process(ctx context.Context, det Detector, t Task, o BatchOptions) ImageResult {
+func Process(ctx context.Context, det video.Detector, t Task, o Options) ImageResult {
 	if t.IsVideo() {
 		return processVideo(ctx, det, t, o)
 	}
 	return processImage(det, t, o)
 }
 
-func processImage(det Detector, t Task, o BatchOptions) ImageResult {
+func processImage(det video.Detector, t Task, o Options) ImageResult {
 	start := time.Now()
 	r := ImageResult{Input: t.Input, Output: t.Output, Detections: []convert.Detection{}}
 	fail := func(status string, err error) ImageResult {

@@ -1,4 +1,4 @@
-package video
+package live
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
@@ -195,7 +196,7 @@ func (p *Preview) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// PreviewSink is a Sink that only shows the anonymized frames on a Preview:
+// PreviewSink is a video.Sink that only shows the anonymized frames on a Preview:
 // a live view without files. Write owns and closes each frame's Mat.
 type PreviewSink struct {
 	p                   *Preview
@@ -206,7 +207,7 @@ type PreviewSink struct {
 func NewPreviewSink(p *Preview) *PreviewSink { return &PreviewSink{p: p} }
 
 // Write publishes f to the preview and closes f.Mat.
-func (s *PreviewSink) Write(f Frame, r FrameResult) error {
+func (s *PreviewSink) Write(f video.Frame, r video.FrameResult) error {
 	defer f.Mat.Close()
 	s.frames.Add(1)
 	if r.HiddenWhole {
