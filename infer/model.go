@@ -15,20 +15,10 @@ import (
 	"github.com/anonymize/anonymize/models"
 )
 
-// Info identifies the model that produced a set of detections.
-type Info struct {
-	Name      string   `json:"name"`
-	Version   string   `json:"version"`
-	Adapter   string   `json:"adapter"`
-	SHA256    string   `json:"sha256"`
-	Provider  string   `json:"provider"`
-	Threshold float32  `json:"threshold"`
-	Hide      []string `json:"hide"`
-	Tiles     string   `json:"tiles,omitempty"`
-	Dir       string   `json:"-"`
-	// Models lists the parts when several models run as one.
-	Models []Info `json:"models,omitempty"`
-}
+// Info identifies the model that produced a set of detections. It is
+// convert.ModelInfo, so that packages consuming detections (video) can name
+// it without importing infer.
+type Info = convert.ModelInfo
 
 // Detector finds the regions to hide in a frame.
 type Detector interface {

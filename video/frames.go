@@ -6,7 +6,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
 )
 
 // Frame is one decoded video frame (8-bit BGR). Whoever holds a Frame owns
@@ -29,7 +28,7 @@ type FrameResult struct {
 	Detections []convert.Detection
 	// Model is the detector that looked at the frame (its version shows
 	// which side of a model swap the frame fell on).
-	Model infer.Info
+	Model convert.ModelInfo
 	// HiddenWhole is set when detection failed and the whole frame was
 	// hidden instead (fail closed); Err says why.
 	HiddenWhole bool

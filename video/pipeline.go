@@ -13,7 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // ErrDetectTimeout is wrapped in the FrameResult.Err of a frame whose
@@ -31,10 +31,10 @@ type PipelineOptions struct {
 	// Lookahead+1 more.
 	Queue int
 	// Hide says how regions (and whole frames, on failure) are hidden.
-	Hide HideOptions
+	Hide hide.Options
 	// HideBy overrides Hide for the detections of one model (by name, as
 	// in convert.Detection.Model).
-	HideBy map[string]HideOptions
+	HideBy map[string]hide.Options
 	// Persist keeps hiding a detection's region for this many frames after
 	// it was last seen, moved with its motion and grown a little per
 	// frame (temporal safety; 0: off). See Tracker.
@@ -109,7 +109,7 @@ type PipelineStats struct {
 // waited for; a detection with a Timeout is not, and may outlive the call
 // (closing its frame when it returns), so a detector must stay usable
 // until its in-flight calls finish (infer.Model.Close waits for them).
-func RunPipeline(ctx context.Context, src Source, det infer.Detector, sink Sink, o PipelineOptions) (PipelineStats, error) {
+func RunPipeline(ctx context.Context, src Source, det Detector, sink Sink, o PipelineOptions) (PipelineStats, error) {
 	start := time.Now()
 	if err := o.Hide.Validate(); err != nil {
 		return PipelineStats{}, fmt.Errorf("pipeline: %w", err)
@@ -179,7 +179,7 @@ func RunPipeline(ctx context.Context, src Source, det infer.Detector, sink Sink,
 // pipeline is the state one RunPipeline call shares between its stages.
 type pipeline struct {
 	src  Source
-	det  infer.Detector
+	det  Detector
 	sink Sink
 	o    PipelineOptions
 
@@ -313,7 +313,7 @@ func (p *pipeline) process(j job) (done, bool) {
 	d.r.Model = info
 	if err == nil {
 		d.r.Detections = dets
-		if err = hideDetections(&d.f.Mat, dets, p.o.Hide, p.o.HideBy); err == nil {
+		if err = hide.Detections(&d.f.Mat, dets, p.o.Hide, p.o.HideBy); err == nil {
 			return d, true
 		}
 		err = fmt.Errorf("hide: %w", err) // the frame may be partly hidden
@@ -328,7 +328,7 @@ func (p *pipeline) process(j job) (done, bool) {
 func (p *pipeline) failClosed(d *done, err error) {
 	d.r.Err = err
 	if !p.o.DropOnError {
-		herr := HideAll(&d.f.Mat, p.o.Hide)
+		herr := hide.All(&d.f.Mat, p.o.Hide)
 		if herr == nil {
 			d.r.HiddenWhole = true
 			return
@@ -344,14 +344,14 @@ var errStopped = errors.New("pipeline stopped")
 
 type detectResult struct {
 	dets []convert.Detection
-	info infer.Info
+	info convert.ModelInfo
 	err  error
 }
 
 // detect runs the detector on m within the timeout. It returns the Mat the
 // frame goes on with: m itself, or, when the detection timed out, a copy
 // (the late call keeps reading m, and m is closed once it returns).
-func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, infer.Info, error) {
+func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, convert.ModelInfo, error) {
 	if p.o.Timeout == 0 {
 		dets, info, err := p.det.DetectInfo(m)
 		return m, dets, info, wrapDetect(err)
@@ -383,7 +383,7 @@ func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, infer.Info
 		return c, nil, p.det.Info(), fmt.Errorf("detect: %w after %v", ErrDetectTimeout, p.o.Timeout)
 	case <-p.ctx.Done():
 		abandon()
-		return gocv.Mat{}, nil, infer.Info{}, errStopped
+		return gocv.Mat{}, nil, convert.ModelInfo{}, errStopped
 	}
 }
 
@@ -478,7 +478,7 @@ func (p *pipeline) finishHeld(st *PipelineStats) {
 // hideExtras hides the tracker's regions in d's frame and records them in
 // its result; if that fails, the frame fails closed.
 func (p *pipeline) hideExtras(d *done, extras []convert.Detection, st *PipelineStats) {
-	if err := hideDetections(&d.f.Mat, extras, p.o.Hide, p.o.HideBy); err != nil {
+	if err := hide.Detections(&d.f.Mat, extras, p.o.Hide, p.o.HideBy); err != nil {
 		// The frame may be partly hidden.
 		p.failClosed(d, fmt.Errorf("hide tracked regions: %w", err))
 		if d.dropped {

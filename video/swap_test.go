@@ -18,6 +18,8 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // streamSource clones one photo as an endless stream of frames until stop
@@ -122,7 +124,7 @@ func TestModelSwapWhileStreaming(t *testing.T) {
 	defer cancel()
 	go rl.Run(ctx, nil)
 
-	img, err := ReadImage(testenv.Shared(t, "data/faces/group_uf2.jpg"))
+	img, err := imageio.Read(testenv.Shared(t, "data/faces/group_uf2.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestModelSwapWhileStreaming(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		st, err := RunPipeline(ctx, src, set, sink, PipelineOptions{Workers: 2,
-			Hide: HideOptions{Style: Solid, Shape: Box, MaskScale: 1.3, Colour: color.RGBA{A: 255}}})
+			Hide: hide.Options{Style: hide.Solid, Shape: hide.Box, MaskScale: 1.3, Colour: color.RGBA{A: 255}}})
 		done <- result{st, err}
 	}()
 

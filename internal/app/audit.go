@@ -5,7 +5,8 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // audit is the record of a folder run or a watch (--json FILE): the model,
@@ -16,21 +17,21 @@ type audit struct {
 	Finished time.Time           `json:"finished"`
 	Seconds  float64             `json:"seconds"`
 	Model    infer.Info          `json:"model"`
-	Summary  video.Summary       `json:"summary"`
-	Images   []video.ImageResult `json:"images"`
+	Summary  batch.Summary       `json:"summary"`
+	Images   []batch.ImageResult `json:"images"`
 }
 
 // WriteAudit writes the audit record of a run by anonymize version to path,
 // atomically.
-func WriteAudit(path, version string, info infer.Info, results []video.ImageResult, sum video.Summary, d time.Duration) error {
-	video.SortResults(results)
+func WriteAudit(path, version string, info infer.Info, results []batch.ImageResult, sum batch.Summary, d time.Duration) error {
+	batch.SortResults(results)
 	if results == nil {
-		results = []video.ImageResult{}
+		results = []batch.ImageResult{}
 	}
 	data, err := json.MarshalIndent(audit{Tool: "anonymize", Version: version, Finished: time.Now().UTC(),
 		Seconds: d.Seconds(), Model: info, Summary: sum, Images: results}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return video.WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return imageio.WriteFileAtomic(path, append(data, '\n'), 0o644)
 }

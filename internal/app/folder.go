@@ -8,13 +8,14 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
+	"github.com/anonymize/anonymize/video/watch"
 )
 
 // Plan is what a folder run will do: a task per image or video, and the
 // other files it leaves alone.
 type Plan struct {
-	Tasks []video.Task
+	Tasks []batch.Task
 	Other []string
 }
 
@@ -33,7 +34,7 @@ func (p Plan) Videos() int {
 // checks the destination: an output folder that would replace an input is
 // a *SetupError.
 func PlanFolder(paths []string, cfg config.Config) (Plan, error) {
-	tasks, other, err := video.Plan(paths, cfg.Output.Dir, cfg.Output.Format)
+	tasks, other, err := batch.Plan(paths, cfg.Output.Dir, cfg.Output.Format)
 	if err == nil {
 		err = GuardOutput(paths, cfg)
 	}
@@ -43,12 +44,12 @@ func PlanFolder(paths []string, cfg config.Config) (Plan, error) {
 // GuardOutput refuses an output folder that would replace or mix with an
 // input (a *SetupError), and reports one that cannot be checked.
 func GuardOutput(paths []string, cfg config.Config) error {
-	return setupIfUsage(video.GuardOutput(paths, cfg.Output.Dir, cfg.Output.Overwrite))
+	return setupIfUsage(batch.GuardOutput(paths, cfg.Output.Dir, cfg.Output.Overwrite))
 }
 
-// setupIfUsage makes a video.ErrUsage a *SetupError.
+// setupIfUsage makes a batch.ErrUsage a *SetupError.
 func setupIfUsage(err error) error {
-	if errors.Is(err, video.ErrUsage) {
+	if errors.Is(err, batch.ErrUsage) {
 		return &SetupError{err}
 	}
 	return err
@@ -59,7 +60,7 @@ type FolderOptions struct {
 	// Progress is called after each image; FrameProgress as each video's
 	// frames are done. Either may be nil.
 	Progress      func()
-	FrameProgress func(t video.Task, done, total int)
+	FrameProgress func(t batch.Task, done, total int)
 	// Audit, when set, is where the audit record is written; Version is
 	// anonymize's, for the record.
 	Audit, Version string
@@ -69,8 +70,8 @@ type FolderOptions struct {
 // RunFolder anonymizes the plan's tasks with det under cfg until done or
 // ctx ends, then writes the audit record (a record that cannot be written
 // counts as a failure).
-func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config, o FolderOptions) video.Summary {
-	var results []video.ImageResult
+func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config, o FolderOptions) batch.Summary {
+	var results []batch.ImageResult
 	start := time.Now()
 	bo := BatchOptions(cfg, det, o.Log)
 	bo.Progress = func() {
@@ -79,7 +80,7 @@ func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config
 		}
 	}
 	bo.FrameProgress = o.FrameProgress
-	sum := video.RunBatch(ctx, det, plan.Tasks, bo, func(r video.ImageResult) { results = append(results, r) })
+	sum := batch.Run(ctx, det, plan.Tasks, bo, func(r batch.ImageResult) { results = append(results, r) })
 	sum.NotProcessed = len(plan.Other)
 	writeRecord(o, det, results, &sum, time.Since(start))
 	return sum
@@ -87,7 +88,7 @@ func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config
 
 // writeRecord writes the audit record o asks for; failing, it logs and
 // counts one more failure.
-func writeRecord(o FolderOptions, det *infer.Set, results []video.ImageResult, sum *video.Summary, d time.Duration) {
+func writeRecord(o FolderOptions, det *infer.Set, results []batch.ImageResult, sum *batch.Summary, d time.Duration) {
 	if o.Audit == "" {
 		return
 	}
@@ -102,19 +103,19 @@ func writeRecord(o FolderOptions, det *infer.Set, results []video.ImageResult, s
 // arrives or changes. A model swapped into det takes its own [detectors]
 // style from the next file on. The audit record holds each input's last
 // outcome.
-func Watch(ctx context.Context, det *infer.Set, paths []string, cfg config.Config, o FolderOptions) (video.Summary, error) {
-	results := map[string]video.ImageResult{} // the last outcome of each input
+func Watch(ctx context.Context, det *infer.Set, paths []string, cfg config.Config, o FolderOptions) (batch.Summary, error) {
+	results := map[string]batch.ImageResult{} // the last outcome of each input
 	start := time.Now()
-	sum, err := video.Watch(ctx, det, paths, cfg.Output.Dir, video.WatchOptions{
-		BatchOptions: BatchOptions(cfg, det, o.Log),
-		Settle:       time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
-		Current:      func() video.BatchOptions { return BatchOptions(cfg, det, o.Log) },
-		Report:       func(r video.ImageResult) { results[r.Input] = r },
+	sum, err := watch.Run(ctx, det, paths, cfg.Output.Dir, watch.Options{
+		Options: BatchOptions(cfg, det, o.Log),
+		Settle:  time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
+		Current: func() batch.Options { return BatchOptions(cfg, det, o.Log) },
+		Report:  func(r batch.ImageResult) { results[r.Input] = r },
 	})
 	if err != nil {
 		return sum, setupIfUsage(err)
 	}
-	list := make([]video.ImageResult, 0, len(results))
+	list := make([]batch.ImageResult, 0, len(results))
 	for _, r := range results {
 		list = append(list, r)
 	}

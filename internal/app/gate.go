@@ -7,7 +7,8 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/eval"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // installGate makes reloads of set pass the recall gate of [reload]
@@ -37,16 +38,16 @@ func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 
 // SetRecall measures the recall of a model, or of several run together,
 // each detection masked as the configuration hides that model's.
-func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, images, boxes string) (video.EvalResult, error) {
-	labels, err := video.LoadLabels(boxes)
+func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, images, boxes string) (eval.Result, error) {
+	labels, err := eval.LoadLabels(boxes)
 	if err != nil {
-		return video.EvalResult{}, err
+		return eval.Result{}, err
 	}
-	hide, err := cfg.HideOptions()
+	def, err := cfg.HideOptions()
 	if err != nil {
-		return video.EvalResult{}, err
+		return eval.Result{}, err
 	}
-	by := map[string]video.HideOptions{}
+	by := map[string]hide.Options{}
 	info := det.Info()
 	parts := info.Models
 	if len(parts) == 0 {
@@ -56,10 +57,10 @@ func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, image
 		if d, ok := cfg.Detector(p.Dir); ok {
 			h, err := cfg.HideWith(d)
 			if err != nil {
-				return video.EvalResult{}, err
+				return eval.Result{}, err
 			}
 			by[p.Name] = h
 		}
 	}
-	return video.Evaluate(ctx, det, images, labels, video.EvalOptions{Hide: hide, HideBy: by})
+	return eval.Run(ctx, det, images, labels, eval.Options{Hide: def, HideBy: by})
 }

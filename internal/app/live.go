@@ -12,6 +12,8 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
+	"github.com/anonymize/anonymize/video/live"
 )
 
 // Live mode tunables that are not settings.
@@ -29,10 +31,10 @@ const (
 // LiveInput is a live source (a camera or a stream), opened but not yet
 // started.
 type LiveInput struct {
-	Name  string        // for logs: the camera, or the URL without its password
-	first video.Capture // opened at once (a camera, a file); nil for a URL
-	open  video.Opener
-	lo    video.LiveOptions
+	Name  string       // for logs: the camera, or the URL without its password
+	first live.Capture // opened at once (a camera, a file); nil for a URL
+	open  live.Opener
+	lo    live.Options
 }
 
 // OpenLive opens a live source: camera, an OpenCV device index, when not
@@ -41,7 +43,7 @@ type LiveInput struct {
 // stream URL is only opened when the run starts (and retried while it is
 // not up).
 func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*LiveInput, error) {
-	in := &LiveInput{lo: video.LiveOptions{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
+	in := &LiveInput{lo: live.Options{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
 	switch {
 	case camera != "":
 		idx, err := strconv.Atoi(camera)
@@ -49,16 +51,16 @@ func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*Live
 			return nil, setupErr("--camera %q: want a device index (0, 1, ...)", camera)
 		}
 		in.Name = fmt.Sprintf("camera %d", idx)
-		if in.first, err = video.OpenCamera(idx, cameraOpenTimeout); err != nil {
+		if in.first, err = live.OpenCamera(idx, cameraOpenTimeout); err != nil {
 			return nil, setupErr("%v", err)
 		}
-		in.open = func() (video.Capture, error) { return video.OpenCamera(idx, cameraOpenTimeout) }
+		in.open = func() (live.Capture, error) { return live.OpenCamera(idx, cameraOpenTimeout) }
 	default:
 		src := stream
-		in.Name = video.Redact(src)
-		if video.IsStreamURL(src) {
+		in.Name = live.Redact(src)
+		if live.IsStreamURL(src) {
 			// A live system: a stream that is not up yet is retried.
-			in.open = func() (video.Capture, error) { return video.OpenStream(src) }
+			in.open = func() (live.Capture, error) { return live.OpenStream(src) }
 			break
 		}
 		if st, err := os.Stat(src); err != nil {
@@ -67,7 +69,7 @@ func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*Live
 			return nil, setupErr("--stream %s: a folder (give a video file, or a URL)", src)
 		}
 		var err error
-		if in.first, err = video.OpenStream(src); err != nil {
+		if in.first, err = live.OpenStream(src); err != nil {
 			return nil, setupErr("--stream: %v", err)
 		}
 		in.lo.RealTime = true // a file plays as if live, and ends the run when it ends
@@ -90,7 +92,7 @@ type LiveOutputs struct {
 	// frames then go only to Preview.
 	Dir string
 	// Preview, when set, is shown every frame.
-	Preview *video.Preview
+	Preview *live.Preview
 	// Workers run detection in parallel.
 	Workers int
 }
@@ -98,13 +100,13 @@ type LiveOutputs struct {
 // liveSink is a SegmentSink or a PreviewSink.
 type liveSink interface {
 	video.Sink
-	Stats() video.SegmentStats
+	Stats() live.SegmentStats
 }
 
 // LiveResult is how a live run went.
 type LiveResult struct {
-	Source   video.LiveStats
-	Sink     video.SegmentStats
+	Source   live.Stats
+	Sink     live.SegmentStats
 	Pipeline video.PipelineStats
 	// PipeErr and SinkErr are the pipeline's and the sink's errors.
 	PipeErr, SinkErr error
@@ -129,13 +131,13 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	workers := max(1, out.Workers)
 	first := in.first
 	in.first = nil // the source owns it now
-	src := video.StartLive(ctx, first, in.open, in.lo)
+	src := live.Start(ctx, first, in.open, in.lo)
 	var sink liveSink
 	if out.Dir != "" {
-		seg, err := video.NewSegmentSink(video.SegmentOptions{
+		seg, err := live.NewSegmentSink(live.SegmentOptions{
 			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
 			FPS: src.FPS, Start: src.Start(),
-			Encode:    video.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
+			Encode:    ffmpeg.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
 			JPEGEvery: cfg.Live.JPEGEvery, JPEGQuality: cfg.Output.JPEGQuality,
 			Preview: out.Preview, Log: log,
 		})
@@ -147,7 +149,7 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 		log.Info("live: anonymizing", "source", in.Name, "out", out.Dir,
 			"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", set.ForVideo().Info().Name)
 	} else {
-		sink = video.NewPreviewSink(out.Preview)
+		sink = live.NewPreviewSink(out.Preview)
 		log.Info("live: anonymizing (live view only, no files)", "source", in.Name, "models", set.ForVideo().Info().Name)
 	}
 

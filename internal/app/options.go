@@ -6,14 +6,15 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 )
 
 // BatchOptions are the options each file of a folder run or a watch is
 // anonymized with (one builder, so both modes stay in step).
-func BatchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) video.BatchOptions {
+func BatchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) batch.Options {
 	hide, _ := cfg.HideOptions() // validated in settings
-	return video.BatchOptions{
+	return batch.Options{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.HideByModel(det),
 		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: VideoOptions(cfg, det),
@@ -21,10 +22,10 @@ func BatchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) video.Bat
 }
 
 // VideoOptions are the [video] settings a folder run gives each video file.
-func VideoOptions(c config.Config, set *infer.Set) video.VideoOptions {
-	return video.VideoOptions{
+func VideoOptions(c config.Config, set *infer.Set) batch.VideoOptions {
+	return batch.VideoOptions{
 		Detector:  set.ForVideo(), // [detectors.NAME] video = false: photos only
-		Encode:    video.EncodeOptions{Codec: c.Video.Codec, Preset: c.Video.Preset, CRF: c.Video.CRF},
+		Encode:    ffmpeg.EncodeOptions{Codec: c.Video.Codec, Preset: c.Video.Preset, CRF: c.Video.CRF},
 		KeepAudio: c.Video.KeepAudio,
 		Persist:   c.Video.PersistFrames, Lookahead: c.Video.LookaheadFrames,
 		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,

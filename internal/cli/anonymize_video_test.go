@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/internal/testenv"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
 )
 
 // TestAnonymizeVideoFolder: a folder holding a video (the shared
@@ -36,11 +36,11 @@ func TestAnonymizeVideoFolder(t *testing.T) {
 		t.Errorf("summary does not count the video's frames: %s", stderr)
 	}
 	ctx := context.Background()
-	src, err := video.Probe(ctx, filepath.Join(in, "clip.mp4"))
+	src, err := ffmpeg.Probe(ctx, filepath.Join(in, "clip.mp4"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := video.Probe(ctx, filepath.Join(out, "clip.mp4"))
+	got, err := ffmpeg.Probe(ctx, filepath.Join(out, "clip.mp4"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestAnonymizeVideoFolder(t *testing.T) {
 	if code, _, stderr := runCLI(t, "--config", cfg, "--keep-audio=false", "--preset", "ultrafast", "-q", "--out", out2, filepath.Join(in, "clip.mp4")); code != 0 {
 		t.Fatalf("--keep-audio=false: exit %d: %s", code, stderr)
 	}
-	if got, err := video.Probe(ctx, filepath.Join(out2, "clip.mp4")); err != nil || got.HasAudio || got.Frames != src.Frames {
+	if got, err := ffmpeg.Probe(ctx, filepath.Join(out2, "clip.mp4")); err != nil || got.HasAudio || got.Frames != src.Frames {
 		t.Errorf("--keep-audio=false: %+v, %v; want %d frames and no audio", got, err, src.Frames)
 	}
 }

@@ -9,8 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/eval"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // evalCommand is `anonymize eval`: how many labelled faces would stay
@@ -43,7 +44,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	labels, err := video.LoadLabels(c.String("boxes"))
+	labels, err := eval.LoadLabels(c.String("boxes"))
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -54,7 +55,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer det.Close()
-	var run infer.Detector = det
+	var run video.Detector = det
 	if c.IsSet("detect-max-side") && !c.Bool("video") {
 		return usageErr("--detect-max-side goes with --video")
 	}
@@ -63,7 +64,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		run = video.Shrink(det.ForVideo(), side)
 	}
 	hide, _ := cfg.HideOptions()
-	r, err := video.Evaluate(c.Context, run, c.String("images"), labels, video.EvalOptions{
+	r, err := eval.Run(c.Context, run, c.String("images"), labels, eval.Options{
 		Hide: hide, HideBy: cfg.HideByModel(det), Jobs: cfg.Run.Jobs,
 	})
 	if err != nil {
@@ -79,7 +80,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	printEval(stdout, r, c.Int("missed"))
 	if p := c.String("json"); p != "" {
 		data, _ := json.MarshalIndent(r, "", "  ")
-		if err := video.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
+		if err := imageio.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
 			return &exitError{exitSomeFailed, err}
 		}
 	}
@@ -92,7 +93,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printEval(w io.Writer, r video.EvalResult, missed int) {
+func printEval(w io.Writer, r eval.Result, missed int) {
 	fmt.Fprintf(w, "model        %s %s (%s)\n", r.Model.Name, r.Model.Version, r.Model.Provider)
 	fmt.Fprintf(w, "images       %d, faces %d\n", r.Images, r.Faces)
 	fmt.Fprintf(w, "recall       %.3f  (face at least half covered)\n", r.Recall)
@@ -109,7 +110,7 @@ func printEval(w io.Writer, r video.EvalResult, missed int) {
 	}
 	if missed > 0 && len(r.Missed) > 0 {
 		fmt.Fprintf(w, "missed faces (least covered first):\n")
-		ms := append([]video.Missed(nil), r.Missed...)
+		ms := append([]eval.Missed(nil), r.Missed...)
 		sortMissed(ms)
 		for i, m := range ms {
 			if i == missed {
@@ -120,7 +121,7 @@ func printEval(w io.Writer, r video.EvalResult, missed int) {
 	}
 }
 
-func sortMissed(ms []video.Missed) {
+func sortMissed(ms []eval.Missed) {
 	for i := 1; i < len(ms); i++ {
 		for j := i; j > 0 && ms[j].Coverage < ms[j-1].Coverage; j-- {
 			ms[j], ms[j-1] = ms[j-1], ms[j]

@@ -10,7 +10,7 @@ import (
 
 	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/live"
 )
 
 // cmdLive anonymizes a camera or stream (--camera, --stream) until it is
@@ -57,9 +57,9 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 	}
 	defer set.Close()
 
-	var preview *video.Preview
+	var preview *live.Preview
 	if cfg.Live.Preview != "" {
-		if preview, err = video.StartPreview(cfg.Live.Preview, log); err != nil {
+		if preview, err = live.StartPreview(cfg.Live.Preview, log); err != nil {
 			return usageErr("%v", err)
 		}
 		defer preview.Close()

@@ -29,7 +29,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/internal/testenv"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/live"
 )
 
 func freePort(t *testing.T) int {
@@ -116,7 +116,7 @@ func segmentFiles(t *testing.T, dir string) (paths []string, starts []time.Time)
 		if i := strings.LastIndex(stem, "_"); i >= 0 {
 			stem = stem[:i]
 		}
-		ts, err := time.Parse(video.SegmentTimeFormat, stem)
+		ts, err := time.Parse(live.SegmentTimeFormat, stem)
 		if err != nil {
 			t.Errorf("segment %s is not named by its start time: %v", name, err)
 			continue
@@ -191,7 +191,7 @@ func ffprobeFrameCount(t *testing.T, path string) int {
 func previewFrame(t *testing.T, addr string) gocv.Mat {
 	t.Helper()
 	client := &http.Client{Timeout: 20 * time.Second}
-	resp, err := client.Get("http://" + addr + video.PreviewPath)
+	resp, err := client.Get("http://" + addr + live.PreviewPath)
 	if err != nil {
 		t.Fatalf("preview: %v", err)
 	}

@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/schollz/progressbar/v3"
-
-	"github.com/anonymize/anonymize/video"
 )
 
 // frameBar shows the frames of the video in progress on a terminal: one
@@ -25,7 +24,7 @@ type frameBar struct {
 }
 
 // update is a BatchOptions.FrameProgress.
-func (b *frameBar) update(t video.Task, done, total int) {
+func (b *frameBar) update(t batch.Task, done, total int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.bar == nil || t.Input != b.task {

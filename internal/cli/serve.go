@@ -17,7 +17,7 @@ import (
 	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/server"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/live"
 )
 
 // serveCommand is `anonymize serve`.
@@ -75,12 +75,12 @@ func cmdServe(c *cli.Context, env Env) error {
 
 	// A live source (--camera, --stream) is opened before anything else: a
 	// camera that is not there is an error at once.
-	live, liveDir, err := openServeLive(c, cfg, log)
+	src, liveDir, err := openServeLive(c, cfg, log)
 	if err != nil {
 		return err
 	}
-	if live != nil {
-		defer live.Close()
+	if src != nil {
+		defer src.Close()
 	}
 	ln, err := listen(cfg, log)
 	if err != nil {
@@ -91,8 +91,8 @@ func cmdServe(c *cli.Context, env Env) error {
 	// Serve at once: /healthz answers while the models load (a TensorRT
 	// engine can take minutes to build), /readyz once they have.
 	s := server.New(cfg, log)
-	if live != nil {
-		s.SetLive(video.NewPreview(log))
+	if src != nil {
+		s.SetLive(live.NewPreview(log))
 	}
 	hs := s.HTTPServer(ctx)
 	hs.RegisterOnShutdown(func() {
@@ -124,12 +124,12 @@ func cmdServe(c *cli.Context, env Env) error {
 	defer stopReload()
 	liveCtx, stopLive := context.WithCancel(ctx)
 	defer stopLive()
-	if live != nil {
+	if src != nil {
 		liveDone := make(chan struct{})
 		defer func() { stopLive(); <-liveDone }() // before set.Close
 		go func() {
 			defer close(liveDone)
-			serveLive(liveCtx, live, set, cfg, app.LiveOutputs{Dir: liveDir, Preview: s.Live(), Workers: cfg.Serve.MaxConcurrent}, log)
+			serveLive(liveCtx, src, set, cfg, app.LiveOutputs{Dir: liveDir, Preview: s.Live(), Workers: cfg.Serve.MaxConcurrent}, log)
 		}()
 	}
 	info := set.Info()
@@ -175,8 +175,8 @@ func openServeLive(c *cli.Context, cfg config.Config, log *slog.Logger) (*app.Li
 				return nil, "", usageErr("--out: %v", err)
 			}
 		}
-		live, err := openLiveInput(c, cfg, log)
-		return live, dir, err
+		src, err := openLiveInput(c, cfg, log)
+		return src, dir, err
 	case c.IsSet("out"):
 		return nil, "", usageErr("--out is for the live source's segment files: give --camera or --stream with it")
 	}
@@ -206,16 +206,16 @@ func listen(cfg config.Config, log *slog.Logger) (net.Listener, error) {
 }
 
 // serveLive anonymizes the service's live source until ctx ends.
-func serveLive(ctx context.Context, live *app.LiveInput, set *infer.Set, cfg config.Config, out app.LiveOutputs, log *slog.Logger) {
-	res, err := app.RunLive(ctx, live, set, cfg, out, log)
+func serveLive(ctx context.Context, src *app.LiveInput, set *infer.Set, cfg config.Config, out app.LiveOutputs, log *slog.Logger) {
+	res, err := app.RunLive(ctx, src, set, cfg, out, log)
 	if err == nil {
-		err = res.Err(live.Name)
+		err = res.Err(src.Name)
 	}
 	if err != nil {
-		log.Error("live source stopped; /v1/stream.mjpeg shows no new frames", "source", live.Name, "err", err)
+		log.Error("live source stopped; /v1/stream.mjpeg shows no new frames", "source", src.Name, "err", err)
 		return
 	}
-	log.Info("live source stopped", "source", live.Name, "captured", res.Source.Captured, "frames", res.Sink.Frames,
+	log.Info("live source stopped", "source", src.Name, "captured", res.Source.Captured, "frames", res.Sink.Frames,
 		"segments", res.Sink.Segments, "reconnects", res.Source.Reconnects)
 }
 

@@ -30,7 +30,6 @@ import (
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/internal/testenv"
-	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
@@ -202,7 +201,7 @@ func facePhoto(t testing.TB, w, h int, ext string) []byte {
 	dst := gocv.NewMat()
 	defer dst.Close()
 	gocv.Resize(src, &dst, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
-	data, err := video.EncodeImage(dst, ext, 90)
+	data, err := imageio.Encode(dst, ext, 90)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +211,7 @@ func facePhoto(t testing.TB, w, h int, ext string) []byte {
 // pixelsOf decodes encoded image data.
 func pixelsOf(t *testing.T, data []byte) pixels {
 	t.Helper()
-	m, err := video.DecodeImage(data)
+	m, err := imageio.Decode(data)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // ModelNames splits the model setting: "faces,plates" runs two models.
@@ -145,8 +145,8 @@ func (c Config) Specs() []infer.Spec {
 }
 
 // HideByModel maps each running model's name to its hiding style.
-func (c Config) HideByModel(set *infer.Set) map[string]video.HideOptions {
-	m := map[string]video.HideOptions{}
+func (c Config) HideByModel(set *infer.Set) map[string]hide.Options {
+	m := map[string]hide.Options{}
 	for _, info := range set.Models() {
 		if d, ok := c.Detector(info.Dir); ok {
 			if h, err := c.HideWith(d); err == nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 )
 
 // Validate checks every value; messages name the key and the file.
@@ -45,7 +45,7 @@ func (c Config) Check() error {
 	}
 	c.checkRuntime(v)
 	// The hide keys are checked by their config names rather than left to
-	// video.HideOptions, whose zero values mean defaults: in the file "" or
+	// hide.Options, whose zero values mean defaults: in the file "" or
 	// 0 is a mistake, not a request for the default.
 	if err := c.checkHide(); err != nil {
 		v.errs = append(v.errs, err)
@@ -207,13 +207,13 @@ func (c Config) CheckServe() []error {
 	return errs
 }
 
-func (c Config) HideOptions() (video.HideOptions, error) {
+func (c Config) HideOptions() (hide.Options, error) {
 	col, err := ParseColour(c.Hide.Colour)
 	if err != nil {
-		return video.HideOptions{}, fmt.Errorf("hide.colour: %w", err)
+		return hide.Options{}, fmt.Errorf("hide.colour: %w", err)
 	}
-	o := video.HideOptions{
-		Style: video.Style(c.Hide.Style), Shape: video.Shape(c.Hide.Shape),
+	o := hide.Options{
+		Style: hide.Style(c.Hide.Style), Shape: hide.Shape(c.Hide.Shape),
 		MaskScale: c.Hide.MaskScale, Colour: col,
 	}
 	if err := o.Validate(); err != nil {
@@ -228,18 +228,18 @@ func (c Config) checkHide() error {
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
 	}
-	switch video.Style(c.Hide.Style) {
-	case video.Blur, video.Pixelate, video.Solid:
+	switch hide.Style(c.Hide.Style) {
+	case hide.Blur, hide.Pixelate, hide.Solid:
 	default:
 		bad("hide.style", "%q (blur, pixelate or solid)", c.Hide.Style)
 	}
-	switch video.Shape(c.Hide.Shape) {
-	case video.Box, video.Ellipse:
+	switch hide.Shape(c.Hide.Shape) {
+	case hide.Box, hide.Ellipse:
 	default:
 		bad("hide.shape", "%q (box or ellipse)", c.Hide.Shape)
 	}
-	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= video.MaxMaskScale) {
-		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, video.MaxMaskScale)
+	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= hide.MaxMaskScale) {
+		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, hide.MaxMaskScale)
 	}
 	if _, err := ParseColour(c.Hide.Colour); err != nil {
 		bad("hide.colour", "%v", err)
@@ -254,7 +254,7 @@ func (c Config) checkHide() error {
 
 // HideWith is the hiding style for one model: [hide] with the model's
 // [detectors] values over it.
-func (c Config) HideWith(d DetectorConfig) (video.HideOptions, error) {
+func (c Config) HideWith(d DetectorConfig) (hide.Options, error) {
 	h := c
 	if d.Style != "" {
 		h.Hide.Style = d.Style
@@ -269,7 +269,7 @@ func (c Config) HideWith(d DetectorConfig) (video.HideOptions, error) {
 		h.Hide.Colour = d.Colour
 	}
 	if err := h.checkHide(); err != nil {
-		return video.HideOptions{}, err
+		return hide.Options{}, err
 	}
 	return h.HideOptions()
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
@@ -48,23 +48,23 @@ func parseQuery(q map[string][]string) (requestOptions, error) {
 		v := vs[0]
 		switch k {
 		case "style":
-			switch video.Style(v) {
-			case video.Blur, video.Pixelate, video.Solid:
+			switch hide.Style(v) {
+			case hide.Blur, hide.Pixelate, hide.Solid:
 			default:
 				return o, fmt.Errorf("style %q: want blur, pixelate or solid", v)
 			}
 			o.style = v
 		case "shape":
-			switch video.Shape(v) {
-			case video.Box, video.Ellipse:
+			switch hide.Shape(v) {
+			case hide.Box, hide.Ellipse:
 			default:
 				return o, fmt.Errorf("shape %q: want box or ellipse", v)
 			}
 			o.shape = v
 		case "mask_scale":
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(f > 0 && f <= video.MaxMaskScale) {
-				return o, fmt.Errorf("mask_scale %q: want a number in (0, %d]", v, video.MaxMaskScale)
+			if err != nil || !(f > 0 && f <= hide.MaxMaskScale) {
+				return o, fmt.Errorf("mask_scale %q: want a number in (0, %d]", v, hide.MaxMaskScale)
 			}
 			o.maskScale = f
 		case "colour", "color":
@@ -95,12 +95,12 @@ func parseQuery(q map[string][]string) (requestOptions, error) {
 }
 
 // apply puts the request's hiding options over h.
-func (o requestOptions) apply(h video.HideOptions) video.HideOptions {
+func (o requestOptions) apply(h hide.Options) hide.Options {
 	if o.style != "" {
-		h.Style = video.Style(o.style)
+		h.Style = hide.Style(o.style)
 	}
 	if o.shape != "" {
-		h.Shape = video.Shape(o.shape)
+		h.Shape = hide.Shape(o.shape)
 	}
 	if o.maskScale > 0 {
 		h.MaskScale = o.maskScale
@@ -443,7 +443,7 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 		return res
 	}
 	t0 := time.Now()
-	img, err := video.DecodeImage(data)
+	img, err := imageio.Decode(data)
 	if err != nil {
 		return fail(http.StatusBadRequest, "corrupt", err)
 	}
@@ -469,7 +469,7 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 	}
 	res.timing.Hide = msSince(t2)
 	t3 := time.Now()
-	out, err := video.EncodeImage(img, format.Ext(), s.cfg.Output.JPEGQuality)
+	out, err := imageio.Encode(img, format.Ext(), s.cfg.Output.JPEGQuality)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "encode_failed", err)
 	}
@@ -522,7 +522,7 @@ func (s *Server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptio
 				h = mh
 			}
 		}
-		if err := video.Hide(img, by[model], o.apply(h)); err != nil {
+		if err := hide.Boxes(img, by[model], o.apply(h)); err != nil {
 			return fmt.Errorf("hide: %w", err)
 		}
 	}

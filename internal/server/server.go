@@ -45,7 +45,8 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/models"
-	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/hide"
+	"github.com/anonymize/anonymize/video/live"
 )
 
 // Service tunables that are not settings.
@@ -66,7 +67,7 @@ type Server struct {
 	cfg     config.Config
 	det     Detector
 	log     *slog.Logger
-	hide    video.HideOptions
+	hide    hide.Options
 	timeout time.Duration // 0: none
 	// bodyTimeout bounds reading a body (0: none).
 	bodyTimeout time.Duration
@@ -87,7 +88,7 @@ type Server struct {
 	mux *http.ServeMux
 	// live is the anonymized live view (serve --camera/--stream); nil
 	// without a live source. Set before serving.
-	live *video.Preview
+	live *live.Preview
 }
 
 // Detector is what the service needs of the models (*infer.Set).
@@ -98,10 +99,10 @@ type Detector interface {
 
 // SetLive gives the service the anonymized view of a live source, served
 // at StreamPath. Call it before serving.
-func (s *Server) SetLive(p *video.Preview) { s.live = p }
+func (s *Server) SetLive(p *live.Preview) { s.live = p }
 
 // Live is the live view given to SetLive (nil: none).
-func (s *Server) Live() *video.Preview { return s.live }
+func (s *Server) Live() *live.Preview { return s.live }
 
 // CloseLive ends the live view's streams, so they do not hold up a drain.
 func (s *Server) CloseLive() { s.live.Close() }

@@ -1,4 +1,3 @@
-// Package imageio reads image headers and images.
 package imageio
 
 // Image formats the service accepts, recognised by their first bytes, and

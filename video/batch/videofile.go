@@ -1,0 +1,192 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/ffmpeg"
+)
+
+// FileOptions configure AnonymizeFile.
+type FileOptions struct {
+	// Encode chooses the encoder; its AudioFrom is ignored (KeepAudio
+	// decides).
+	Encode ffmpeg.EncodeOptions
+	// KeepAudio copies the input's audio track(s) unchanged.
+	KeepAudio bool
+	// Pipeline runs the frames (workers, hiding, temporal safety, errors).
+	Pipeline video.PipelineOptions
+	// DetectMaxSide shrinks each frame for detection so that its longer
+	// side is at most this many pixels (0: detect at full size). Regions
+	// are still hidden in the full frame.
+	DetectMaxSide int
+	// Progress, when set, is told after each frame written and once at the
+	// start (done 0), with the number of frames the file has.
+	Progress func(done, total int)
+	Log      *slog.Logger
+}
+
+// FileResult says what AnonymizeFile did.
+type FileResult struct {
+	Info  ffmpeg.VideoInfo
+	Codec string // the encoder used
+	Stats video.PipelineStats
+	// FramesWithDetections counts the frames in which anything was hidden
+	// (detected there, or kept hidden for temporal safety).
+	FramesWithDetections int
+	// Models lists each detector (and version) that looked at frames, in
+	// the order first seen: more than one when a model was swapped during
+	// the file.
+	Models []convert.ModelInfo
+	// FPS is frames written per second of the whole run.
+	FPS float64
+}
+
+// AnonymizeFile anonymizes the video file in into out: every frame is
+// decoded (upright, at its display size), run through RunPipeline with
+// det, and encoded at the same frame rate; the audio is copied unless
+// o.KeepAudio is false. Only the rotation (by frames decoded upright) and
+// the timing of the input are carried over: no other metadata.
+//
+// out appears only once complete; on any error (a truncated or corrupt
+// input, a failed encoder, ctx cancelled) nothing is left at out or
+// beside it, and the error names the file.
+func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o FileOptions) (FileResult, error) {
+	start := time.Now()
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	info, err := ffmpeg.Probe(ctx, in)
+	if err != nil {
+		return FileResult{}, err
+	}
+	res := FileResult{Info: info}
+	enc := o.Encode
+	enc.AudioFrom = ""
+	if o.KeepAudio && info.HasAudio {
+		enc.AudioFrom = in
+	}
+	src, err := ffmpeg.Open(ctx, info)
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	e, err := ffmpeg.NewEncoderFor(ctx, out, info, enc)
+	if err != nil {
+		return res, err
+	}
+	defer e.Abort() // after a successful Close it does nothing
+	res.Codec = e.Codec()
+	if want := o.Encode.Codec; want != "" && want != e.Codec() {
+		o.Log.Info("video encoder changed", "file", out, "asked", want, "using", e.Codec())
+	}
+
+	det = video.Shrink(det, o.DetectMaxSide)
+	sink := &ffmpeg.Sink{Encoder: e, Recycle: src.Recycle}
+	seen := map[string]bool{}
+	sink.OnFrame = func(f video.Frame, r video.FrameResult) {
+		if len(r.Detections) > 0 {
+			res.FramesWithDetections++
+		}
+		if k := r.Model.Name + "\x00" + r.Model.Version + "\x00" + r.Model.SHA256; r.Model.Name != "" && !seen[k] {
+			seen[k] = true
+			res.Models = append(res.Models, r.Model)
+		}
+		if o.Progress != nil {
+			o.Progress(sink.Encoder.Frames(), info.Frames)
+		}
+	}
+	if o.Progress != nil {
+		o.Progress(0, info.Frames)
+	}
+	st, err := video.RunPipeline(ctx, src, det, sink, o.Pipeline)
+	res.Stats = st
+	if err != nil {
+		return res, fmt.Errorf("anonymize %s: %w", in, err)
+	}
+	if err := sink.Close(); err != nil {
+		return res, err
+	}
+	res.Stats.Elapsed = time.Since(start)
+	if s := res.Stats.Elapsed.Seconds(); s > 0 {
+		res.FPS = float64(st.Written) / s
+	}
+	return res, nil
+}
+
+// processVideo anonymizes one video task (Run, Process).
+func processVideo(ctx context.Context, det video.Detector, t Task, o Options) ImageResult {
+	start := time.Now()
+	r := ImageResult{Input: t.Input, Output: t.Output, Kind: KindVideo, Detections: []convert.Detection{}}
+	fail := func(err error) ImageResult {
+		r.Output, r.Status, r.Error = "", StatusFailed, err.Error()
+		r.Millis = ms(time.Since(start))
+		return r
+	}
+	if t.Err != nil {
+		return fail(t.Err)
+	}
+	if !o.Overwrite {
+		if _, err := os.Stat(t.Output); err == nil {
+			r.Status = StatusSkipped
+			return r
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	v := o.Video
+	if v.Detector != nil {
+		det = v.Detector
+	}
+	fo := FileOptions{
+		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, Log: o.Log,
+		Pipeline: video.PipelineOptions{
+			Workers: v.Workers, Hide: o.Hide, HideBy: o.HideBy,
+			Persist: v.Persist, Lookahead: v.Lookahead,
+			DropOnError: o.DropOnError, Timeout: v.Timeout,
+		},
+	}
+	if o.FrameProgress != nil {
+		fo.Progress = func(done, total int) { o.FrameProgress(t, done, total) }
+	}
+	fr, err := AnonymizeFile(ctx, det, t.Input, t.Output, fo)
+	r.Width, r.Height = fr.Info.DisplayWidth, fr.Info.DisplayHeight
+	if err != nil {
+		return fail(err)
+	}
+	st := fr.Stats
+	r.Video = &VideoResult{
+		Frames: st.Written, FramesRead: st.Read, FrameRate: fr.Info.FrameRate.String(),
+		Seconds: fr.Info.Duration.Seconds(), Rotation: fr.Info.Rotation,
+		Audio: v.KeepAudio && fr.Info.HasAudio, Codec: fr.Codec,
+		Regions: st.Detections, Persisted: st.Persisted, LookedAhead: st.LookedAhead,
+		FramesWithRegions: fr.FramesWithDetections,
+		HiddenWhole:       st.HiddenWhole, Dropped: st.Dropped, FPS: math.Round(fr.FPS*10) / 10,
+		Models: fr.Models,
+	}
+	if r.Video.Models == nil {
+		r.Video.Models = []convert.ModelInfo{}
+	}
+	if len(fr.Models) > 0 {
+		m := fr.Models[len(fr.Models)-1]
+		r.Model = &m
+	}
+	r.Status = StatusDone
+	switch {
+	case st.Dropped > 0:
+		r.Status = StatusDropped
+		r.Error = fmt.Sprintf("detect failed on %d of %d frames (left out of the video)", st.Dropped, st.Read)
+	case st.HiddenWhole > 0:
+		r.Status = StatusHiddenWhole
+		r.Error = fmt.Sprintf("detect failed on %d of %d frames (hidden whole)", st.HiddenWhole, st.Read)
+	}
+	r.Millis = ms(time.Since(start))
+	return r
+}

@@ -1,0 +1,210 @@
+// Package imageio reads and decodes still images into 8-bit BGR Mats (EXIF
+// orientation applied, no metadata kept) and encodes them, reads the format
+// and pixel size of an image from its header alone (header.go), tells
+// images and videos apart by extension, and writes files atomically.
+package imageio
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gocv.io/x/gocv"
+)
+
+// imageExts are the still-image formats read and written (lower case).
+var imageExts = map[string]gocv.FileExt{
+	".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".bmp": ".bmp",
+	".tif": ".tiff", ".tiff": ".tiff", ".webp": ".webp",
+}
+
+// videoExts are video containers (handled by the video pipeline).
+var videoExts = map[string]bool{".mp4": true, ".mov": true, ".mkv": true, ".avi": true, ".webm": true, ".m4v": true}
+
+// IsImage reports whether path has an image extension.
+func IsImage(path string) bool {
+	_, ok := imageExts[strings.ToLower(filepath.Ext(path))]
+	return ok
+}
+
+// IsVideo reports whether path has a video extension.
+func IsVideo(path string) bool { return videoExts[strings.ToLower(filepath.Ext(path))] }
+
+// ErrDecode means a file could not be decoded as an image.
+var ErrDecode = errors.New("not a readable image")
+
+// maxImageBytes caps the size of an image file read into memory.
+const maxImageBytes = 512 << 20
+
+// Read reads and decodes an image file into an 8-bit BGR Mat (EXIF
+// orientation applied). The caller closes the Mat; on error no Mat is
+// allocated and there is nothing to close.
+func Read(path string) (gocv.Mat, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return gocv.Mat{}, err
+	}
+	if st.Size() > maxImageBytes {
+		return gocv.Mat{}, fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return gocv.Mat{}, err
+	}
+	return Decode(data)
+}
+
+// Decode decodes encoded image bytes into an 8-bit BGR Mat (EXIF
+// orientation applied); on error no Mat is allocated.
+func Decode(data []byte) (gocv.Mat, error) {
+	if len(data) == 0 {
+		return gocv.Mat{}, fmt.Errorf("%w: empty file", ErrDecode)
+	}
+	if isJPEG(data) && jpegTruncated(data) {
+		return gocv.Mat{}, fmt.Errorf("%w: truncated JPEG (the data ends before the end-of-image marker)", ErrDecode)
+	}
+	m, err := gocv.IMDecode(data, gocv.IMReadColor)
+	if err != nil {
+		m.Close()
+		return gocv.Mat{}, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if m.Empty() {
+		m.Close()
+		return gocv.Mat{}, fmt.Errorf("%w: corrupt or unsupported data", ErrDecode)
+	}
+	return m, nil
+}
+
+func isJPEG(data []byte) bool { return len(data) >= 2 && data[0] == 0xFF && data[1] == 0xD8 }
+
+// jpegTruncated reports whether JPEG data ends before its end-of-image
+// marker. OpenCV's decoder does not report this: it returns the whole frame,
+// the rows after the cut made up from the last block it could decode, so a
+// cut-off download would otherwise come out as a damaged "anonymized" copy.
+// It walks the marker segments (skipping each by its length, so a thumbnail
+// inside EXIF is not mistaken for the end) and the entropy-coded data after
+// each start-of-scan; bytes after the end-of-image marker are allowed.
+func jpegTruncated(data []byte) bool {
+	i := 2 // after the start-of-image marker
+	for {
+		// The next marker: 0xFF, any 0xFF fill bytes, then its code. Stray
+		// bytes before it are skipped, as libjpeg does.
+		for i < len(data) && data[i] != 0xFF {
+			i++
+		}
+		for i < len(data) && data[i] == 0xFF {
+			i++
+		}
+		if i >= len(data) {
+			return true
+		}
+		code := data[i]
+		i++
+		switch {
+		case code == 0xD9: // end of image
+			return false
+		case code == 0x00 || code == 0x01 || (code >= 0xD0 && code <= 0xD7):
+			continue // no length field
+		}
+		if i+2 > len(data) {
+			return true
+		}
+		n := int(data[i])<<8 | int(data[i+1])
+		if n < 2 {
+			return false // malformed, not truncated: the decoder rejects it
+		}
+		i += n
+		if i > len(data) {
+			return true
+		}
+		if code != 0xDA {
+			continue
+		}
+		// Start of scan: entropy-coded data runs to the next marker that is
+		// neither a stuffed 0xFF00 nor a restart marker.
+		for {
+			for i < len(data) && data[i] != 0xFF {
+				i++
+			}
+			if i+1 >= len(data) {
+				return true
+			}
+			if c := data[i+1]; c == 0x00 || (c >= 0xD0 && c <= 0xD7) {
+				i += 2
+				continue
+			}
+			if data[i+1] == 0xFF {
+				i++
+				continue
+			}
+			break
+		}
+	}
+}
+
+// Encode encodes img in the format of ext (".jpg", ".png", ...).
+func Encode(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
+	fe, ok := imageExts[strings.ToLower(ext)]
+	if !ok {
+		return nil, fmt.Errorf("encode: unsupported image format %q", ext)
+	}
+	// gocv's IMEncodeWithParams indexes params[0], so always pass one.
+	params := []int{gocv.IMWriteJpegQuality, jpegQuality}
+	switch fe {
+	case gocv.PNGFileExt:
+		params = []int{gocv.IMWritePngCompression, 3}
+	case ".webp":
+		params = []int{gocv.IMWriteWebpQuality, jpegQuality}
+	}
+	if img.Empty() {
+		return nil, fmt.Errorf("encode %s: empty image", ext)
+	}
+	buf, err := gocv.IMEncodeWithParams(fe, img, params)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ext, err)
+	}
+	defer buf.Close()
+	b := buf.GetBytes()
+	out := make([]byte, len(b))
+	copy(out, b)
+	return out, nil
+}
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// folder, synced and renamed into place: readers see the whole file or none.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+// Package videotest holds the helpers that the tests of video's packages
+// share: ffmpeg-made test clips and independent ffprobe readings. It imports
+// none of video's packages, so that their own tests can use it.
+package videotest
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// NeedFFmpeg fails the test when ffmpeg or ffprobe is missing: videos are
+// part of the product, not optional hardware.
+func NeedFFmpeg(t testing.TB) {
+	t.Helper()
+	for _, b := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Fatalf("%s not installed (apt-get install ffmpeg): %v", b, err)
+		}
+	}
+}
+
+// FFmpegRun runs ffmpeg with args, failing the test on an error.
+func FFmpegRun(t testing.TB, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error", "-y"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Metadata every test clip carries, none of which may reach an output.
+var ClipMetadata = []string{
+	"-metadata", "title=Secret meeting",
+	"-metadata", "comment=filmed by J. Doe",
+	"-metadata", "creation_time=2021-06-01T12:00:00Z",
+	"-metadata", "location=+48.8584+002.2945/",
+}
+
+// ClipSpec describes a test clip.
+type ClipSpec struct {
+	Name       string // file name; its extension picks the container
+	W, H       int
+	Seconds    float64
+	Rate       string
+	VideoCodec []string
+	AudioCodec []string // nil: no audio
+	Delay      string   // the video starts this many seconds after the audio
+}
+
+// MakeClip writes the clip into dir and returns its path.
+func MakeClip(t testing.TB, dir string, c ClipSpec) string {
+	t.Helper()
+	p := filepath.Join(dir, c.Name)
+	var args []string
+	if c.Delay != "" {
+		args = append(args, "-itsoffset", c.Delay)
+	}
+	args = append(args, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate="+c.Rate+":duration="+ftoa(c.Seconds))
+	if c.AudioCodec != nil {
+		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration="+ftoa(c.Seconds))
+	}
+	args = append(args, "-vf", "scale="+itoa(c.W)+":"+itoa(c.H))
+	args = append(args, c.VideoCodec...)
+	if c.AudioCodec != nil {
+		args = append(args, c.AudioCodec...)
+	}
+	args = append(args, ClipMetadata...)
+	FFmpegRun(t, append(args, p)...)
+	return p
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+func itoa(i int) string     { return strconv.Itoa(i) }
+
+// X264 encodes a test clip with x264, fast.
+var X264 = []string{"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"}
+
+// Probed is what ffprobe says about a file, read independently of
+// ffmpeg.Probe.
+type Probed struct {
+	Streams []struct {
+		CodecType    string            `json:"codec_type"`
+		CodecName    string            `json:"codec_name"`
+		Width        int               `json:"width"`
+		Height       int               `json:"height"`
+		RFrameRate   string            `json:"r_frame_rate"`
+		AvgFrameRate string            `json:"avg_frame_rate"`
+		NbReadFrames string            `json:"nb_read_frames"`
+		BitRate      string            `json:"bit_rate"`
+		SampleRate   string            `json:"sample_rate"`
+		Tags         map[string]string `json:"tags"`
+		SideData     []struct {
+			Rotation float64 `json:"rotation"`
+		} `json:"side_data_list"`
+	} `json:"streams"`
+	Format struct {
+		Duration string            `json:"duration"`
+		Tags     map[string]string `json:"tags"`
+	} `json:"format"`
+}
+
+// FFprobeFile decodes every frame of path to count them (-count_frames).
+func FFprobeFile(t testing.TB, path string) Probed {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p Probed
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return p
+}
+
+// Leftovers lists the files in dir other than keep.
+func Leftovers(t testing.TB, dir string, keep ...string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if !slices.Contains(keep, e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
