@@ -610,7 +610,7 @@ func TestServeUsageErrors(t *testing.T) {
 	}{
 		{"listen without port", []string{`listen = "localhost"`}, nil, "serve.listen"},
 		{"port out of range", []string{`listen = "127.0.0.1:70000"`}, nil, "serve.listen"},
-		{"max_pixels 0", []string{"max_pixels = 0"}, nil, "serve.max_pixels"},
+		{"max_pixels negative", []string{"max_pixels = -1"}, nil, "serve.max_pixels"},
 		{"max_body_bytes 0", []string{"max_body_bytes = 0"}, nil, "serve.max_body_bytes"},
 		{"queue negative", []string{"queue = -1"}, nil, "serve.queue"},
 		{"timeout negative", []string{"timeout_ms = -5"}, nil, "serve.timeout_ms"},

@@ -22,6 +22,10 @@ type Config struct {
 	Threshold float32 `toml:"threshold"`
 	// Tiles adds a multi-scale pass for small faces: "off", "auto" or "RxC".
 	Tiles string `toml:"tiles"`
+	// MaxPixels caps the width x height of any input, image or video
+	// frame, in every mode; an image's is read from its header before it is
+	// decoded, so a file that declares a huge image is refused unread.
+	MaxPixels int64 `toml:"max_pixels"`
 
 	Runtime struct {
 		Library        string   `toml:"library"`
@@ -121,8 +125,9 @@ type Config struct {
 		// Listen is HOST:PORT; loopback unless another interface is named
 		// (an empty host means 127.0.0.1).
 		Listen string `toml:"listen"`
-		// MaxBodyBytes caps a request body; MaxPixels caps an image's
-		// width x height, read from its header before it is decoded.
+		// MaxBodyBytes caps a request body; MaxPixels, when set, caps an
+		// image's width x height for the service below the top-level
+		// max_pixels (0: max_pixels).
 		MaxBodyBytes int64 `toml:"max_body_bytes"`
 		MaxPixels    int64 `toml:"max_pixels"`
 		// MaxConcurrent images are processed at once (0: one per CPU core);
@@ -194,6 +199,7 @@ func Default() Config {
 	c.ModelsDir = "models"
 	c.Model = "faces"
 	c.Tiles = "off"
+	c.MaxPixels = 50_000_000
 	c.Runtime.Providers = []string{"tensorrt", "cuda", "cpu"}
 	c.Hide.Style = "blur"
 	c.Hide.Shape = "ellipse"
@@ -221,7 +227,6 @@ func Default() Config {
 	c.Reload.AdoptNew = true
 	c.Serve.Listen = "127.0.0.1:8080"
 	c.Serve.MaxBodyBytes = 32 << 20
-	c.Serve.MaxPixels = 50_000_000
 	c.Serve.Queue = 32
 	c.Serve.MaxUploads = 64
 	c.Serve.BodyTimeoutMS = 10_000
@@ -314,4 +319,13 @@ func (c *Config) SizeWorkers(workers *int, cores int) {
 	if c.Runtime.IntraOpThreads == 0 {
 		c.Runtime.IntraOpThreads = max(1, cores / *workers)
 	}
+}
+
+// ServeMaxPixels is the service's pixel cap: serve.max_pixels when set,
+// else max_pixels.
+func (c Config) ServeMaxPixels() int64 {
+	if c.Serve.MaxPixels > 0 {
+		return min(c.Serve.MaxPixels, c.MaxPixels)
+	}
+	return c.MaxPixels
 }

@@ -40,6 +40,9 @@ func (c Config) Check() error {
 		}
 	}
 	v.unit("threshold", c.Threshold)
+	if c.MaxPixels < 1 || c.MaxPixels > maxPixels {
+		v.bad("max_pixels", "%d is outside 1..%d", c.MaxPixels, maxPixels)
+	}
 	if _, err := infer.ParseTiling(c.Tiles); err != nil {
 		v.bad("tiles", "%v", err)
 	}
@@ -183,8 +186,8 @@ func (c Config) CheckServe() []error {
 	if s.MaxBodyBytes < 1 || s.MaxBodyBytes > 1<<30 {
 		bad("serve.max_body_bytes", "%d is outside 1..%d (1 GiB)", s.MaxBodyBytes, 1<<30)
 	}
-	if s.MaxPixels < 1 || s.MaxPixels > maxPixels {
-		bad("serve.max_pixels", "%d is outside 1..%d", s.MaxPixels, maxPixels)
+	if s.MaxPixels < 0 || s.MaxPixels > maxPixels {
+		bad("serve.max_pixels", "%d is outside 0..%d (0: max_pixels)", s.MaxPixels, maxPixels)
 	}
 	if s.MaxConcurrent < 0 || s.MaxConcurrent > maxWorkers() {
 		bad("serve.max_concurrent", "%d is outside 0..%d (%d per CPU core)", s.MaxConcurrent, maxWorkers(), maxPerCore)

@@ -285,8 +285,8 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request, declared imag
 		s.fail(w, http.StatusBadRequest, "corrupt", "%v", err)
 		return nil, "", false
 	}
-	if px := int64(iw) * int64(ih); px > s.cfg.Serve.MaxPixels {
-		s.fail(w, http.StatusRequestEntityTooLarge, "too_many_pixels", "%dx%d image (%d pixels) is over the %d-pixel limit (serve.max_pixels)", iw, ih, px, s.cfg.Serve.MaxPixels)
+	if px, limit := int64(iw)*int64(ih), s.cfg.ServeMaxPixels(); px > limit {
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_many_pixels", "%dx%d image (%d pixels) is over the %d-pixel limit (max_pixels, serve.max_pixels)", iw, ih, px, limit)
 		return nil, "", false
 	}
 	return data, format, true
