@@ -13,7 +13,21 @@ type ModelInfo struct {
 	Threshold float32  `json:"threshold"`
 	Hide      []string `json:"hide"`
 	Tiles     string   `json:"tiles,omitempty"`
-	Dir       string   `json:"-"`
+	// Style is how this model's detections are hidden, as its settings
+	// say (the run's [hide] with its own [detectors] table over it); nil:
+	// the run's default.
+	Style *Style `json:"style,omitempty"`
+	Dir   string `json:"-"`
 	// Models lists the parts when several models run as one.
 	Models []ModelInfo `json:"models,omitempty"`
+}
+
+// Style is a hiding style as settings spell it: blur, pixelate or solid;
+// box or ellipse; the mask scale; the solid colour as #rrggbb. An empty
+// field means the run's default. video/hide turns it into its options.
+type Style struct {
+	Style     string  `json:"style,omitempty"`
+	Shape     string  `json:"shape,omitempty"`
+	MaskScale float64 `json:"mask_scale,omitempty"`
+	Colour    string  `json:"colour,omitempty"`
 }

@@ -49,6 +49,9 @@ type LoadOptions struct {
 	// detector that buys recall on photos at a cost per frame that real
 	// time video cannot pay.
 	ImagesOnly bool
+	// Style is how the model's detections are hidden (nil: the run's
+	// default); it travels in the model's Info to every hider.
+	Style *convert.Style
 }
 
 // Model is a loaded model folder. It owns one ONNX Runtime session.
@@ -119,7 +122,7 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 
 	m := &Model{
 		info: Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, SHA256: sum,
-			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String()},
+			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String(), Style: o.Style},
 		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{}, tiles: tiles,
 	}
 	for _, h := range man.Hide {

@@ -292,17 +292,19 @@ func TestSetForVideo(t *testing.T) {
 }
 
 // TestAdopt: a new folder replaces the model hiding the same labels, or
-// joins the set when it hides others.
+// joins the set when it hides others; either way with its own options, not
+// those of the model it replaces.
 func TestAdopt(t *testing.T) {
 	yunet := modelDir(t, "yunet-n-dynamic")
 	back := modelDir(t, "blazeface-back-256")
 	mock := mockDir(t) // hides "red"
 	specs := []infer.Spec{{Dir: yunet, Options: infer.LoadOptions{Threshold: 0.4}}, {Dir: mock}}
-	got := infer.Adopt(specs, back)
-	if len(got) != 2 || got[0].Dir != back || got[0].Options.Threshold != 0.4 || got[1].Dir != mock {
-		t.Errorf("face model not replaced in place: %+v", got)
+	own := infer.Spec{Dir: back, Options: infer.LoadOptions{Threshold: 0.7}}
+	got := infer.Adopt(specs, own)
+	if len(got) != 2 || got[0].Dir != back || got[0].Options.Threshold != 0.7 || got[1].Dir != mock {
+		t.Errorf("face model not replaced in place with its own threshold 0.7: %+v", got)
 	}
-	got = infer.Adopt([]infer.Spec{{Dir: yunet}}, mock)
+	got = infer.Adopt([]infer.Spec{{Dir: yunet}}, infer.Spec{Dir: mock})
 	if len(got) != 2 || got[1].Dir != mock {
 		t.Errorf("model hiding other labels not added: %+v", got)
 	}

@@ -270,7 +270,7 @@ func (s *Set) retire(old, next []*slot) {
 }
 
 // contentKey identifies what a spec would load: the bytes of model.onnx and
-// model.toml, and the options.
+// model.toml, and the options (the hiding style among them).
 func contentKey(sp Spec) (string, error) {
 	h := sha256.New()
 	for _, f := range []string{models.ModelFile, models.ManifestFile} {
@@ -285,6 +285,9 @@ func contentKey(sp Spec) (string, error) {
 		}
 	}
 	fmt.Fprintf(h, "\x00%g\x00%q\x00%s\x00%t", sp.Options.Threshold, sp.Options.Hide, sp.Options.Tiles, sp.Options.ImagesOnly)
+	if st := sp.Options.Style; st != nil { // a new style is a new model: the Info that carries it changes
+		fmt.Fprintf(h, "\x00%+v", *st)
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 

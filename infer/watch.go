@@ -29,6 +29,9 @@ type Reloader struct {
 	// running: it replaces the running model whose hidden labels it shares,
 	// or runs beside the others when it shares none.
 	AdoptNew bool
+	// SpecFor is how an adopted folder runs: its own settings (threshold,
+	// hiding style) from the config. Nil: the manifest's defaults.
+	SpecFor func(dir string) Spec
 	// Files are further files to watch (config.toml).
 	Files []string
 	// Debounce is the quiet time after the last change (default 500 ms).
@@ -71,7 +74,11 @@ func (r *Reloader) Reload() error {
 			r.log().Info("new model folder", "dir", d)
 		}
 		for _, d := range r.adopted {
-			specs = Adopt(specs, d)
+			sp := Spec{Dir: d}
+			if r.SpecFor != nil {
+				sp = r.SpecFor(d)
+			}
+			specs = Adopt(specs, sp)
 		}
 	}
 	return r.Set.Reload(specs)
@@ -84,9 +91,11 @@ func (r *Reloader) log() *slog.Logger {
 	return r.Log
 }
 
-// Adopt puts the model in dir into specs: in place of every spec whose
-// model hides a label dir's model also hides, or added when none does.
-func Adopt(specs []Spec, dir string) []Spec {
+// Adopt puts the adopted model into specs: in place of every spec whose
+// model hides a label the adopted one also hides, or added when none does.
+// It runs with its own options (its threshold, not the replaced one's).
+func Adopt(specs []Spec, adopted Spec) []Spec {
+	dir := adopted.Dir
 	nm, err := models.ReadManifest(dir)
 	if err != nil {
 		return specs
@@ -104,7 +113,7 @@ func Adopt(specs []Spec, dir string) []Spec {
 		}
 		if err == nil && overlaps(hides, nm.Hide) {
 			if !replaced {
-				out = append(out, Spec{Dir: dir, Options: LoadOptions{Threshold: sp.Options.Threshold}})
+				out = append(out, adopted)
 				replaced = true
 			}
 			continue
@@ -112,7 +121,7 @@ func Adopt(specs []Spec, dir string) []Spec {
 		out = append(out, sp)
 	}
 	if !replaced {
-		out = append(out, Spec{Dir: dir})
+		out = append(out, adopted)
 	}
 	return out
 }

@@ -30,11 +30,10 @@ type PipelineOptions struct {
 	// yet written or closed), however slow one frame is; with Lookahead,
 	// Lookahead+1 more.
 	Queue int
-	// Hide says how regions (and whole frames, on failure) are hidden.
+	// Hide says how regions (and whole frames, on failure) are hidden; a
+	// model that carries its own style (convert.ModelInfo.Style) hides its
+	// detections with that.
 	Hide hide.Options
-	// HideBy overrides Hide for the detections of one model (by name, as
-	// in convert.Detection.Model).
-	HideBy map[string]hide.Options
 	// Persist keeps hiding a detection's region for this many frames after
 	// it was last seen, moved with its motion and grown a little per
 	// frame (temporal safety; 0: off). See Tracker.
@@ -113,11 +112,6 @@ func RunPipeline(ctx context.Context, src Source, det Detector, sink Sink, o Pip
 	start := time.Now()
 	if err := o.Hide.Validate(); err != nil {
 		return PipelineStats{}, fmt.Errorf("pipeline: %w", err)
-	}
-	for name, h := range o.HideBy {
-		if err := h.Validate(); err != nil {
-			return PipelineStats{}, fmt.Errorf("pipeline: hide for model %q: %w", name, err)
-		}
 	}
 	if o.Timeout < 0 {
 		return PipelineStats{}, fmt.Errorf("pipeline: timeout %v: negative", o.Timeout)
@@ -313,7 +307,7 @@ func (p *pipeline) process(j job) (done, bool) {
 	d.r.Model = info
 	if err == nil {
 		d.r.Detections = dets
-		if err = hide.Detections(&d.f.Mat, dets, p.o.Hide, p.o.HideBy); err == nil {
+		if err = hide.Detections(&d.f.Mat, dets, p.o.Hide, hide.ForInfo(info, p.o.Hide)); err == nil {
 			return d, true
 		}
 		err = fmt.Errorf("hide: %w", err) // the frame may be partly hidden
@@ -478,7 +472,7 @@ func (p *pipeline) finishHeld(st *PipelineStats) {
 // hideExtras hides the tracker's regions in d's frame and records them in
 // its result; if that fails, the frame fails closed.
 func (p *pipeline) hideExtras(d *done, extras []convert.Detection, st *PipelineStats) {
-	if err := hide.Detections(&d.f.Mat, extras, p.o.Hide, p.o.HideBy); err != nil {
+	if err := hide.Detections(&d.f.Mat, extras, p.o.Hide, hide.ForInfo(d.r.Model, p.o.Hide)); err != nil {
 		// The frame may be partly hidden.
 		p.failClosed(d, fmt.Errorf("hide tracked regions: %w", err))
 		if d.dropped {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 	"sync"
 	"testing"
@@ -412,17 +411,16 @@ func TestTemporalInFlight(t *testing.T) {
 	}
 }
 
-// TestTemporalHideBy: tracked regions are hidden in the style of the model
-// whose detection they come from.
+// TestTemporalHideBy: tracked regions are hidden in the style the model
+// whose detection they come from carries (its Info).
 func TestTemporalHideBy(t *testing.T) {
 	const n = 12
 	face := object{rect: moving(10, 30, 20, 3, 0)}
-	det := &modelNamer{Detector: &sceneDetector{objs: []object{face}, miss: map[int]bool{8: true}}, name: "faces"}
-	white := color.RGBA{R: 255, G: 255, B: 255, A: 255}
+	det := &modelNamer{Detector: &sceneDetector{objs: []object{face}, miss: map[int]bool{8: true}}, name: "faces",
+		style: &convert.Style{Style: "solid", Colour: "#ffffff"}}
 	sink := newMemSink(t, true)
 	st, err := RunPipeline(context.Background(), sceneSource(t, []object{face}, n), det, sink, PipelineOptions{
 		Workers: 2, Persist: 2, Hide: hide.Options{Style: hide.Solid},
-		HideBy: map[string]hide.Options{"faces": {Style: hide.Solid, Colour: white}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -449,9 +447,12 @@ func TestTemporalHideBy(t *testing.T) {
 }
 
 // modelNamer sets Detection.Model, as an infer.Set does.
+// modelNamer names the detections of a detector as one model's, which
+// carries style (nil: none of its own).
 type modelNamer struct {
 	Detector
-	name string
+	name  string
+	style *convert.Style
 }
 
 func (m *modelNamer) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
@@ -459,6 +460,7 @@ func (m *modelNamer) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.Mode
 	for i := range dets {
 		dets[i].Model = m.name
 	}
+	info.Name, info.Style = m.name, m.style
 	return dets, info, err
 }
 

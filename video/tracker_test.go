@@ -226,7 +226,7 @@ func TestTrackOptionsValidate(t *testing.T) {
 		}
 	}
 	src := synthSource(t, 3)
-	for _, o := range []PipelineOptions{{Persist: -1}, {Lookahead: -2}, {HideBy: map[string]hide.Options{"x": {Style: "smudge"}}}} {
+	for _, o := range []PipelineOptions{{Persist: -1}, {Lookahead: -2}, {Hide: hide.Options{Style: "smudge"}}} {
 		if _, err := RunPipeline(context.Background(), src, newFake(1), newMemSink(t, false), o); err == nil {
 			t.Errorf("options %+v: no error", o)
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video/eval"
-	"github.com/anonymize/anonymize/video/hide"
 )
 
 // installGate makes reloads of set pass the recall gate of [reload]
@@ -37,7 +36,7 @@ func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 }
 
 // SetRecall measures the recall of a model, or of several run together,
-// each detection masked as the configuration hides that model's.
+// each detection masked in the style its model carries.
 func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, images, boxes string) (eval.Result, error) {
 	labels, err := eval.LoadLabels(boxes)
 	if err != nil {
@@ -47,20 +46,5 @@ func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, image
 	if err != nil {
 		return eval.Result{}, err
 	}
-	by := map[string]hide.Options{}
-	info := det.Info()
-	parts := info.Models
-	if len(parts) == 0 {
-		parts = []infer.Info{info}
-	}
-	for _, p := range parts {
-		if d, ok := cfg.Detector(p.Dir); ok {
-			h, err := cfg.HideWith(d)
-			if err != nil {
-				return eval.Result{}, err
-			}
-			by[p.Name] = h
-		}
-	}
-	return eval.Run(ctx, det, images, labels, eval.Options{Hide: def, HideBy: by})
+	return eval.Run(ctx, det, images, labels, eval.Options{Hide: def})
 }

@@ -191,7 +191,7 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	}()
 
 	st, perr := video.RunPipeline(pipeCtx, src, set.ForVideo(), sink, video.PipelineOptions{
-		Workers: workers, Queue: workers, Hide: hide, HideBy: cfg.HideByModel(set),
+		Workers: workers, Queue: workers, Hide: hide,
 		Persist: cfg.Video.PersistFrames, Lookahead: 0,
 		DropOnError: cfg.Video.OnError == "drop",
 		Timeout:     time.Duration(cfg.Video.TimeoutMS) * time.Millisecond,

@@ -16,7 +16,7 @@ func BatchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) batch.Opt
 	hide, _ := cfg.HideOptions() // validated in settings
 	return batch.Options{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
-		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.HideByModel(det),
+		Jobs: cfg.Run.Jobs, Hide: hide,
 		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: VideoOptions(cfg, det),
 	}
 }

@@ -12,14 +12,24 @@ import (
 
 // StartReloader reloads the models of set on each request from reload
 // (SIGHUP) and, with reload.watch, when the models folder or the config
-// file changes; each reload asks specs for what to run now (the config read
-// again, with the run's flags over it). The returned func stops it and
+// file changes; each reload runs what load says now (the config read again,
+// with the run's flags over it), and a model folder adopted meanwhile runs
+// with its own settings from that config. The returned func stops it and
 // waits for it. Live mode, --watch and serve use it.
-func StartReloader(ctx context.Context, cfg config.Config, set *infer.Set, reload <-chan struct{}, specs func() ([]infer.Spec, error), log *slog.Logger) (stop func()) {
+func StartReloader(ctx context.Context, cfg config.Config, set *infer.Set, reload <-chan struct{}, load func() (config.Config, error), log *slog.Logger) (stop func()) {
+	current := cfg // the config of the reload in progress (one at a time)
+	specs := func() ([]infer.Spec, error) {
+		c, err := load()
+		if err != nil {
+			return nil, err
+		}
+		current = c
+		return c.Specs(), nil
+	}
 	r := &infer.Reloader{
 		Set: set, ModelsDir: cfg.ModelsDir, AdoptNew: cfg.Reload.AdoptNew,
 		Debounce: time.Duration(cfg.Reload.DebounceMS) * time.Millisecond, Log: log,
-		Specs: specs,
+		Specs: specs, SpecFor: func(dir string) infer.Spec { return current.SpecFor(dir) },
 	}
 	if cfg.File() != "" {
 		r.Files = []string{cfg.File()}

@@ -37,14 +37,8 @@ func loadDetector(cfg config.Config, log *slog.Logger) (*infer.Set, error) {
 // startReloader starts the reloader of set; each reload reads the config
 // again with this run's flags over it.
 func startReloader(ctx context.Context, c *cli.Context, cfg config.Config, set *infer.Set, reload <-chan struct{}, log *slog.Logger) (stop func()) {
-	specs := func() ([]infer.Spec, error) {
-		cfg, err := settings(c)
-		if err != nil {
-			return nil, err
-		}
-		return cfg.Specs(), nil
-	}
-	return app.StartReloader(ctx, cfg, set, reload, specs, log)
+	load := func() (config.Config, error) { return settings(c) }
+	return app.StartReloader(ctx, cfg, set, reload, load, log)
 }
 
 // openLiveInput opens the source of --camera or --stream.

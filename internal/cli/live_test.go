@@ -28,7 +28,9 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video/live"
 )
 
@@ -374,5 +376,86 @@ func TestLiveUsageErrors(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("%v: took %v", tc.args, d)
 		}
+	}
+}
+
+// TestLiveAdoptsModelWithItsOwnStyle: a model folder dropped into the
+// models folder during a live run is adopted with its own [detectors]
+// table: the mock (which finds a frame of exactly red as one region) hides
+// the red frames of a lossless clip in its own green, not in [hide]'s black.
+// (The style was looked up once at the start of a live run, so an adopted
+// model got [hide]'s.)
+func TestLiveAdoptsModelWithItsOwnStyle(t *testing.T) {
+	repo, err := config.Load(repoConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	modelsDir := filepath.Join(root, "models")
+	copyFaceModel(t, modelsDir)
+	clip := filepath.Join(root, "red.mkv") // exactly red: ffv1 keeps it so
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=64x48:r=10:d=12,format=bgr0",
+		"-c:v", "ffv1", "-pix_fmt", "bgr0", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make the clip: %v: %s", err, out)
+	}
+	cfg := filepath.Join(root, "config.toml")
+	writeFile(t, cfg, fmt.Appendf(nil, `models_dir = %q
+model = "yunet-n-dynamic"
+[runtime]
+library = %q
+providers = ["cpu"]
+[hide]
+style = "solid"
+[reload]
+watch = true
+debounce_ms = 100
+adopt_new = true
+[detectors.mock]
+colour = "#00ff00"
+`, modelsDir, repo.Runtime.Library))
+	out := filepath.Join(root, "out")
+	r := startCLI(t, "--config", cfg, "--stream", clip, "--out", out, "--persist", "0")
+	r.stderr.WaitFor(t, "live source opened", 30*time.Second)
+
+	staged := filepath.Join(root, "staging", "mock")
+	if err := models.WriteMock(staged); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staged, filepath.Join(modelsDir, "mock")); err != nil {
+		t.Fatal(err)
+	}
+	r.stderr.WaitFor(t, `msg="model swapped in" model=mock`, 30*time.Second)
+	// The clip plays in real time and ends the run when it ends: its last
+	// frames come after the swap.
+	select {
+	case code := <-r.code:
+		r.code <- code
+		if code != exitOK {
+			t.Fatalf("live run: exit %d:\n%s", code, r.stderr)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the live run did not end with its clip:\n%s", r.stderr)
+	}
+	paths, _ := segmentFiles(t, out)
+	if len(paths) == 0 {
+		t.Fatalf("no segment written:\n%s", r.stderr)
+	}
+	vc, err := gocv.VideoCaptureFile(paths[len(paths)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	m, last := gocv.NewMat(), gocv.NewMat()
+	defer m.Close()
+	defer last.Close()
+	for vc.Read(&m) && !m.Empty() {
+		m.CopyTo(&last)
+	}
+	if last.Empty() {
+		t.Fatal("the segment has no frames")
+	}
+	px := last.GetVecbAt(last.Rows()/2, last.Cols()/2) // BGR
+	if !(px[1] > 200 && px[0] < 60 && px[2] < 60) {
+		t.Errorf("last frame after the swap is %v (BGR), want the mock's own green; log:\n%s", px, r.stderr)
 	}
 }

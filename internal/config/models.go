@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/video/hide"
 )
 
 // ModelNames splits the model setting: "faces,plates" runs two models.
@@ -128,31 +128,49 @@ func overlay(dst *DetectorConfig, src DetectorConfig) {
 func (c Config) Specs() []infer.Spec {
 	var out []infer.Spec
 	for _, dir := range c.ModelDirs() {
-		o := infer.LoadOptions{Threshold: c.Threshold, Tiles: c.Tiles}
-		if d, ok := c.Detector(dir); ok {
-			if d.Threshold > 0 && !c.thresholdFlag {
-				o.Threshold = d.Threshold
-			}
-			if d.Tiles != "" && !c.tilesFlag {
-				o.Tiles = d.Tiles
-			}
-			o.Hide = d.Hide
-			o.ImagesOnly = d.Video != nil && !*d.Video
-		}
-		out = append(out, infer.Spec{Dir: dir, Options: o})
+		out = append(out, c.SpecFor(dir))
 	}
 	return out
 }
 
-// HideByModel maps each running model's name to its hiding style.
-func (c Config) HideByModel(set *infer.Set) map[string]hide.Options {
-	m := map[string]hide.Options{}
-	for _, info := range set.Models() {
-		if d, ok := c.Detector(info.Dir); ok {
-			if h, err := c.HideWith(d); err == nil {
-				m[info.Name] = h
-			}
+// SpecFor is how the model in dir runs under this config, configured or
+// not (a model adopted while running gets its own [detectors] table too):
+// the threshold and tiles of the run or of its table, the labels it hides,
+// whether it runs on video, and its hiding style, which travels with the
+// loaded model to every hider.
+func (c Config) SpecFor(dir string) infer.Spec {
+	o := infer.LoadOptions{Threshold: c.Threshold, Tiles: c.Tiles}
+	d, ok := c.Detector(dir)
+	if ok {
+		if d.Threshold > 0 && !c.thresholdFlag {
+			o.Threshold = d.Threshold
 		}
+		if d.Tiles != "" && !c.tilesFlag {
+			o.Tiles = d.Tiles
+		}
+		o.Hide = d.Hide
+		o.ImagesOnly = d.Video != nil && !*d.Video
 	}
-	return m
+	st := c.StyleWith(d)
+	o.Style = &st
+	return infer.Spec{Dir: dir, Options: o}
+}
+
+// StyleWith is the hiding style of a model whose [detectors] table is d:
+// [hide] with d's values over it.
+func (c Config) StyleWith(d DetectorConfig) convert.Style {
+	st := convert.Style{Style: c.Hide.Style, Shape: c.Hide.Shape, MaskScale: c.Hide.MaskScale, Colour: c.Hide.Colour}
+	if d.Style != "" {
+		st.Style = d.Style
+	}
+	if d.Shape != "" {
+		st.Shape = d.Shape
+	}
+	if d.MaskScale != 0 {
+		st.MaskScale = d.MaskScale
+	}
+	if d.Colour != "" {
+		st.Colour = d.Colour
+	}
+	return st
 }

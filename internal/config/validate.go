@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"image/color"
 	"net"
 	"runtime"
 	"strconv"
@@ -211,15 +210,11 @@ func (c Config) CheckServe() []error {
 }
 
 func (c Config) HideOptions() (hide.Options, error) {
-	col, err := ParseColour(c.Hide.Colour)
-	if err != nil {
+	if _, err := hide.ParseColour(c.Hide.Colour); err != nil {
 		return hide.Options{}, fmt.Errorf("hide.colour: %w", err)
 	}
-	o := hide.Options{
-		Style: hide.Style(c.Hide.Style), Shape: hide.Shape(c.Hide.Shape),
-		MaskScale: c.Hide.MaskScale, Colour: col,
-	}
-	if err := o.Validate(); err != nil {
+	o, err := hide.FromStyle(hide.Options{}, c.StyleWith(DetectorConfig{}))
+	if err != nil {
 		return o, fmt.Errorf("hide: %w", err)
 	}
 	return o, nil
@@ -244,7 +239,7 @@ func (c Config) checkHide() error {
 	if !(c.Hide.MaskScale > 0 && c.Hide.MaskScale <= hide.MaxMaskScale) {
 		bad("hide.mask_scale", "%g is outside (0, %d]", c.Hide.MaskScale, hide.MaxMaskScale)
 	}
-	if _, err := ParseColour(c.Hide.Colour); err != nil {
+	if _, err := hide.ParseColour(c.Hide.Colour); err != nil {
 		bad("hide.colour", "%v", err)
 	}
 	if len(errs) == 0 {
@@ -256,34 +251,13 @@ func (c Config) checkHide() error {
 }
 
 // HideWith is the hiding style for one model: [hide] with the model's
-// [detectors] values over it.
+// [detectors] values over it (StyleWith), checked key by key.
 func (c Config) HideWith(d DetectorConfig) (hide.Options, error) {
 	h := c
-	if d.Style != "" {
-		h.Hide.Style = d.Style
-	}
-	if d.Shape != "" {
-		h.Hide.Shape = d.Shape
-	}
-	if d.MaskScale != 0 {
-		h.Hide.MaskScale = d.MaskScale
-	}
-	if d.Colour != "" {
-		h.Hide.Colour = d.Colour
-	}
+	st := c.StyleWith(d)
+	h.Hide.Style, h.Hide.Shape, h.Hide.MaskScale, h.Hide.Colour = st.Style, st.Shape, st.MaskScale, st.Colour
 	if err := h.checkHide(); err != nil {
 		return hide.Options{}, err
 	}
 	return h.HideOptions()
-}
-
-func ParseColour(s string) (color.RGBA, error) {
-	var r, g, b uint8
-	if len(s) != 7 || s[0] != '#' {
-		return color.RGBA{}, fmt.Errorf("%q is not #rrggbb", s)
-	}
-	if _, err := fmt.Sscanf(s[1:], "%02x%02x%02x", &r, &g, &b); err != nil {
-		return color.RGBA{}, fmt.Errorf("%q is not #rrggbb", s)
-	}
-	return color.RGBA{R: r, G: g, B: b, A: 255}, nil
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
 )
@@ -71,7 +70,7 @@ func parseQuery(q map[string][]string) (requestOptions, error) {
 			if !strings.HasPrefix(v, "#") {
 				v = "#" + v
 			}
-			col, err := config.ParseColour(v)
+			col, err := hide.ParseColour(v)
 			if err != nil {
 				return o, fmt.Errorf("colour: %v (rrggbb)", err)
 			}
@@ -464,7 +463,7 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 		return res
 	}
 	t2 := time.Now()
-	if err := s.hideAll(&img, res.dets, o); err != nil {
+	if err := s.hideAll(&img, res.dets, info, o); err != nil {
 		return fail(http.StatusInternalServerError, "hide_failed", err)
 	}
 	res.timing.Hide = msSince(t2)
@@ -504,9 +503,10 @@ func (s *Server) filter(dets []convert.Detection, info infer.Info, o requestOpti
 	return out, info
 }
 
-// hideAll hides dets, each model's in its own style ([detectors.NAME]),
-// with the request's options over every style.
-func (s *Server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptions) error {
+// hideAll hides each model's detections in the style that model carries
+// (its [detectors] table over [hide]), with the request's options over it.
+func (s *Server) hideAll(img *gocv.Mat, dets []convert.Detection, info infer.Info, o requestOptions) error {
+	styles := hide.ForInfo(info, s.hide)
 	by := map[string][]convert.Box{}
 	var order []string
 	for _, d := range dets {
@@ -516,27 +516,15 @@ func (s *Server) hideAll(img *gocv.Mat, dets []convert.Detection, o requestOptio
 		by[d.Model] = append(by[d.Model], d.Box)
 	}
 	for _, model := range order {
-		h := s.hide
-		if d, ok := s.cfg.Detector(s.modelDir(model)); ok {
-			if mh, err := s.cfg.HideWith(d); err == nil {
-				h = mh
-			}
+		h, ok := styles[model]
+		if !ok {
+			h = s.hide
 		}
 		if err := hide.Boxes(img, by[model], o.apply(h)); err != nil {
 			return fmt.Errorf("hide: %w", err)
 		}
 	}
 	return nil
-}
-
-// ModelDir is the folder of the running model named name ("" if none).
-func (s *Server) modelDir(name string) string {
-	for _, m := range s.det.Models() {
-		if m.Name == name {
-			return m.Dir
-		}
-	}
-	return ""
 }
 
 func (t timings) serverTiming() string {

@@ -208,9 +208,9 @@ type Options struct {
 	// Jobs is how many images are anonymized at once. Videos go one at a
 	// time, beside the images, each using every core (Video.Workers).
 	Jobs int
+	// Hide is how regions are hidden, unless the model that found them
+	// carries its own style (convert.ModelInfo.Style).
 	Hide hide.Options
-	// HideBy overrides Hide for the detections of one model (by name).
-	HideBy map[string]hide.Options
 	// DropOnError writes nothing for an image the detector failed on, and
 	// leaves such a frame out of a video; otherwise the whole image or
 	// frame is hidden. Either way it is counted.
@@ -472,7 +472,7 @@ func processImage(det video.Detector, t Task, o Options) ImageResult {
 		status = StatusHiddenWhole
 	} else {
 		r.Detections = dets
-		if err := hide.Detections(&img, dets, o.Hide, o.HideBy); err != nil {
+		if err := hide.Detections(&img, dets, o.Hide, hide.ForInfo(info, o.Hide)); err != nil {
 			r.Output = ""
 			return fail(StatusFailed, err)
 		}

@@ -148,7 +148,7 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 	fo := FileOptions{
 		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, Log: o.Log,
 		Pipeline: video.PipelineOptions{
-			Workers: v.Workers, Hide: o.Hide, HideBy: o.HideBy,
+			Workers: v.Workers, Hide: o.Hide,
 			Persist: v.Persist, Lookahead: v.Lookahead,
 			DropOnError: o.DropOnError, Timeout: v.Timeout,
 		},

@@ -149,9 +149,10 @@ type Result struct {
 
 // Options set the mask exactly as an anonymize run would.
 type Options struct {
-	Hide   hide.Options
-	HideBy map[string]hide.Options
-	Jobs   int
+	// Hide is the mask of detections whose model carries no style of its
+	// own (convert.ModelInfo.Style).
+	Hide hide.Options
+	Jobs int
 }
 
 type imageEval struct {
@@ -262,14 +263,14 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 	}
 	defer img.Close()
 	t := time.Now()
-	dets, err := det.Detect(img)
+	dets, info, err := det.DetectInfo(img)
 	ie.detect = time.Since(t)
 	if err != nil {
 		ie.err = fmt.Errorf("detect: %w", err)
 		return ie
 	}
 	w, h := img.Cols(), img.Rows()
-	mask := maskOf(dets, w, h, o)
+	mask := maskOf(dets, w, h, o.Hide, hide.ForInfo(info, o.Hide))
 	ie.coverage = make([]float64, len(faces))
 	for i, f := range faces {
 		ie.coverage[i] = coverage(mask, w, h, f)
@@ -298,11 +299,11 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 	return ie
 }
 
-// maskOf is the mask hide.Detections would apply for dets: each model's detections in
-// that model's style.
-func maskOf(dets []convert.Detection, w, h int, o Options) []uint8 {
-	if len(o.HideBy) == 0 {
-		return hide.Mask(hide.BoxesOf(dets), w, h, o.Hide)
+// maskOf is the mask hide.Detections would apply for dets: each model's
+// detections in that model's style (byModel), the others in def.
+func maskOf(dets []convert.Detection, w, h int, def hide.Options, byModel map[string]hide.Options) []uint8 {
+	if len(byModel) == 0 {
+		return hide.Mask(hide.BoxesOf(dets), w, h, def)
 	}
 	groups := map[string][]convert.Box{}
 	for _, d := range dets {
@@ -310,9 +311,9 @@ func maskOf(dets []convert.Detection, w, h int, o Options) []uint8 {
 	}
 	var mask []uint8
 	for model, boxes := range groups {
-		ho, ok := o.HideBy[model]
+		ho, ok := byModel[model]
 		if !ok {
-			ho = o.Hide
+			ho = def
 		}
 		m := hide.Mask(boxes, w, h, ho)
 		if mask == nil {

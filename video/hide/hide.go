@@ -343,7 +343,8 @@ func All(img *gocv.Mat, o Options) error {
 
 // Detections hides the boxes of dets in img as Boxes does: each model's
 // detections (by convert.Detection.Model) with byModel's options for that
-// model when it names one, the others with def.
+// model when it names one (ForInfo: the style each model carries), the
+// others with def.
 func Detections(img *gocv.Mat, dets []convert.Detection, def Options, byModel map[string]Options) error {
 	if len(byModel) == 0 {
 		return Boxes(img, BoxesOf(dets), def)
@@ -518,4 +519,63 @@ func cellGrid(w, h, cells int) (gw, gh int, cell float64) {
 // colourScalar is c as a BGR scalar.
 func colourScalar(c color.RGBA) gocv.Scalar {
 	return gocv.NewScalar(float64(c.B), float64(c.G), float64(c.R), 0)
+}
+
+// FromStyle is the options a style as settings spell it stands for, over
+// def: each field the style leaves empty keeps def's.
+func FromStyle(def Options, st convert.Style) (Options, error) {
+	o := def
+	if st.Style != "" {
+		o.Style = Style(st.Style)
+	}
+	if st.Shape != "" {
+		o.Shape = Shape(st.Shape)
+	}
+	if st.MaskScale != 0 {
+		o.MaskScale = st.MaskScale
+	}
+	if st.Colour != "" {
+		c, err := ParseColour(st.Colour)
+		if err != nil {
+			return o, fmt.Errorf("colour: %w", err)
+		}
+		o.Colour = c
+	}
+	return o, o.Validate()
+}
+
+// ForInfo maps each model of info (its parts, or info itself) that carries
+// a style to the options it hides with, over def. A model whose style does
+// not make valid options (never, for a style from a validated config)
+// hides with def: its detections are still hidden.
+func ForInfo(info convert.ModelInfo, def Options) map[string]Options {
+	parts := info.Models
+	if len(parts) == 0 {
+		parts = []convert.ModelInfo{info}
+	}
+	var m map[string]Options
+	for _, p := range parts {
+		if p.Style == nil {
+			continue
+		}
+		if o, err := FromStyle(def, *p.Style); err == nil {
+			if m == nil {
+				m = map[string]Options{}
+			}
+			m[p.Name] = o
+		}
+	}
+	return m
+}
+
+// ParseColour reads a colour as #rrggbb.
+func ParseColour(s string) (color.RGBA, error) {
+	var r, g, b uint8
+	if len(s) != 7 || s[0] != '#' {
+		return color.RGBA{}, fmt.Errorf("%q is not #rrggbb", s)
+	}
+	if _, err := fmt.Sscanf(s[1:], "%02x%02x%02x", &r, &g, &b); err != nil {
+		return color.RGBA{}, fmt.Errorf("%q is not #rrggbb", s)
+	}
+	return color.RGBA{R: r, G: g, B: b, A: 255}, nil
 }
