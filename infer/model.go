@@ -12,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/models"
 )
 
@@ -101,7 +102,7 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, models.ModelFile)
-	sum, err := models.FileSHA256(path)
+	sum, err := fsutil.FileSHA256(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}

@@ -3,11 +3,8 @@
 package models
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -307,19 +304,4 @@ func (m Manifest) DecoderConfig() convert.DecoderConfig {
 	}
 	c.PriorSteps, c.PriorMinSizes, c.Variances = p.Steps, p.MinSizes, p.Variances
 	return c
-}
-
-// FileSHA256 is the hex sha256 of the file at path (models are identified
-// by it in the catalogue, the audit record and reloads).
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

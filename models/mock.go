@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/anonymize/anonymize/internal/fsutil"
 )
 
 // MockManifest is the manifest (ManifestFile) that WriteMock writes beside
@@ -165,44 +167,11 @@ func WriteMock(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write mock model: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ModelFile), MockONNX()); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, ModelFile), MockONNX(), 0o644); err != nil {
 		return fmt.Errorf("write mock model: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), []byte(MockManifest)); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, ManifestFile), []byte(MockManifest), 0o644); err != nil {
 		return fmt.Errorf("write mock manifest: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data via a temporary file in the same
-// directory and a rename; on failure the temporary file is removed and path
-// is left as it was.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("create temporary file for %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/internal/fsutil"
 )
 
 // WatchOptions configure Watch.
@@ -625,7 +625,7 @@ func (w *watcher) work(j watchJob) watchDone {
 		return d
 	}
 	d.stamp = before
-	d.hash, _ = models.FileSHA256(j.path) // "" on error: ProcessOne reports it
+	d.hash, _ = fsutil.FileSHA256(j.path) // "" on error: ProcessOne reports it
 	if d.hash != "" && d.hash == j.prev {
 		d.unchanged = true
 		return d
