@@ -178,7 +178,7 @@ func TestYuNetSmallFaces(t *testing.T) {
 
 // TestTFODAdapterOnRealPhoto covers the TF OD API adapter. No real TF OD API
 // export is available here, so it runs end to end through the mock model
-// (models.WriteMock, which has a TF OD API export's signature) on a real
+// (mock.Write, which has a TF OD API export's signature) on a real
 // photo with a pure-red patch painted on: each detection's score must be
 // the fraction of pure-red pixels in its region, counted here in Go.
 func TestTFODAdapterOnRealPhoto(t *testing.T) {

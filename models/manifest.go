@@ -1,5 +1,6 @@
-// Package models reads model folders (model.onnx + model.toml), writes the
-// mock model, and (later) lists and fetches models from hub catalogues.
+// Package models reads model folders (model.onnx + model.toml) and lists,
+// fetches and installs models from hub catalogues. The mock model is in
+// models/mock.
 package models
 
 import (

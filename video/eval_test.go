@@ -15,6 +15,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	modelmock "github.com/anonymize/anonymize/models/mock"
 )
 
 func evalRuntime(t *testing.T) *infer.Runtime {
@@ -48,7 +49,7 @@ func TestEvaluateMockKnownAnswer(t *testing.T) {
 	rt := evalRuntime(t)
 	dir := t.TempDir()
 	mock := filepath.Join(dir, "mock")
-	if err := models.WriteMock(mock); err != nil {
+	if err := modelmock.Write(mock); err != nil {
 		t.Fatal(err)
 	}
 	m, err := rt.Load(mock, infer.LoadOptions{})

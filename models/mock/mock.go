@@ -1,4 +1,7 @@
-package models
+// Package mock writes the mock model: a small ONNX graph with the signature
+// of a TF Object Detection API export that finds red, for tests and for
+// `anonymize models mock`.
+package mock
 
 import (
 	"encoding/binary"
@@ -10,11 +13,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/anonymize/anonymize/internal/fsutil"
+	"github.com/anonymize/anonymize/models"
 )
 
-// MockManifest is the manifest (ManifestFile) that WriteMock writes beside
+// Manifest is the manifest (models.ManifestFile) that Write writes beside
 // the mock model.
-const MockManifest = `name = "mock"
+const Manifest = `name = "mock"
 version = "1"
 adapter = "tfod"
 description = "Test model: detection 0 is the whole image, detection 1 the top-left quadrant; score = fraction of exactly red pixels."
@@ -46,7 +50,7 @@ const (
 	mockOpset     = 13 // default-domain opset: ReduceMin/ReduceProd take axes as an attribute, ReduceSum as an input
 )
 
-// MockONNX returns the mock detector as a serialised ONNX model (a ModelProto
+// ONNX returns the mock detector as a serialised ONNX model (a ModelProto
 // of about 2 KB, standard operators only). It has the signature of a
 // TensorFlow Object Detection API export:
 //
@@ -67,10 +71,10 @@ const (
 //
 // Pixel counts are summed in float32, so the scores are exact fractions for
 // images of up to 2^24 pixels. The returned bytes are the same on every call.
-func MockONNX() []byte { return MockONNXColour(255, 0, 0) }
+func ONNX() []byte { return ONNXColour(255, 0, 0) }
 
-// MockONNXColour is MockONNX scoring the colour RGB (r, g, b) instead of red.
-func MockONNXColour(r, g, b uint8) []byte {
+// ONNXColour is ONNX scoring the colour RGB (r, g, b) instead of red.
+func ONNXColour(r, g, b uint8) []byte {
 	// The graph, in words: mask[n,y,x] = 1 where all three channels of the
 	// pixel equal the colour, else 0; sum the mask over the whole image and
 	// over the quadrant; divide each sum by its pixel count, clamped to at
@@ -152,25 +156,25 @@ func MockONNXColour(r, g, b uint8) []byte {
 	model = appendString(model, 2, "anonymize")
 	model = appendString(model, 3, "1")
 	model = appendInt(model, 5, 1)
-	model = appendString(model, 6, "Mock TF OD API detector for tests; see github.com/anonymize/anonymize/models.MockONNX.")
+	model = appendString(model, 6, "Mock TF OD API detector for tests; see github.com/anonymize/anonymize/models/mock.ONNX.")
 	model = appendMessage(model, 7, graph)
 	model = appendMessage(model, 8, opset)
 	return model
 }
 
-// WriteMock writes the mock model to dir/ModelFile (model.onnx) and its
-// manifest to dir/ManifestFile (model.toml), creating dir when missing. Each file is written to a
-// temporary file in dir and renamed into place, so a reader (or a directory
-// watcher) never sees a half-written file; the model is written before the
-// manifest.
-func WriteMock(dir string) error {
+// Write writes the mock model to dir/models.ModelFile (model.onnx) and its
+// manifest to dir/models.ManifestFile (model.toml), creating dir when
+// missing. Each file is written to a temporary file in dir and renamed into
+// place, so a reader (or a directory watcher) never sees a half-written
+// file; the model is written before the manifest.
+func Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write mock model: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, ModelFile), MockONNX(), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, models.ModelFile), ONNX(), 0o644); err != nil {
 		return fmt.Errorf("write mock model: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, ManifestFile), []byte(MockManifest), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, models.ManifestFile), []byte(Manifest), 0o644); err != nil {
 		return fmt.Errorf("write mock manifest: %w", err)
 	}
 	return nil
