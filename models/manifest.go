@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
-	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
 )
@@ -227,7 +226,7 @@ func (m Manifest) Validate() error {
 			bad("input.std[%d]: must not be 0", c)
 		}
 	}
-	if _, ok := interps[in.Interp]; !ok {
+	if !convert.Interp(in.Interp).Valid() {
 		bad("input.interp: %q (linear, area or cubic)", in.Interp)
 	}
 	if m.Adapter == "blazeface" && (len(m.BlazeFace.Anchors) == 0 || len(m.BlazeFace.Scores) == 0 || len(m.BlazeFace.Boxes) == 0) {
@@ -264,21 +263,13 @@ func (p Priors) empty() bool {
 	return len(p.Steps)+len(p.MinSizes)+len(p.Variances) == 0
 }
 
-// interps maps input.interp to OpenCV's flags ("" is the default).
-var interps = map[string]gocv.InterpolationFlags{
-	"":       0,
-	"linear": gocv.InterpolationLinear,
-	"area":   gocv.InterpolationArea,
-	"cubic":  gocv.InterpolationCubic,
-}
-
 // Preprocess is the frame-to-tensor conversion the manifest describes.
 func (m Manifest) Preprocess() convert.Preprocess {
 	in := m.Input
 	p := convert.Preprocess{
 		Width: in.Width, Height: in.Height, Multiple: in.Multiple, MaxSide: in.MaxSide,
 		Layout: convert.Layout(in.Layout), RGB: in.Colour == "rgb",
-		Mean: in.Mean, Std: in.Std, Fit: convert.Fit(in.Fit), Interp: interps[in.Interp],
+		Mean: in.Mean, Std: in.Std, Fit: convert.Fit(in.Fit), Interp: convert.Interp(in.Interp),
 	}
 	if in.DType == "uint8" {
 		p.DType = convert.Uint8

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"gocv.io/x/gocv"
-
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
@@ -49,7 +47,7 @@ height = 240
 fit = "stretch"
 interp = "cubic"
 `, func(t *testing.T, m models.Manifest) {
-			if p := m.Preprocess(); p.Interp != gocv.InterpolationCubic || p.Fit != convert.FitStretch {
+			if p := m.Preprocess(); p.Interp != convert.InterpCubic || p.Fit != convert.FitStretch {
 				t.Errorf("preprocess %+v, want cubic interpolation and stretch", p)
 			}
 		}},
@@ -57,7 +55,7 @@ interp = "cubic"
 [input]
 name = "input"
 `, func(t *testing.T, m models.Manifest) {
-			if p := m.Preprocess(); p.Interp != 0 {
+			if p := m.Preprocess(); p.Interp != convert.InterpAuto {
 				t.Errorf("interp %v, want 0 (linear up, area down)", p.Interp)
 			}
 		}},
