@@ -60,7 +60,7 @@ func ultraOutputs() []Output {
 }
 
 func TestUltraFaceDecode(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{Adapter: "ultraface"})
+	d, err := newDec(testCfg{Adapter: "ultraface"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestUltraFaceDecode(t *testing.T) {
 		})
 	}
 	t.Run("label from the manifest", func(t *testing.T) {
-		d, _ := NewDecoder(DecoderConfig{Adapter: "ultraface", Labels: []string{"head"}})
+		d, _ := newDec(testCfg{Adapter: "ultraface", Labels: []string{"head"}})
 		dets, err := d.Decode(ultraOutputs(), ultraLB, 0.8)
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestUltraFaceDecode(t *testing.T) {
 }
 
 func TestUltraFaceDecodeErrors(t *testing.T) {
-	d, _ := NewDecoder(DecoderConfig{Adapter: "ultraface"})
+	d, _ := newDec(testCfg{Adapter: "ultraface"})
 	o := ultraOutputs
 	tests := []decodeErrCase{
 		{"boxes one row short", []Output{o()[0], mkOut("boxes", filled(16, 0), 1, 4, 4)}, ultraLB, `"boxes"`},
@@ -119,7 +119,7 @@ func TestUltraFaceDecodeErrors(t *testing.T) {
 // retinaCfg: a 32x16 input with two prior levels: step 8, min size 8
 // (a 2x4 map: priors 0..7) and step 16, min sizes 16 and 32 (a 1x2 map:
 // priors 8..11, two per cell).
-var retinaCfg = DecoderConfig{
+var retinaCfg = testCfg{
 	Adapter: "retinaface", InputW: 32, InputH: 16,
 	PriorSteps: []int{8, 16}, PriorMinSizes: [][]float32{{8}, {16, 32}},
 }
@@ -164,7 +164,7 @@ var retinaBig = wantDet{box: Box{16, 0, 64, 24}, score: 0.65, label: "face"}
 var retinaWeak = wantDet{box: Box{0, 0, 16, 12}, score: 0.3, label: "face"}
 
 func TestRetinaFaceDecode(t *testing.T) {
-	d, err := NewDecoder(retinaCfg)
+	d, err := newDec(retinaCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestRetinaFaceDecode(t *testing.T) {
 	t.Run("variances", func(t *testing.T) {
 		cfg := retinaCfg
 		cfg.Variances = []float32{0.2, 0.1}
-		d, err := NewDecoder(cfg)
+		d, err := newDec(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestRetinaFaceDecode(t *testing.T) {
 // input are 80*80*2 + 40*40*2 + 20*20*2 = 16800; a dynamic input gets them
 // per frame, ceil(size/step) cells per side.
 func TestRetinaFacePriorCount(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{Adapter: "retinaface", InputW: 640, InputH: 640})
+	d, err := newDec(testCfg{Adapter: "retinaface", InputW: 640, InputH: 640})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestRetinaFacePriorCount(t *testing.T) {
 			t.Errorf("output %q: shape %v, want 16800 priors", o.Name, o.Shape)
 		}
 	}
-	dyn, err := NewDecoder(DecoderConfig{Adapter: "retinaface"})
+	dyn, err := newDec(testCfg{Adapter: "retinaface"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestRetinaFacePriorCount(t *testing.T) {
 }
 
 func TestRetinaFaceDecodeErrors(t *testing.T) {
-	d, _ := NewDecoder(retinaCfg)
+	d, _ := newDec(retinaCfg)
 	o := retinaOutputs
 	with := func(i int, out Output) []Output { outs := o(); outs[i] = out; return outs }
 	tests := []decodeErrCase{
@@ -273,21 +273,21 @@ func TestPriorConfigErrors(t *testing.T) {
 	for _, adapter := range []string{"retinaface", "lpd_yunet"} {
 		tests := []struct {
 			name string
-			cfg  DecoderConfig
+			cfg  testCfg
 			want string
 		}{
-			{"steps without sizes", DecoderConfig{PriorSteps: []int{8, 16}}, "one step per level"},
-			{"sizes without steps", DecoderConfig{PriorMinSizes: [][]float32{{8}}}, "one step per level"},
-			{"zero step", DecoderConfig{PriorSteps: []int{0}, PriorMinSizes: [][]float32{{8}}}, "step 0"},
-			{"empty level", DecoderConfig{PriorSteps: []int{8}, PriorMinSizes: [][]float32{{}}}, "level 0 has no min sizes"},
-			{"negative size", DecoderConfig{PriorSteps: []int{8}, PriorMinSizes: [][]float32{{8, -1}}}, "min size -1"},
-			{"three variances", DecoderConfig{Variances: []float32{0.1, 0.2, 0.3}}, "want 2 values"},
-			{"zero variance", DecoderConfig{Variances: []float32{0.1, 0}}, "both must be positive"},
+			{"steps without sizes", testCfg{PriorSteps: []int{8, 16}}, "one step per level"},
+			{"sizes without steps", testCfg{PriorMinSizes: [][]float32{{8}}}, "one step per level"},
+			{"zero step", testCfg{PriorSteps: []int{0}, PriorMinSizes: [][]float32{{8}}}, "step 0"},
+			{"empty level", testCfg{PriorSteps: []int{8}, PriorMinSizes: [][]float32{{}}}, "level 0 has no min sizes"},
+			{"negative size", testCfg{PriorSteps: []int{8}, PriorMinSizes: [][]float32{{8, -1}}}, "min size -1"},
+			{"three variances", testCfg{Variances: []float32{0.1, 0.2, 0.3}}, "want 2 values"},
+			{"zero variance", testCfg{Variances: []float32{0.1, 0}}, "both must be positive"},
 		}
 		for _, tc := range tests {
 			t.Run(adapter+"/"+tc.name, func(t *testing.T) {
 				tc.cfg.Adapter = adapter
-				_, err := NewDecoder(tc.cfg)
+				_, err := newDec(tc.cfg)
 				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), adapter+":") {
 					t.Fatalf("error %v, want one from %s containing %q", err, adapter, tc.want)
 				}
@@ -328,7 +328,7 @@ func mpOutputs(batch int64) []Output {
 }
 
 func TestMPFaceDecode(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{Adapter: "mpface"})
+	d, err := newDec(testCfg{Adapter: "mpface"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestMPFaceDecode(t *testing.T) {
 }
 
 func TestMPFaceDecodeErrors(t *testing.T) {
-	d, _ := NewDecoder(DecoderConfig{Adapter: "mpface"})
+	d, _ := newDec(testCfg{Adapter: "mpface"})
 	o := func() []Output { return mpOutputs(1) }
 	with := func(i int, out Output) []Output { outs := o(); outs[i] = out; return outs }
 	tests := []decodeErrCase{
@@ -389,7 +389,7 @@ func TestMPFaceDecodeErrors(t *testing.T) {
 // lpdCfg: a 32x16 input with two levels: fm2 = (int(17/2)/2,
 // int(33/2)/2) = (4, 8); step 8, min size 8 on a 2x4 map (priors 0..7),
 // step 16, min size 16 on a 1x2 map (priors 8, 9).
-var lpdCfg = DecoderConfig{
+var lpdCfg = testCfg{
 	Adapter: "lpd_yunet", InputW: 32, InputH: 16,
 	PriorSteps: []int{8, 16}, PriorMinSizes: [][]float32{{8}, {16}},
 }
@@ -435,7 +435,7 @@ var lpdSecond = wantDet{box: Box{44.8, 12.8, 51.2, 19.2}, score: 0.707107, label
 var lpdWeak = wantDet{box: Box{40, 8, 40, 8}, score: 0.5, label: "plate"}
 
 func TestLPDYuNetDecode(t *testing.T) {
-	d, err := NewDecoder(lpdCfg)
+	d, err := newDec(lpdCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestLPDYuNetPriorCount(t *testing.T) {
 		w, h int
 		want int64
 	}{{320, 240, 4385}, {320, 247, 4505}, {0, 0, -1}} {
-		d, err := NewDecoder(DecoderConfig{Adapter: "lpd_yunet", InputW: tc.w, InputH: tc.h})
+		d, err := newDec(testCfg{Adapter: "lpd_yunet", InputW: tc.w, InputH: tc.h})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -491,7 +491,7 @@ func TestLPDYuNetPriorCount(t *testing.T) {
 }
 
 func TestLPDYuNetDecodeErrors(t *testing.T) {
-	d, _ := NewDecoder(lpdCfg)
+	d, _ := newDec(lpdCfg)
 	o := lpdOutputs
 	with := func(i int, out Output) []Output { outs := o(); outs[i] = out; return outs }
 	tests := []decodeErrCase{
@@ -509,7 +509,7 @@ func TestLPDYuNetDecodeErrors(t *testing.T) {
 
 // nanoCfg: a 32x64 input, strides 8 (4x8 cells) and 16 (2x4 cells), three
 // classes.
-var nanoCfg = DecoderConfig{
+var nanoCfg = testCfg{
 	Adapter: "nanodet", InputW: 32, InputH: 64, Strides: []int{8, 16},
 	Labels:       []string{"person", "car", "dog"},
 	ScoreOutputs: []string{"s8", "s16"}, BoxOutputs: []string{"b8", "b16"},
@@ -580,7 +580,7 @@ var (
 )
 
 func TestNanoDetDecode(t *testing.T) {
-	d, err := NewDecoder(nanoCfg)
+	d, err := newDec(nanoCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +616,7 @@ func TestNanoDetDecode(t *testing.T) {
 func TestNanoDetHead(t *testing.T) {
 	cfg := nanoCfg
 	cfg.PersonRegion = "head"
-	d, err := NewDecoder(cfg)
+	d, err := newDec(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +628,7 @@ func TestNanoDetHead(t *testing.T) {
 	head.box = Box{15, 31, 31, 31 + HeadHeightOfWidth*16} // 16 px wide, 72 px high
 	checkDets(t, dets, []wantDet{nanoNaNCar, head, nanoCar})
 	cfg.PersonRegion = "body"
-	d, _ = NewDecoder(cfg)
+	d, _ = newDec(cfg)
 	dets, _ = d.Decode(nanoOutputs(), nanoLB, 0.6)
 	checkDets(t, dets, []wantDet{nanoNaNCar, nanoPerson, nanoCar})
 }
@@ -656,7 +656,7 @@ func TestHeadBox(t *testing.T) {
 // TestNanoDetDefaultStrides: strides default to 8, 16, 32 and a 416x416
 // input has 2704, 676 and 169 cells, as nanodet-m-416.
 func TestNanoDetDefaultStrides(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{
+	d, err := newDec(testCfg{
 		Adapter: "nanodet", InputW: 416, InputH: 416, Labels: []string{"person"},
 		ScoreOutputs: []string{"792", "814", "836"}, BoxOutputs: []string{"795", "817", "839"},
 	})
@@ -673,22 +673,22 @@ func TestNanoDetConfigErrors(t *testing.T) {
 	ok := nanoCfg
 	tests := []struct {
 		name   string
-		mutate func(*DecoderConfig)
+		mutate func(*testCfg)
 		want   string
 	}{
-		{"one score output for two strides", func(c *DecoderConfig) { c.ScoreOutputs = []string{"s8"} }, "1 score outputs and 2 box outputs for 2 strides"},
-		{"default strides, two outputs", func(c *DecoderConfig) { c.Strides = nil }, "for 3 strides"},
-		{"duplicate name", func(c *DecoderConfig) { c.BoxOutputs = []string{"s8", "b16"} }, `"s8" named twice`},
-		{"empty name", func(c *DecoderConfig) { c.BoxOutputs = []string{"", "b16"} }, "empty output name"},
-		{"zero stride", func(c *DecoderConfig) { c.Strides = []int{8, 0} }, "stride 0"},
-		{"no labels", func(c *DecoderConfig) { c.Labels = nil }, "no labels"},
-		{"person region feet", func(c *DecoderConfig) { c.PersonRegion = "feet" }, `person_region "feet"`},
+		{"one score output for two strides", func(c *testCfg) { c.ScoreOutputs = []string{"s8"} }, "1 score outputs and 2 box outputs for 2 strides"},
+		{"default strides, two outputs", func(c *testCfg) { c.Strides = nil }, "for 3 strides"},
+		{"duplicate name", func(c *testCfg) { c.BoxOutputs = []string{"s8", "b16"} }, `"s8" named twice`},
+		{"empty name", func(c *testCfg) { c.BoxOutputs = []string{"", "b16"} }, "empty output name"},
+		{"zero stride", func(c *testCfg) { c.Strides = []int{8, 0} }, "stride 0"},
+		{"no labels", func(c *testCfg) { c.Labels = nil }, "no labels"},
+		{"person region feet", func(c *testCfg) { c.PersonRegion = "feet" }, `person_region "feet"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := ok
 			tc.mutate(&cfg)
-			_, err := NewDecoder(cfg)
+			_, err := newDec(cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -697,7 +697,7 @@ func TestNanoDetConfigErrors(t *testing.T) {
 }
 
 func TestNanoDetDecodeErrors(t *testing.T) {
-	d, _ := NewDecoder(nanoCfg)
+	d, _ := newDec(nanoCfg)
 	o := nanoOutputs
 	with := func(i int, out Output) []Output { outs := o(); outs[i] = out; return outs }
 	tests := []decodeErrCase{
@@ -715,12 +715,12 @@ func TestNanoDetDecodeErrors(t *testing.T) {
 
 func TestNewDecoderKnowsEveryAdapter(t *testing.T) {
 	for _, a := range Adapters() {
-		_, err := NewDecoder(DecoderConfig{Adapter: a})
+		_, err := newDec(testCfg{Adapter: a})
 		if err != nil && strings.Contains(err.Error(), "unknown adapter") {
 			t.Errorf("adapter %q: %v", a, err)
 		}
 	}
-	_, err := NewDecoder(DecoderConfig{Adapter: "ssd"})
+	_, err := newDec(testCfg{Adapter: "ssd"})
 	if err == nil || !strings.Contains(err.Error(), "lpd_yunet") || !strings.Contains(err.Error(), "nanodet") {
 		t.Errorf("unknown adapter: error %v, want one listing the known adapters", err)
 	}

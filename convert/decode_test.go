@@ -140,7 +140,7 @@ var yunetClamped = wantDet{box: Box{28, 32, 92, 64}, score: 0.55, label: "face"}
 var yunetWeak = wantDet{box: Box{68, 24, 84, 40}, score: 0.3, label: "face"}
 
 func TestYuNetDecode(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{Adapter: "yunet"})
+	d, err := newDec(testCfg{Adapter: "yunet"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestYuNetDecode(t *testing.T) {
 }
 
 func TestYuNetLabelAndStrides(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{Adapter: "yunet", Labels: []string{"plate"}, Strides: []int{16}})
+	d, err := newDec(testCfg{Adapter: "yunet", Labels: []string{"plate"}, Strides: []int{16}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestYuNetLabelAndStrides(t *testing.T) {
 }
 
 func TestYuNetOutputs(t *testing.T) {
-	d, err := newYuNet(DecoderConfig{})
+	d, err := newDec(testCfg{Adapter: "yunet"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func checkInfos(t *testing.T, got, want []TensorInfo) {
 }
 
 func TestYuNetErrors(t *testing.T) {
-	d, err := newYuNet(DecoderConfig{})
+	d, err := newDec(testCfg{Adapter: "yunet"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestYuNetErrors(t *testing.T) {
 
 func TestYuNetConfigErrors(t *testing.T) {
 	for _, strides := range [][]int{{8, 0}, {8, -16}, {8, 16, 8}} {
-		if _, err := newYuNet(DecoderConfig{Strides: strides}); err == nil {
+		if _, err := newDec(testCfg{Adapter: "yunet", Strides: strides}); err == nil {
 			t.Errorf("strides %v: no error", strides)
 		}
 	}
@@ -291,7 +291,7 @@ func tfodOutputsFor(num float32) []Output {
 }
 
 func TestTFODDecode(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{Adapter: "tfod", Labels: []string{"face", "plate"}, LabelBase: 1})
+	d, err := newDec(testCfg{Adapter: "tfod", Labels: []string{"face", "plate"}, LabelBase: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestTFODDecode(t *testing.T) {
 }
 
 func TestTFODNoLabels(t *testing.T) {
-	d, err := newTFOD(DecoderConfig{})
+	d, err := newDec(testCfg{Adapter: "tfod"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestTFODNoLabels(t *testing.T) {
 }
 
 func TestTFODOutputsAndErrors(t *testing.T) {
-	d, err := newTFOD(DecoderConfig{})
+	d, err := newDec(testCfg{Adapter: "tfod"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,12 +427,12 @@ func blazeMergedOutputs() []Output {
 }
 
 var (
-	blazeSplitCfg = DecoderConfig{
+	blazeSplitCfg = testCfg{
 		Adapter: "blazeface", Anchors: blazeLayers,
 		ScoreOutputs: []string{"Identity:0", "Identity_1:0"},
 		BoxOutputs:   []string{"Identity_2:0", "Identity_3:0"},
 	}
-	blazeMergedCfg = DecoderConfig{
+	blazeMergedCfg = testCfg{
 		Adapter: "blazeface", Anchors: blazeLayers,
 		ScoreOutputs: []string{"classificators"},
 		BoxOutputs:   []string{"regressors"},
@@ -442,7 +442,7 @@ var (
 func TestBlazeFaceDecode(t *testing.T) {
 	tests := []struct {
 		name      string
-		cfg       DecoderConfig
+		cfg       testCfg
 		outs      func() []Output
 		threshold float32
 		want      []wantDet
@@ -455,7 +455,7 @@ func TestBlazeFaceDecode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := NewDecoder(tc.cfg)
+			d, err := newDec(tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -476,7 +476,7 @@ func TestBlazeFaceDecode(t *testing.T) {
 // TestBlazeFaceFullRange: one 48x48 layer of one anchor in a 192x192 tensor
 // (full-range model), a 384x384 source at scale 0.5.
 func TestBlazeFaceFullRange(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{
+	d, err := newDec(testCfg{
 		Adapter: "blazeface", Anchors: []AnchorLayer{{48, 1}}, Labels: []string{"head"},
 		ScoreOutputs: []string{"reshaped_classifier_face_4"},
 		BoxOutputs:   []string{"reshaped_regressor_face_4"},
@@ -507,7 +507,7 @@ func TestBlazeFaceFullRange(t *testing.T) {
 func TestBlazeFaceOutputs(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  DecoderConfig
+		cfg  testCfg
 		want []TensorInfo
 	}{
 		{"split", blazeSplitCfg, []TensorInfo{
@@ -523,7 +523,7 @@ func TestBlazeFaceOutputs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := newBlazeFace(tc.cfg)
+			d, err := newDec(withAdapter("blazeface", tc.cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -535,20 +535,20 @@ func TestBlazeFaceOutputs(t *testing.T) {
 func TestBlazeFaceConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  DecoderConfig
+		cfg  testCfg
 		want string
 	}{
-		{"no anchors", DecoderConfig{ScoreOutputs: []string{"s"}, BoxOutputs: []string{"b"}}, "no anchor layers"},
-		{"zero grid", DecoderConfig{Anchors: []AnchorLayer{{0, 2}}, ScoreOutputs: []string{"s"}, BoxOutputs: []string{"b"}}, "anchor layer 0"},
-		{"no outputs", DecoderConfig{Anchors: blazeLayers}, "must be named"},
-		{"score and box counts differ", DecoderConfig{Anchors: blazeLayers, ScoreOutputs: []string{"a", "b"}, BoxOutputs: []string{"c"}}, "2 score outputs but 1 box outputs"},
-		{"three pairs for two layers", DecoderConfig{Anchors: blazeLayers, ScoreOutputs: []string{"a", "b", "c"}, BoxOutputs: []string{"d", "e", "f"}}, "for 2 anchor layers"},
-		{"duplicate name", DecoderConfig{Anchors: blazeLayers, ScoreOutputs: []string{"a"}, BoxOutputs: []string{"a"}}, `"a" named twice`},
-		{"empty name", DecoderConfig{Anchors: blazeLayers, ScoreOutputs: []string{""}, BoxOutputs: []string{"a"}}, "empty output name"},
+		{"no anchors", testCfg{ScoreOutputs: []string{"s"}, BoxOutputs: []string{"b"}}, "no anchor layers"},
+		{"zero grid", testCfg{Anchors: []AnchorLayer{{0, 2}}, ScoreOutputs: []string{"s"}, BoxOutputs: []string{"b"}}, "anchor layer 0"},
+		{"no outputs", testCfg{Anchors: blazeLayers}, "must be named"},
+		{"score and box counts differ", testCfg{Anchors: blazeLayers, ScoreOutputs: []string{"a", "b"}, BoxOutputs: []string{"c"}}, "2 score outputs but 1 box outputs"},
+		{"three pairs for two layers", testCfg{Anchors: blazeLayers, ScoreOutputs: []string{"a", "b", "c"}, BoxOutputs: []string{"d", "e", "f"}}, "for 2 anchor layers"},
+		{"duplicate name", testCfg{Anchors: blazeLayers, ScoreOutputs: []string{"a"}, BoxOutputs: []string{"a"}}, `"a" named twice`},
+		{"empty name", testCfg{Anchors: blazeLayers, ScoreOutputs: []string{""}, BoxOutputs: []string{"a"}}, "empty output name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newBlazeFace(tc.cfg)
+			_, err := newDec(withAdapter("blazeface", tc.cfg))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -559,7 +559,7 @@ func TestBlazeFaceConfigErrors(t *testing.T) {
 func TestBlazeFaceDecodeErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  DecoderConfig
+		cfg  testCfg
 		outs func() []Output
 		want string
 	}{
@@ -587,7 +587,7 @@ func TestBlazeFaceDecodeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := newBlazeFace(tc.cfg)
+			d, err := newDec(withAdapter("blazeface", tc.cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -600,7 +600,7 @@ func TestBlazeFaceDecodeErrors(t *testing.T) {
 }
 
 func TestNewDecoderUnknown(t *testing.T) {
-	if _, err := NewDecoder(DecoderConfig{Adapter: "ssd"}); err == nil || !strings.Contains(err.Error(), `"ssd"`) {
+	if _, err := newDec(testCfg{Adapter: "ssd"}); err == nil || !strings.Contains(err.Error(), `"ssd"`) {
 		t.Fatalf("error %v, want one naming the adapter", err)
 	}
 }

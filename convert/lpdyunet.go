@@ -42,8 +42,20 @@ var (
 
 const lpdLoc = 14
 
-func newLPDYuNet(cfg DecoderConfig) (Decoder, error) {
-	steps, sizes, v, err := priorLevels("lpd_yunet", cfg, lpdSteps, lpdMinSizes)
+func init() { Register("lpd_yunet", newLPDYuNet) }
+
+// LPDYuNetOptions are the lpd_yunet adapter's options, a manifest's
+// [lpd_yunet].
+type LPDYuNetOptions PriorOptions
+
+// Validate checks the prior levels and variances.
+func (o LPDYuNetOptions) Validate() error {
+	_, _, _, err := priorLevels("lpd_yunet", PriorOptions(o), lpdSteps, lpdMinSizes)
+	return err
+}
+
+func newLPDYuNet(cfg Config, o LPDYuNetOptions) (Decoder, error) {
+	steps, sizes, v, err := priorLevels("lpd_yunet", PriorOptions(o), lpdSteps, lpdMinSizes)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,9 @@ var mpFaceContract = []TensorInfo{
 	{Name: "landmarks", DType: Float32, Shape: []int64{-1, -1, mpFaceKeypoints, 2}},
 }
 
-func newMPFace(cfg DecoderConfig) (Decoder, error) {
+func init() { Register("mpface", newMPFace) }
+
+func newMPFace(cfg Config, _ NoOptions) (Decoder, error) {
 	return &mpFace{label: firstLabel(cfg.Labels, "face")}, nil
 }
 

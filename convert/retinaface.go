@@ -34,8 +34,20 @@ var (
 
 const retinaLandmarks = 5
 
-func newRetinaFace(cfg DecoderConfig) (Decoder, error) {
-	steps, sizes, v, err := priorLevels("retinaface", cfg, retinaSteps, retinaMinSizes)
+func init() { Register("retinaface", newRetinaFace) }
+
+// RetinaFaceOptions are the retinaface adapter's options, a manifest's
+// [retinaface].
+type RetinaFaceOptions PriorOptions
+
+// Validate checks the prior levels and variances.
+func (o RetinaFaceOptions) Validate() error {
+	_, _, _, err := priorLevels("retinaface", PriorOptions(o), retinaSteps, retinaMinSizes)
+	return err
+}
+
+func newRetinaFace(cfg Config, o RetinaFaceOptions) (Decoder, error) {
+	steps, sizes, v, err := priorLevels("retinaface", PriorOptions(o), retinaSteps, retinaMinSizes)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,9 @@ var tfodOutputs = []TensorInfo{
 	{Name: "num_detections", DType: Float32, Shape: []int64{1}},
 }
 
-func newTFOD(cfg DecoderConfig) (Decoder, error) {
+func init() { Register("tfod", newTFOD) }
+
+func newTFOD(cfg Config, _ NoOptions) (Decoder, error) {
 	return &tfod{labels: append([]string(nil), cfg.Labels...), base: cfg.LabelBase}, nil
 }
 

@@ -22,7 +22,9 @@ var ultraContract = []TensorInfo{
 	{Name: "boxes", DType: Float32, Shape: []int64{1, -1, 4}},
 }
 
-func newUltraFace(cfg DecoderConfig) (Decoder, error) {
+func init() { Register("ultraface", newUltraFace) }
+
+func newUltraFace(cfg Config, _ NoOptions) (Decoder, error) {
 	return &ultraFace{label: firstLabel(cfg.Labels, "face")}, nil
 }
 

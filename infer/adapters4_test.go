@@ -316,7 +316,11 @@ func TestAdapters4NanoDet(t *testing.T) {
 		}
 	})
 	t.Run("head", func(t *testing.T) {
-		m := a4Load(t, rt, "nanodet-m-416-coco", func(e *models.Entry) { e.NanoDet.PersonRegion = "head" })
+		m := a4Load(t, rt, "nanodet-m-416-coco", func(e *models.Entry) {
+			o := e.Options.(convert.NanoDetOptions)
+			o.PersonRegion = "head"
+			e.Options = o
+		})
 		dets := a4Detect(t, m, "faces/group_uf2.jpg")
 		// Four heads; NMS now runs on the head regions, which may keep a
 		// box spanning two people that NMS on the bodies drops (5 here).

@@ -107,7 +107,7 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
-	dec, err := convert.NewDecoder(man.DecoderConfig())
+	dec, err := man.NewDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}

@@ -69,9 +69,9 @@ steps = [8, 16]
 min_sizes = [[16.0], [32.0, 64.0]]
 variances = [0.1, 0.2]
 `, func(t *testing.T, m models.Manifest) {
-			c := m.DecoderConfig()
-			if !slices.Equal(c.PriorSteps, []int{8, 16}) || len(c.PriorMinSizes) != 2 || !slices.Equal(c.PriorMinSizes[1], []float32{32, 64}) || !slices.Equal(c.Variances, []float32{0.1, 0.2}) {
-				t.Errorf("decoder config %+v, want the [retinaface] priors", c)
+			c, _ := m.Options.(convert.RetinaFaceOptions)
+			if !slices.Equal(c.Steps, []int{8, 16}) || len(c.MinSizes) != 2 || !slices.Equal(c.MinSizes[1], []float32{32, 64}) || !slices.Equal(c.Variances, []float32{0.1, 0.2}) {
+				t.Errorf("options %#v, want the [retinaface] priors", m.Options)
 			}
 		}},
 		{"lpd_yunet priors", `adapter = "lpd_yunet"
@@ -82,8 +82,8 @@ name = "input"
 steps = [8]
 min_sizes = [[10.0, 16.0]]
 `, func(t *testing.T, m models.Manifest) {
-			if c := m.DecoderConfig(); !slices.Equal(c.PriorSteps, []int{8}) || c.Adapter != "lpd_yunet" {
-				t.Errorf("decoder config %+v, want the [lpd_yunet] priors", c)
+			if c, _ := m.Options.(convert.LPDYuNetOptions); !slices.Equal(c.Steps, []int{8}) || m.Adapter != "lpd_yunet" {
+				t.Errorf("adapter %q, options %#v, want the [lpd_yunet] priors", m.Adapter, m.Options)
 			}
 		}},
 		{"nanodet hides person by default, head region", `adapter = "nanodet"
@@ -98,9 +98,9 @@ person_region = "head"
 			if !slices.Equal(m.Hide, []string{"person"}) {
 				t.Errorf("hide %q, want [person]", m.Hide)
 			}
-			c := m.DecoderConfig()
-			if c.PersonRegion != "head" || !slices.Equal(c.ScoreOutputs, []string{"a", "b", "c"}) || !slices.Equal(c.BoxOutputs, []string{"d", "e", "f"}) {
-				t.Errorf("decoder config %+v, want the [nanodet] options", c)
+			c, _ := m.Options.(convert.NanoDetOptions)
+			if c.PersonRegion != "head" || !slices.Equal(c.Scores, []string{"a", "b", "c"}) || !slices.Equal(c.Boxes, []string{"d", "e", "f"}) {
+				t.Errorf("options %#v, want the [nanodet] options", m.Options)
 			}
 		}},
 		{"nanodet with hide set", `adapter = "nanodet"
@@ -113,8 +113,8 @@ scores = ["a"]
 boxes = ["d"]
 strides = [16]
 `, func(t *testing.T, m models.Manifest) {
-			if !slices.Equal(m.Hide, []string{"car"}) || !slices.Equal(m.DecoderConfig().Strides, []int{16}) {
-				t.Errorf("hide %q, strides %v: want [car] and [16]", m.Hide, m.DecoderConfig().Strides)
+			if c, _ := m.Options.(convert.NanoDetOptions); !slices.Equal(m.Hide, []string{"car"}) || !slices.Equal(c.Strides, []int{16}) {
+				t.Errorf("hide %q, strides %v: want [car] and [16]", m.Hide, c.Strides)
 			}
 		}},
 	}
@@ -124,7 +124,7 @@ strides = [16]
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := convert.NewDecoder(m.DecoderConfig()); err != nil {
+			if _, err := m.NewDecoder(); err != nil {
 				t.Fatalf("decoder: %v", err)
 			}
 			tc.check(t, m)
@@ -205,7 +205,7 @@ variance = [0.1, 0.2]
 		{"unknown adapter lists the known", `adapter = "ssd"
 [input]
 name = "x"
-`, "ultraface, retinaface, mpface, lpd_yunet, nanodet"},
+`, "lpd_yunet, mpface, nanodet, retinaface, tfod, ultraface, yunet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,7 +272,7 @@ func TestCatalogueInstallsSharedModels(t *testing.T) {
 			if !reflect.DeepEqual(m, e.Manifest) {
 				t.Errorf("installed manifest reads back as\n%+v\nwant the catalogue's\n%+v", m, e.Manifest)
 			}
-			if _, err := convert.NewDecoder(m.DecoderConfig()); err != nil {
+			if _, err := m.NewDecoder(); err != nil {
 				t.Errorf("decoder: %v", err)
 			}
 		})
