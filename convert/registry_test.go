@@ -68,3 +68,22 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("tfod with nil options: %v", err)
 	}
 }
+
+func TestNewDecoderUnknown(t *testing.T) {
+	if _, err := newDec(testCfg{Adapter: "ssd"}); err == nil || !strings.Contains(err.Error(), `"ssd"`) {
+		t.Fatalf("error %v, want one naming the adapter", err)
+	}
+}
+
+func TestNewDecoderKnowsEveryAdapter(t *testing.T) {
+	for _, a := range Adapters() {
+		_, err := newDec(testCfg{Adapter: a})
+		if err != nil && strings.Contains(err.Error(), "unknown adapter") {
+			t.Errorf("adapter %q: %v", a, err)
+		}
+	}
+	_, err := newDec(testCfg{Adapter: "ssd"})
+	if err == nil || !strings.Contains(err.Error(), "lpd_yunet") || !strings.Contains(err.Error(), "nanodet") {
+		t.Errorf("unknown adapter: error %v, want one listing the known adapters", err)
+	}
+}
