@@ -36,9 +36,15 @@ func (l Letterbox) ToSource(x, y float32) (float32, float32) {
 // BoxToSource maps a box in tensor pixels to source pixels, clipped to the
 // source image.
 func (l Letterbox) BoxToSource(b Box) Box {
+	return Clip(l.mapBox(b), l.SrcW, l.SrcH)
+}
+
+// mapBox maps a box in tensor pixels to source pixels, not clipped: the
+// decoders return such boxes, for checkedDecoder to check and then clip.
+func (l Letterbox) mapBox(b Box) Box {
 	x1, y1 := l.ToSource(b.X1, b.Y1)
 	x2, y2 := l.ToSource(b.X2, b.Y2)
-	return Clip(Box{x1, y1, x2, y2}, l.SrcW, l.SrcH)
+	return Box{x1, y1, x2, y2}
 }
 
 // Clip clips a box to an image of w x h pixels.
@@ -56,5 +62,9 @@ type Decoder interface {
 	// Decode returns every candidate with Score >= threshold, boxes and
 	// keypoints in source pixels (through lb), clipped to the source image.
 	// It does not apply NMS. Outputs arrive in the order of Outputs().
+	// Outputs a working model cannot produce (NaN or infinite values, an
+	// inverted box, a box far outside the frame, a count past the output's
+	// length) are an error wrapping ErrInvalidOutput: the frame must then be
+	// treated as a detector failure, never as "nothing found".
 	Decode(outs []Output, lb Letterbox, threshold float32) ([]Detection, error)
 }

@@ -156,7 +156,7 @@ func (d *blazeFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]De
 						pts[m] = pointToSource(lb, r[4+2*m]+ax, r[5+2*m]+ay)
 					}
 					dets = append(dets, Detection{
-						Box:       lb.BoxToSource(Box{cx - bw/2, cy - bh/2, cx + bw/2, cy + bh/2}),
+						Box:       lb.mapBox(Box{cx - bw/2, cy - bh/2, cx + bw/2, cy + bh/2}),
 						Score:     score,
 						Class:     0,
 						Label:     d.label,

@@ -111,7 +111,7 @@ func (d *lpdYuNet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Det
 			pts[k] = pointToSource(lb, x, y)
 		}
 		dets = append(dets, Detection{
-			Box:       lb.BoxToSource(box),
+			Box:       lb.mapBox(box),
 			Score:     score,
 			Class:     0,
 			Label:     d.label,

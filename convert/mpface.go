@@ -72,7 +72,7 @@ func (d *mpFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detec
 			pts[k] = pointToSource(lb, m[2*k], m[2*k+1])
 		}
 		dets = append(dets, Detection{
-			Box:       lb.BoxToSource(Box{b[0], b[1], b[2], b[3]}),
+			Box:       lb.mapBox(Box{b[0], b[1], b[2], b[3]}),
 			Score:     score,
 			Class:     0,
 			Label:     d.label,

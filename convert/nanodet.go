@@ -175,7 +175,7 @@ func (d *nanoDet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Dete
 			}
 			cx, cy := float32(j%fw)*sf+half, float32(j/fw)*sf+half
 			det := Detection{
-				Box:   lb.BoxToSource(Box{cx - dist[0], cy - dist[1], cx + dist[2], cy + dist[3]}),
+				Box:   lb.mapBox(Box{cx - dist[0], cy - dist[1], cx + dist[2], cy + dist[3]}),
 				Score: score,
 				Class: best,
 				Label: d.labels[best],

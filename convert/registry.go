@@ -51,7 +51,9 @@ type adapter struct {
 var adapters = map[string]adapter{}
 
 // Register makes the adapter name known: its options type is O and build
-// makes its decoder from validated options. It is meant for init funcs and
+// makes its decoder from validated options. NewDecoder wraps that decoder
+// in the checks every decode goes through (checkedDecoder), so build's
+// decoder returns its boxes and keypoints unclipped. It is meant for init funcs and
 // panics when name is empty or taken.
 func Register[O Options](name string, build func(Config, O) (Decoder, error)) {
 	if name == "" || adapters[name].build != nil {
@@ -76,7 +78,11 @@ func Register[O Options](name string, build func(Config, O) (Decoder, error)) {
 			if err := o.Validate(); err != nil {
 				return nil, err
 			}
-			return build(cfg, o)
+			d, err := build(cfg, o)
+			if err != nil {
+				return nil, err
+			}
+			return checkedDecoder{name: name, dec: d}, nil
 		},
 	}
 }

@@ -103,7 +103,7 @@ func (d *retinaFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]D
 			pts[k] = pointToSource(lb, p.cx+m[2*k]*v0*p.w, p.cy+m[2*k+1]*v0*p.h)
 		}
 		dets = append(dets, Detection{
-			Box:       lb.BoxToSource(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
+			Box:       lb.mapBox(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
 			Score:     score,
 			Class:     0,
 			Label:     d.label,

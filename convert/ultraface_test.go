@@ -15,7 +15,7 @@ func ultraOutputs() []Output {
 		0.3, 0.7, // face 0.7
 		0.5, 0.5, // face 0.5, box partly outside the source
 		0.95, 0.05, // background
-		0, nan, // NaN score: never kept
+		0.99, 0.01, // face 0.01: never kept
 	}
 	boxes := []float32{
 		0.25, 0.5, 0.5, 0.75, // tensor (80, 120, 160, 180) -> source (160, 120, 320, 240)

@@ -119,7 +119,7 @@ func (d *yunet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detect
 				pts[m] = pointToSource(lb, p[2*m]*sf+ax, p[2*m+1]*sf+ay)
 			}
 			dets = append(dets, Detection{
-				Box:       lb.BoxToSource(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
+				Box:       lb.mapBox(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
 				Score:     score,
 				Class:     0,
 				Label:     d.label,
@@ -165,11 +165,11 @@ func checkLetterbox(lb Letterbox) error {
 	return nil
 }
 
-// pointToSource maps a point in tensor pixels to source pixels, clipped to
-// the source image.
+// pointToSource maps a point in tensor pixels to source pixels, not
+// clipped (checkedDecoder checks and clips it).
 func pointToSource(lb Letterbox, x, y float32) Point {
 	sx, sy := lb.ToSource(x, y)
-	return Point{min(max(sx, 0), float32(lb.SrcW)), min(max(sy, 0), float32(lb.SrcH))}
+	return Point{sx, sy}
 }
 
 // uniqueNames checks that the output names of lists are non-empty and

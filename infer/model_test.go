@@ -535,3 +535,17 @@ func TestConcurrentDetect(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestNaNModelFailsLoad: a model whose scores are all NaN is a detector
+// failure through ONNX Runtime, not "nothing found" (issue #11 item 3):
+// the warm-up inference of Load already reports it, so it never runs.
+func TestNaNModelFailsLoad(t *testing.T) {
+	rt := newRuntime(t)
+	m, err := rt.Load(makeModelDir(t, mock.ONNXNaN(), mock.Manifest), infer.LoadOptions{})
+	if err == nil {
+		m.Close()
+	}
+	if !errors.Is(err, convert.ErrInvalidOutput) {
+		t.Fatalf("Load of the NaN model: error %v, want ErrInvalidOutput", err)
+	}
+}

@@ -74,11 +74,23 @@ const (
 func ONNX() []byte { return ONNXColour(255, 0, 0) }
 
 // ONNXColour is ONNX scoring the colour RGB (r, g, b) instead of red.
-func ONNXColour(r, g, b uint8) []byte {
+func ONNXColour(r, g, b uint8) []byte { return build(r, g, b, false) }
+
+// ONNXNaN is ONNX with every score NaN (the red fractions times a NaN
+// constant): a broken detector, for the tests that such output fails the
+// frame instead of passing for "nothing found".
+func ONNXNaN() []byte { return build(255, 0, 0, true) }
+
+// build is the mock graph scoring RGB (r, g, b), its scores NaN when nan.
+func build(r, g, b uint8, nan bool) []byte {
 	// The graph, in words: mask[n,y,x] = 1 where all three channels of the
 	// pixel equal the colour, else 0; sum the mask over the whole image and
 	// over the quadrant; divide each sum by its pixel count, clamped to at
 	// least 1 so that an empty quadrant scores 0/1 = 0.
+	poison := float32(1)
+	if nan {
+		poison = float32(math.NaN())
+	}
 	nodes := [][]byte{
 		node("image_to_float", "Cast", in("image"), out("image_f"), attrInt("to", tFloat)),
 		node("match_channels", "Equal", in("image_f", "colour"), out("channel_match")),
@@ -105,7 +117,8 @@ func ONNXColour(r, g, b uint8) []byte {
 			attrInts("axes", 1), attrInt("keepdims", 0)),
 		node("counts_at_least_1", "Max", in("counts", "one"), out("safe_counts")),
 		node("fractions", "Div", in("sums", "safe_counts"), out("fractions")),
-		node("scores", "Reshape", in("fractions", "shape_1x2"), out("detection_scores")),
+		node("poison", "Mul", in("fractions", "poison"), out("scored")),
+		node("scores", "Reshape", in("scored", "shape_1x2"), out("detection_scores")),
 
 		node("boxes", "Constant", nil, out("detection_boxes"),
 			attrTensor("value", floatTensor("", []int64{1, 2, 4}, 0, 0, 1, 1, 0, 0, 0.5, 0.5))),
@@ -123,6 +136,7 @@ func ONNXColour(r, g, b uint8) []byte {
 		int64Tensor("shape_2x2", []int64{2}, 2, 2),
 		floatTensor("one", nil, 1),
 		int64Tensor("shape_1x2", []int64{2}, 1, 2),
+		floatTensor("poison", nil, poison),
 	}
 
 	// GraphProto (onnx.proto): node = 1, name = 2, initializer = 5,
