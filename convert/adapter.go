@@ -1,10 +1,5 @@
 package convert
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Layout is the memory order of an image tensor.
 type Layout string
 
@@ -41,9 +36,15 @@ func (l Letterbox) ToSource(x, y float32) (float32, float32) {
 // BoxToSource maps a box in tensor pixels to source pixels, clipped to the
 // source image.
 func (l Letterbox) BoxToSource(b Box) Box {
+	return Clip(l.mapBox(b), l.SrcW, l.SrcH)
+}
+
+// mapBox maps a box in tensor pixels to source pixels, not clipped: the
+// decoders return such boxes, for checkedDecoder to check and then clip.
+func (l Letterbox) mapBox(b Box) Box {
 	x1, y1 := l.ToSource(b.X1, b.Y1)
 	x2, y2 := l.ToSource(b.X2, b.Y2)
-	return Clip(Box{x1, y1, x2, y2}, l.SrcW, l.SrcH)
+	return Box{x1, y1, x2, y2}
 }
 
 // Clip clips a box to an image of w x h pixels.
@@ -61,74 +62,9 @@ type Decoder interface {
 	// Decode returns every candidate with Score >= threshold, boxes and
 	// keypoints in source pixels (through lb), clipped to the source image.
 	// It does not apply NMS. Outputs arrive in the order of Outputs().
+	// Outputs a working model cannot produce (NaN or infinite values, an
+	// inverted box, a box far outside the frame, a count past the output's
+	// length) are an error wrapping ErrInvalidOutput: the frame must then be
+	// treated as a detector failure, never as "nothing found".
 	Decode(outs []Output, lb Letterbox, threshold float32) ([]Detection, error)
-}
-
-// AnchorLayer is one SSD anchor layer of a BlazeFace-style model: a Grid x
-// Grid feature map with PerCell anchors in each cell.
-type AnchorLayer struct {
-	Grid    int `toml:"grid"`
-	PerCell int `toml:"anchors"`
-}
-
-// DecoderConfig carries what a decoder needs from a model manifest.
-type DecoderConfig struct {
-	// Adapter names the signature: "yunet", "tfod", "blazeface",
-	// "ultraface", "retinaface", "mpface", "lpd_yunet" or "nanodet".
-	Adapter string
-	// InputW, InputH are the fixed input tensor size, 0 when dynamic.
-	InputW, InputH int
-	// Labels names the classes; Class indexes into it.
-	Labels []string
-	// LabelBase is the raw class id of Labels[0] (TF OD API models count
-	// from 1).
-	LabelBase int
-	// Strides of a YuNet-style head (default 8, 16, 32), or of a NanoDet
-	// head (one per score/box output pair, default 8, 16, 32).
-	Strides []int
-	// BlazeFace: anchor layers in output order, and the names of the score
-	// and box outputs (one each for merged outputs, one per layer for split).
-	// NanoDet: the class-score and box-distribution outputs, one per stride.
-	Anchors      []AnchorLayer
-	ScoreOutputs []string
-	BoxOutputs   []string
-	// Prior boxes of the SSD-style heads (retinaface, lpd_yunet): for each
-	// level, its step (stride, input pixels per feature-map cell) and the
-	// sizes of its square priors in input pixels; Variances are the centre
-	// and size variances of the box encoding. Empty: the adapter's defaults.
-	PriorSteps    []int
-	PriorMinSizes [][]float32
-	Variances     []float32
-	// PersonRegion (nanodet) is what of a "person" is returned: "body"
-	// (the detected box; the default) or "head" (the head region of that
-	// box, see HeadBox).
-	PersonRegion string
-}
-
-// NewDecoder builds the decoder for cfg.Adapter.
-func NewDecoder(cfg DecoderConfig) (Decoder, error) {
-	switch cfg.Adapter {
-	case "yunet":
-		return newYuNet(cfg)
-	case "tfod":
-		return newTFOD(cfg)
-	case "blazeface":
-		return newBlazeFace(cfg)
-	case "ultraface":
-		return newUltraFace(cfg)
-	case "retinaface":
-		return newRetinaFace(cfg)
-	case "mpface":
-		return newMPFace(cfg)
-	case "lpd_yunet":
-		return newLPDYuNet(cfg)
-	case "nanodet":
-		return newNanoDet(cfg)
-	}
-	return nil, fmt.Errorf("unknown adapter %q (known: %s)", cfg.Adapter, strings.Join(Adapters(), ", "))
-}
-
-// Adapters returns the adapter names NewDecoder knows.
-func Adapters() []string {
-	return []string{"yunet", "tfod", "blazeface", "ultraface", "retinaface", "mpface", "lpd_yunet", "nanodet"}
 }

@@ -33,47 +33,62 @@ const (
 	blazeClip      = 100 // score_clipping_thresh
 )
 
-func newBlazeFace(cfg DecoderConfig) (Decoder, error) {
-	if len(cfg.Anchors) == 0 {
-		return nil, fmt.Errorf("blazeface: no anchor layers")
+func init() { Register("blazeface", newBlazeFace) }
+
+// AnchorLayer is one SSD anchor layer of a BlazeFace-style model: a Grid x
+// Grid feature map with PerCell anchors in each cell.
+type AnchorLayer struct {
+	Grid    int `toml:"grid"`
+	PerCell int `toml:"anchors"`
+}
+
+// BlazeFaceOptions are the blazeface adapter's options, a manifest's
+// [blazeface]: the anchor layers in output order, and the names of the
+// score and box outputs (one each for merged outputs, one per layer for
+// split). All three are required.
+type BlazeFaceOptions struct {
+	Anchors []AnchorLayer `toml:"anchors"`
+	Scores  []string      `toml:"scores"`
+	Boxes   []string      `toml:"boxes"`
+}
+
+// Validate checks the anchor layers and that the outputs pair up with them.
+func (o BlazeFaceOptions) Validate() error {
+	if len(o.Anchors) == 0 {
+		return fmt.Errorf("blazeface: no anchor layers")
 	}
-	total := 0
-	counts := make([]int, len(cfg.Anchors))
-	for i, l := range cfg.Anchors {
+	for i, l := range o.Anchors {
 		if l.Grid <= 0 || l.PerCell <= 0 {
-			return nil, fmt.Errorf("blazeface: anchor layer %d: grid %d, anchors %d: both must be positive", i, l.Grid, l.PerCell)
+			return fmt.Errorf("blazeface: anchor layer %d: grid %d, anchors %d: both must be positive", i, l.Grid, l.PerCell)
 		}
+	}
+	ns, nb := len(o.Scores), len(o.Boxes)
+	if ns == 0 || nb == 0 {
+		return fmt.Errorf("blazeface: %d score outputs and %d box outputs: both must be named", ns, nb)
+	}
+	if ns != nb {
+		return fmt.Errorf("blazeface: %d score outputs but %d box outputs: want as many of each", ns, nb)
+	}
+	if ns != 1 && ns != len(o.Anchors) {
+		return fmt.Errorf("blazeface: %d score outputs for %d anchor layers: want 1 (merged) or %d (one per layer)", ns, len(o.Anchors), len(o.Anchors))
+	}
+	return uniqueNames("blazeface", o.Scores, o.Boxes)
+}
+
+func newBlazeFace(cfg Config, o BlazeFaceOptions) (Decoder, error) {
+	total := 0
+	counts := make([]int, len(o.Anchors))
+	for i, l := range o.Anchors {
 		counts[i] = l.Grid * l.Grid * l.PerCell
 		total += counts[i]
 	}
-	ns, nb := len(cfg.ScoreOutputs), len(cfg.BoxOutputs)
-	if ns == 0 || nb == 0 {
-		return nil, fmt.Errorf("blazeface: %d score outputs and %d box outputs: both must be named", ns, nb)
-	}
-	if ns != nb {
-		return nil, fmt.Errorf("blazeface: %d score outputs but %d box outputs: want as many of each", ns, nb)
-	}
-	switch ns {
-	case len(cfg.Anchors): // split, one pair per layer (or a single layer)
-	case 1:
+	if len(o.Scores) == 1 { // merged (or a single layer)
 		counts = []int{total}
-	default:
-		return nil, fmt.Errorf("blazeface: %d score outputs for %d anchor layers: want 1 (merged) or %d (one per layer)", ns, len(cfg.Anchors), len(cfg.Anchors))
-	}
-	seen := make(map[string]bool, ns+nb)
-	for _, name := range append(append([]string(nil), cfg.ScoreOutputs...), cfg.BoxOutputs...) {
-		if name == "" {
-			return nil, fmt.Errorf("blazeface: empty output name")
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("blazeface: output %q named twice", name)
-		}
-		seen[name] = true
 	}
 	return &blazeFace{
-		layers: append([]AnchorLayer(nil), cfg.Anchors...),
-		scores: append([]string(nil), cfg.ScoreOutputs...),
-		boxes:  append([]string(nil), cfg.BoxOutputs...),
+		layers: append([]AnchorLayer(nil), o.Anchors...),
+		scores: append([]string(nil), o.Scores...),
+		boxes:  append([]string(nil), o.Boxes...),
 		counts: counts,
 		label:  firstLabel(cfg.Labels, "face"),
 	}, nil
@@ -141,7 +156,7 @@ func (d *blazeFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]De
 						pts[m] = pointToSource(lb, r[4+2*m]+ax, r[5+2*m]+ay)
 					}
 					dets = append(dets, Detection{
-						Box:       lb.BoxToSource(Box{cx - bw/2, cy - bh/2, cx + bw/2, cy + bh/2}),
+						Box:       lb.mapBox(Box{cx - bw/2, cy - bh/2, cx + bw/2, cy + bh/2}),
 						Score:     score,
 						Class:     0,
 						Label:     d.label,

@@ -42,8 +42,20 @@ var (
 
 const lpdLoc = 14
 
-func newLPDYuNet(cfg DecoderConfig) (Decoder, error) {
-	steps, sizes, v, err := priorLevels("lpd_yunet", cfg, lpdSteps, lpdMinSizes)
+func init() { Register("lpd_yunet", newLPDYuNet) }
+
+// LPDYuNetOptions are the lpd_yunet adapter's options, a manifest's
+// [lpd_yunet].
+type LPDYuNetOptions PriorOptions
+
+// Validate checks the prior levels and variances.
+func (o LPDYuNetOptions) Validate() error {
+	_, _, _, err := priorLevels("lpd_yunet", PriorOptions(o), lpdSteps, lpdMinSizes)
+	return err
+}
+
+func newLPDYuNet(cfg Config, o LPDYuNetOptions) (Decoder, error) {
+	steps, sizes, v, err := priorLevels("lpd_yunet", PriorOptions(o), lpdSteps, lpdMinSizes)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +111,7 @@ func (d *lpdYuNet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Det
 			pts[k] = pointToSource(lb, x, y)
 		}
 		dets = append(dets, Detection{
-			Box:       lb.BoxToSource(box),
+			Box:       lb.mapBox(box),
 			Score:     score,
 			Class:     0,
 			Label:     d.label,

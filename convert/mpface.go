@@ -25,7 +25,9 @@ var mpFaceContract = []TensorInfo{
 	{Name: "landmarks", DType: Float32, Shape: []int64{-1, -1, mpFaceKeypoints, 2}},
 }
 
-func newMPFace(cfg DecoderConfig) (Decoder, error) {
+func init() { Register("mpface", newMPFace) }
+
+func newMPFace(cfg Config, _ NoOptions) (Decoder, error) {
 	return &mpFace{label: firstLabel(cfg.Labels, "face")}, nil
 }
 
@@ -70,7 +72,7 @@ func (d *mpFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detec
 			pts[k] = pointToSource(lb, m[2*k], m[2*k+1])
 		}
 		dets = append(dets, Detection{
-			Box:       lb.BoxToSource(Box{b[0], b[1], b[2], b[3]}),
+			Box:       lb.mapBox(Box{b[0], b[1], b[2], b[3]}),
 			Score:     score,
 			Class:     0,
 			Label:     d.label,

@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // nanoDet decodes NanoDet (RangiLyu/nanodet, legacy v0.x GFL head, e.g.
@@ -30,49 +31,78 @@ type nanoDet struct {
 	inW, inH      int // fixed input size, 0 when dynamic
 }
 
-func newNanoDet(cfg DecoderConfig) (Decoder, error) {
-	strides := cfg.Strides
-	if len(strides) == 0 {
-		strides = []int{8, 16, 32}
+func init() { Register("nanodet", newNanoDet) }
+
+// NanoDetOptions are the nanodet adapter's options, a manifest's [nanodet].
+type NanoDetOptions struct {
+	// Scores and Boxes name the class-score and box-distribution outputs,
+	// one per stride, in the order of Strides (default 8, 16, 32). Both
+	// are required.
+	Scores  []string `toml:"scores,omitempty"`
+	Boxes   []string `toml:"boxes,omitempty"`
+	Strides []int    `toml:"strides,omitempty"`
+	// PersonRegion is what of a detected person is returned: "body" (the
+	// detected box; the default) or "head" (HeadBox of it).
+	PersonRegion string `toml:"person_region,omitempty"`
+}
+
+func (o NanoDetOptions) strides() []int {
+	if len(o.Strides) == 0 {
+		return []int{8, 16, 32}
 	}
+	return o.Strides
+}
+
+// Validate checks the outputs, one score and one box output per stride,
+// and person_region.
+func (o NanoDetOptions) Validate() error {
+	if len(o.Scores) == 0 || len(o.Boxes) == 0 {
+		return fmt.Errorf("nanodet: scores and boxes are required")
+	}
+	strides := o.strides()
 	for _, s := range strides {
 		if s <= 0 {
-			return nil, fmt.Errorf("nanodet: stride %d: must be positive", s)
+			return fmt.Errorf("nanodet: stride %d: must be positive", s)
 		}
 	}
-	ns, nb := len(cfg.ScoreOutputs), len(cfg.BoxOutputs)
+	ns, nb := len(o.Scores), len(o.Boxes)
 	if ns != len(strides) || nb != len(strides) {
-		return nil, fmt.Errorf("nanodet: %d score outputs and %d box outputs for %d strides: want one of each per stride", ns, nb, len(strides))
+		return fmt.Errorf("nanodet: %d score outputs and %d box outputs for %d strides: want one of each per stride", ns, nb, len(strides))
 	}
-	seen := make(map[string]bool, ns+nb)
-	for _, name := range append(append([]string(nil), cfg.ScoreOutputs...), cfg.BoxOutputs...) {
-		if name == "" {
-			return nil, fmt.Errorf("nanodet: empty output name")
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("nanodet: output %q named twice", name)
-		}
-		seen[name] = true
+	if err := uniqueNames("nanodet", o.Scores, o.Boxes); err != nil {
+		return err
 	}
+	switch o.PersonRegion {
+	case "", "body", "head":
+	default:
+		return fmt.Errorf("nanodet: person_region %q: want \"body\" or \"head\"", o.PersonRegion)
+	}
+	return nil
+}
+
+// DefaultHide is what a nanodet model hides when its manifest names no
+// labels to hide: a COCO-style detector hides people, not every object it
+// knows (nil: every label).
+func (o NanoDetOptions) DefaultHide(labels []string) []string {
+	if slices.Contains(labels, "person") {
+		return []string{"person"}
+	}
+	return nil
+}
+
+func newNanoDet(cfg Config, o NanoDetOptions) (Decoder, error) {
 	if len(cfg.Labels) == 0 {
 		return nil, fmt.Errorf("nanodet: no labels: name every class the model scores")
 	}
-	d := &nanoDet{
-		scores:  append([]string(nil), cfg.ScoreOutputs...),
-		boxes:   append([]string(nil), cfg.BoxOutputs...),
-		strides: append([]int(nil), strides...),
+	return &nanoDet{
+		scores:  append([]string(nil), o.Scores...),
+		boxes:   append([]string(nil), o.Boxes...),
+		strides: append([]int(nil), o.strides()...),
 		labels:  append([]string(nil), cfg.Labels...),
 		inW:     cfg.InputW,
 		inH:     cfg.InputH,
-	}
-	switch cfg.PersonRegion {
-	case "", "body":
-	case "head":
-		d.head = true
-	default:
-		return nil, fmt.Errorf("nanodet: person_region %q: want \"body\" or \"head\"", cfg.PersonRegion)
-	}
-	return d, nil
+		head:    o.PersonRegion == "head",
+	}, nil
 }
 
 // Outputs lists the score outputs, then the box outputs, stride by stride;
@@ -145,7 +175,7 @@ func (d *nanoDet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Dete
 			}
 			cx, cy := float32(j%fw)*sf+half, float32(j/fw)*sf+half
 			det := Detection{
-				Box:   lb.BoxToSource(Box{cx - dist[0], cy - dist[1], cx + dist[2], cy + dist[3]}),
+				Box:   lb.mapBox(Box{cx - dist[0], cy - dist[1], cx + dist[2], cy + dist[3]}),
 				Score: score,
 				Class: best,
 				Label: d.labels[best],

@@ -9,12 +9,24 @@ type prior struct {
 	cx, cy, w, h float32
 }
 
+// PriorOptions are the prior boxes of the SSD-style heads (retinaface,
+// lpd_yunet: RetinaFaceOptions, LPDYuNetOptions); empty fields take the
+// adapter's defaults (those of the origin repos).
+type PriorOptions struct {
+	// Steps is each level's stride in input pixels; MinSizes the sizes of
+	// each level's square priors, in input pixels (one list per step).
+	Steps    []int       `toml:"steps,omitempty"`
+	MinSizes [][]float32 `toml:"min_sizes,omitempty"`
+	// Variances are the centre and size variances of the box encoding.
+	Variances []float32 `toml:"variances,omitempty"`
+}
+
 // priorLevels checks a head's prior configuration, filling in the defaults
-// for the levels, sizes and variances that cfg leaves empty.
-func priorLevels(adapter string, cfg DecoderConfig, steps []int, minSizes [][]float32) ([]int, [][]float32, [2]float32, error) {
+// for the levels, sizes and variances that o leaves empty.
+func priorLevels(adapter string, o PriorOptions, steps []int, minSizes [][]float32) ([]int, [][]float32, [2]float32, error) {
 	var v [2]float32
-	if len(cfg.PriorSteps) > 0 || len(cfg.PriorMinSizes) > 0 {
-		steps, minSizes = cfg.PriorSteps, cfg.PriorMinSizes
+	if len(o.Steps) > 0 || len(o.MinSizes) > 0 {
+		steps, minSizes = o.Steps, o.MinSizes
 	}
 	if len(steps) == 0 || len(steps) != len(minSizes) {
 		return nil, nil, v, fmt.Errorf("%s: %d prior steps for %d levels of min sizes: want one step per level", adapter, len(steps), len(minSizes))
@@ -32,16 +44,16 @@ func priorLevels(adapter string, cfg DecoderConfig, steps []int, minSizes [][]fl
 			}
 		}
 	}
-	switch len(cfg.Variances) {
+	switch len(o.Variances) {
 	case 0:
 		v = [2]float32{0.1, 0.2}
 	case 2:
-		v = [2]float32{cfg.Variances[0], cfg.Variances[1]}
+		v = [2]float32{o.Variances[0], o.Variances[1]}
 		if !(v[0] > 0) || !(v[1] > 0) {
-			return nil, nil, v, fmt.Errorf("%s: variances %v: both must be positive", adapter, cfg.Variances)
+			return nil, nil, v, fmt.Errorf("%s: variances %v: both must be positive", adapter, o.Variances)
 		}
 	default:
-		return nil, nil, v, fmt.Errorf("%s: variances %v: want 2 values (centre, size)", adapter, cfg.Variances)
+		return nil, nil, v, fmt.Errorf("%s: variances %v: want 2 values (centre, size)", adapter, o.Variances)
 	}
 	cs := make([][]float32, len(minSizes))
 	for i := range minSizes {

@@ -23,7 +23,7 @@ type blazeModel struct {
 	path  string
 	input string
 	size  int // square input tensor side
-	cfg   convert.DecoderConfig
+	opts  convert.BlazeFaceOptions
 }
 
 var blazeShortLayers = []convert.AnchorLayer{{Grid: 16, PerCell: 2}, {Grid: 8, PerCell: 6}}
@@ -39,11 +39,10 @@ func npmFront128(t *testing.T) blazeModel {
 			"/tmp/npmx/bf/package/ONNX/face_detection_front_128x128_barracuda.onnx"),
 		input: "input:0",
 		size:  128,
-		cfg: convert.DecoderConfig{
-			Adapter:      "blazeface",
-			Anchors:      blazeShortLayers,
-			ScoreOutputs: []string{"Identity:0", "Identity_1:0"},
-			BoxOutputs:   []string{"Identity_2:0", "Identity_3:0"},
+		opts: convert.BlazeFaceOptions{
+			Anchors: blazeShortLayers,
+			Scores:  []string{"Identity:0", "Identity_1:0"},
+			Boxes:   []string{"Identity_2:0", "Identity_3:0"},
 		},
 	}
 }
@@ -56,11 +55,10 @@ func tf2onnxShort128(t *testing.T) blazeModel {
 		path:  testenv.Shared(t, "models/mediapipe-blazeface-short-128-tf2onnx/model.onnx"),
 		input: "input",
 		size:  128,
-		cfg: convert.DecoderConfig{
-			Adapter:      "blazeface",
-			Anchors:      blazeShortLayers,
-			ScoreOutputs: []string{"classificators"},
-			BoxOutputs:   []string{"regressors"},
+		opts: convert.BlazeFaceOptions{
+			Anchors: blazeShortLayers,
+			Scores:  []string{"classificators"},
+			Boxes:   []string{"regressors"},
 		},
 	}
 }
@@ -123,7 +121,7 @@ func letterboxRGB(t *testing.T, path string, size int) ([]float32, convert.Lette
 func detect(t *testing.T, m blazeModel, path string, threshold float32) []convert.Detection {
 	t.Helper()
 	testenv.InitORT(t)
-	dec, err := convert.NewDecoder(m.cfg)
+	dec, err := convert.NewDecoder("blazeface", convert.Config{}, m.opts)
 	if err != nil {
 		t.Fatalf("decoder for %s: %v", m.path, err)
 	}

@@ -34,8 +34,20 @@ var (
 
 const retinaLandmarks = 5
 
-func newRetinaFace(cfg DecoderConfig) (Decoder, error) {
-	steps, sizes, v, err := priorLevels("retinaface", cfg, retinaSteps, retinaMinSizes)
+func init() { Register("retinaface", newRetinaFace) }
+
+// RetinaFaceOptions are the retinaface adapter's options, a manifest's
+// [retinaface].
+type RetinaFaceOptions PriorOptions
+
+// Validate checks the prior levels and variances.
+func (o RetinaFaceOptions) Validate() error {
+	_, _, _, err := priorLevels("retinaface", PriorOptions(o), retinaSteps, retinaMinSizes)
+	return err
+}
+
+func newRetinaFace(cfg Config, o RetinaFaceOptions) (Decoder, error) {
+	steps, sizes, v, err := priorLevels("retinaface", PriorOptions(o), retinaSteps, retinaMinSizes)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +103,7 @@ func (d *retinaFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]D
 			pts[k] = pointToSource(lb, p.cx+m[2*k]*v0*p.w, p.cy+m[2*k+1]*v0*p.h)
 		}
 		dets = append(dets, Detection{
-			Box:       lb.BoxToSource(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
+			Box:       lb.mapBox(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
 			Score:     score,
 			Class:     0,
 			Label:     d.label,

@@ -24,7 +24,9 @@ var tfodOutputs = []TensorInfo{
 	{Name: "num_detections", DType: Float32, Shape: []int64{1}},
 }
 
-func newTFOD(cfg DecoderConfig) (Decoder, error) {
+func init() { Register("tfod", newTFOD) }
+
+func newTFOD(cfg Config, _ NoOptions) (Decoder, error) {
 	return &tfod{labels: append([]string(nil), cfg.Labels...), base: cfg.LabelBase}, nil
 }
 
@@ -64,12 +66,11 @@ func (d *tfod) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detecti
 	if len(num.Data) != 1 {
 		return nil, fmt.Errorf("tfod: output %q: want 1 value, got %d", tfodOutputs[3].Name, len(num.Data))
 	}
-	count := n
-	if v := float64(num.Data[0]); math.IsNaN(v) || v < 0 {
-		count = 0
-	} else if v < float64(n) {
-		count = int(math.Round(v))
+	v := float64(num.Data[0])
+	if math.IsNaN(v) || v < 0 || v > float64(n) {
+		return nil, fmt.Errorf("tfod: %w: num_detections %g is outside 0..%d (the rows of %s)", ErrInvalidOutput, v, n, tfodOutputs[1].Name)
 	}
+	count := min(int(math.Round(v)), n)
 
 	w, h := float32(lb.DstW), float32(lb.DstH)
 	var dets []Detection
@@ -85,7 +86,7 @@ func (d *tfod) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detecti
 			label = d.labels[class]
 		}
 		dets = append(dets, Detection{
-			Box:   lb.BoxToSource(Box{b[1] * w, b[0] * h, b[3] * w, b[2] * h}),
+			Box:   lb.mapBox(Box{b[1] * w, b[0] * h, b[3] * w, b[2] * h}),
 			Score: scores[i],
 			Class: class,
 			Label: label,

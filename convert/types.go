@@ -1,9 +1,9 @@
 // Package convert turns frames into input tensors and raw model outputs into
 // detections: letterboxing, per-signature decoders (adapters) and NMS.
 //
-// Everything here is plain Go over slices, apart from the preprocessing in
-// tensor.go, which reads gocv Mats. Nothing in this package owns C memory
-// beyond the scratch Mats of a Preprocessor, which its Close releases.
+// Everything here is plain Go over slices and links no C library: the fill of
+// an input tensor from a gocv Mat, as a Preprocess plans it, is in the
+// subpackage convert/tensor.
 package convert
 
 // Box is an axis-aligned rectangle in pixels of the source image:

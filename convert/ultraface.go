@@ -22,7 +22,9 @@ var ultraContract = []TensorInfo{
 	{Name: "boxes", DType: Float32, Shape: []int64{1, -1, 4}},
 }
 
-func newUltraFace(cfg DecoderConfig) (Decoder, error) {
+func init() { Register("ultraface", newUltraFace) }
+
+func newUltraFace(cfg Config, _ NoOptions) (Decoder, error) {
 	return &ultraFace{label: firstLabel(cfg.Labels, "face")}, nil
 }
 
@@ -54,7 +56,7 @@ func (d *ultraFace) Decode(outs []Output, lb Letterbox, threshold float32) ([]De
 		}
 		b := boxes[4*i : 4*i+4]
 		dets = append(dets, Detection{
-			Box:   lb.BoxToSource(Box{b[0] * w, b[1] * h, b[2] * w, b[3] * h}),
+			Box:   lb.mapBox(Box{b[0] * w, b[1] * h, b[2] * w, b[3] * h}),
 			Score: score,
 			Class: 0,
 			Label: d.label,

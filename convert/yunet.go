@@ -30,20 +30,33 @@ var yunetHeads = []struct {
 	values int
 }{{"cls", 1}, {"obj", 1}, {"bbox", 4}, {"kps", 10}}
 
-func newYuNet(cfg DecoderConfig) (Decoder, error) {
-	strides := cfg.Strides
-	if len(strides) == 0 {
-		strides = []int{8, 16, 32}
-	}
-	seen := make(map[int]bool, len(strides))
-	for _, s := range strides {
+func init() { Register("yunet", newYuNet) }
+
+// YuNetOptions are the yunet adapter's options, a manifest's [yunet].
+type YuNetOptions struct {
+	// Strides of the head, in output order (default 8, 16, 32).
+	Strides []int `toml:"strides,omitempty"`
+}
+
+// Validate checks that the strides are positive and distinct.
+func (o YuNetOptions) Validate() error {
+	seen := make(map[int]bool, len(o.Strides))
+	for _, s := range o.Strides {
 		if s <= 0 {
-			return nil, fmt.Errorf("yunet: stride %d: must be positive", s)
+			return fmt.Errorf("yunet: stride %d: must be positive", s)
 		}
 		if seen[s] {
-			return nil, fmt.Errorf("yunet: stride %d listed twice", s)
+			return fmt.Errorf("yunet: stride %d listed twice", s)
 		}
 		seen[s] = true
+	}
+	return nil
+}
+
+func newYuNet(cfg Config, o YuNetOptions) (Decoder, error) {
+	strides := o.Strides
+	if len(strides) == 0 {
+		strides = []int{8, 16, 32}
 	}
 	return &yunet{strides: append([]int(nil), strides...), label: firstLabel(cfg.Labels, "face")}, nil
 }
@@ -106,7 +119,7 @@ func (d *yunet) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detect
 				pts[m] = pointToSource(lb, p[2*m]*sf+ax, p[2*m+1]*sf+ay)
 			}
 			dets = append(dets, Detection{
-				Box:       lb.BoxToSource(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
+				Box:       lb.mapBox(Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}),
 				Score:     score,
 				Class:     0,
 				Label:     d.label,
@@ -152,11 +165,29 @@ func checkLetterbox(lb Letterbox) error {
 	return nil
 }
 
-// pointToSource maps a point in tensor pixels to source pixels, clipped to
-// the source image.
+// pointToSource maps a point in tensor pixels to source pixels, not
+// clipped (checkedDecoder checks and clips it).
 func pointToSource(lb Letterbox, x, y float32) Point {
 	sx, sy := lb.ToSource(x, y)
-	return Point{min(max(sx, 0), float32(lb.SrcW)), min(max(sy, 0), float32(lb.SrcH))}
+	return Point{sx, sy}
+}
+
+// uniqueNames checks that the output names of lists are non-empty and
+// distinct.
+func uniqueNames(adapter string, lists ...[]string) error {
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, name := range l {
+			if name == "" {
+				return fmt.Errorf("%s: empty output name", adapter)
+			}
+			if seen[name] {
+				return fmt.Errorf("%s: output %q named twice", adapter, name)
+			}
+			seen[name] = true
+		}
+	}
+	return nil
 }
 
 func clamp01(v float32) float32 { return min(max(v, 0), 1) }

@@ -12,6 +12,8 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/convert/tensor"
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/models"
 )
 
@@ -94,11 +96,11 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, models.ModelFile)
-	sum, err := models.FileSHA256(path)
+	sum, err := fsutil.FileSHA256(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
-	dec, err := convert.NewDecoder(man.DecoderConfig())
+	dec, err := man.NewDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
@@ -198,7 +200,7 @@ func (m *Model) DetectAll(img gocv.Mat, threshold float32) ([]convert.Detection,
 	switch m.pre.DType {
 	case convert.Uint8:
 		buf := make([]uint8, m.pre.Len(lb))
-		if err := m.pre.FillUint8(img, lb, buf); err != nil {
+		if err := tensor.FillUint8(m.pre, img, lb, buf); err != nil {
 			return nil, err
 		}
 		t, err := ort.NewTensor(shape, buf)
@@ -209,7 +211,7 @@ func (m *Model) DetectAll(img gocv.Mat, threshold float32) ([]convert.Detection,
 	default:
 		buf := getFloats(m.pre.Len(lb))
 		defer floatBufs.Put(buf) // after input.Destroy (defers run last-in first-out)
-		if err := m.pre.FillFloat32(img, lb, *buf); err != nil {
+		if err := tensor.FillFloat32(m.pre, img, lb, *buf); err != nil {
 			return nil, err
 		}
 		t, err := ort.NewTensor(shape, *buf)

@@ -19,6 +19,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/models/mock"
 )
 
 // Helpers shared by the tests and benchmarks of this package.
@@ -108,11 +109,11 @@ func paint(img gocv.Mat, rect image.Rectangle, b, g, r float64) {
 // Pure red in the BGR order of gocv frames.
 const redB, redG, redR = 0, 0, 255
 
-// mockDir writes the mock model (models.WriteMock) into a temporary folder.
+// mockDir writes the mock model (mock.Write) into a temporary folder.
 func mockDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "mock")
-	if err := models.WriteMock(dir); err != nil {
+	if err := mock.Write(dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -309,7 +310,7 @@ func TestHideFilter(t *testing.T) {
 		t.Run(tc.hide, func(t *testing.T) {
 			man := "labels = [\"background\", \"red\"]\nlabel_base = 0\nhide = " + tc.hide + "\n" +
 				manifest("tfod", "image", "dtype = \"uint8\"\nlayout = \"nhwc\"\ncolour = \"rgb\"")
-			m := load(t, rt, makeModelDir(t, models.MockONNX(), man), infer.LoadOptions{})
+			m := load(t, rt, makeModelDir(t, mock.ONNX(), man), infer.LoadOptions{})
 			all, err := m.DetectAll(img, 0.5)
 			if err != nil {
 				t.Fatal(err)
@@ -370,13 +371,13 @@ func TestContractErrors(t *testing.T) {
 		},
 		{
 			name:     "float32 manifest on the uint8 mock",
-			onnx:     models.MockONNX(),
+			onnx:     mock.ONNX(),
 			manifest: manifest("tfod", "image", "layout = \"nhwc\"\ncolour = \"rgb\""),
 			want:     []string{`input "image"`, "expected float32", "found uint8"},
 		},
 		{
 			name:     "nchw manifest on the nhwc mock",
-			onnx:     models.MockONNX(),
+			onnx:     mock.ONNX(),
 			manifest: manifest("tfod", "image", "dtype = \"uint8\"\nlayout = \"nchw\""),
 			want:     []string{`input "image"`, "expected uint8 [1 3 ? ?]", "found uint8 [1 -1 -1 3]"},
 		},
@@ -532,5 +533,19 @@ func TestConcurrentDetect(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestNaNModelFailsLoad: a model whose scores are all NaN is a detector
+// failure through ONNX Runtime, not "nothing found" (issue #11 item 3):
+// the warm-up inference of Load already reports it, so it never runs.
+func TestNaNModelFailsLoad(t *testing.T) {
+	rt := newRuntime(t)
+	m, err := rt.Load(makeModelDir(t, mock.ONNXNaN(), mock.Manifest), infer.LoadOptions{})
+	if err == nil {
+		m.Close()
+	}
+	if !errors.Is(err, convert.ErrInvalidOutput) {
+		t.Fatalf("Load of the NaN model: error %v, want ErrInvalidOutput", err)
 	}
 }

@@ -28,9 +28,42 @@ type Entry struct {
 	Size   int64  `toml:"size"`
 }
 
+// entrySource is Entry's own fields, without methods, for
+// Manifest.tomlValue.
+type entrySource struct {
+	URL    string `toml:"url"`
+	SHA256 string `toml:"sha256"`
+	Size   int64  `toml:"size"`
+}
+
+func (e Entry) tomlValue() any {
+	return e.Manifest.tomlValue(entrySource{e.URL, e.SHA256, e.Size})
+}
+
+// MarshalTOML writes the entry as a [[model]] table's contents, the
+// adapter's options under [model.ADAPTER] when inside a Catalog.
+func (e Entry) MarshalTOML() ([]byte, error) {
+	var b bytes.Buffer
+	err := toml.NewEncoder(&b).Encode(e.tomlValue())
+	return b.Bytes(), err
+}
+
 // Catalog is a list of installable models.
 type Catalog struct {
 	Models []Entry `toml:"model"`
+}
+
+// MarshalTOML writes the catalogue as ParseCatalog reads it.
+func (c Catalog) MarshalTOML() ([]byte, error) {
+	doc := struct {
+		Models []any `toml:"model"`
+	}{}
+	for _, e := range c.Models {
+		doc.Models = append(doc.Models, e.tomlValue())
+	}
+	var b bytes.Buffer
+	err := toml.NewEncoder(&b).Encode(doc)
+	return b.Bytes(), err
 }
 
 // BuiltinCatalog is the catalogue shipped inside the binary.
@@ -45,7 +78,19 @@ func ParseCatalog(data []byte, name string) (Catalog, error) {
 	if err != nil {
 		return c, fmt.Errorf("read catalogue %s: %w", name, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	var secs struct {
+		Models []map[string]toml.Primitive `toml:"model"`
+	}
+	smd, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&secs)
+	if err != nil {
+		return c, fmt.Errorf("read catalogue %s: %w", name, err)
+	}
+	for i := range c.Models {
+		if err := c.Models[i].decodeOptions(&smd, secs.Models[i]); err != nil {
+			return c, fmt.Errorf("catalogue %s, model %d (%s): %w", name, i+1, c.Models[i].Name, err)
+		}
+	}
+	if und := unknownKeys(md, smd, 1); len(und) > 0 {
 		return c, fmt.Errorf("read catalogue %s: unknown key %s", name, und[0])
 	}
 	seen := map[string]bool{}

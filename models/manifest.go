@@ -1,20 +1,19 @@
-// Package models reads model folders (model.onnx + model.toml), writes the
-// mock model, and (later) lists and fetches models from hub catalogues.
+// Package models reads model folders (model.onnx + model.toml) and lists,
+// fetches and installs models from hub catalogues. The mock model is in
+// models/mock.
 package models
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
-	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
 )
@@ -43,12 +42,11 @@ type Manifest struct {
 	Threshold float32 `toml:"threshold"`
 	NMSIoU    float32 `toml:"nms_iou"`
 
-	Input      Input     `toml:"input"`
-	YuNet      YuNet     `toml:"yunet,omitempty"`
-	BlazeFace  BlazeFace `toml:"blazeface,omitempty"`
-	RetinaFace Priors    `toml:"retinaface,omitempty"`
-	LPDYuNet   Priors    `toml:"lpd_yunet,omitempty"`
-	NanoDet    NanoDet   `toml:"nanodet,omitempty"`
+	Input Input `toml:"input"`
+	// Options are the adapter's own options, its [ADAPTER] section
+	// decoded into the adapter's options type (convert.YuNetOptions for
+	// [yunet], ...); the zero options when the section is absent.
+	Options convert.Options `toml:"-"`
 }
 
 // Input describes the model's image input.
@@ -71,41 +69,6 @@ type Input struct {
 	Interp string `toml:"interp,omitempty"`
 }
 
-// YuNet holds the yunet adapter's options.
-type YuNet struct {
-	Strides []int `toml:"strides,omitempty"`
-}
-
-// BlazeFace holds the blazeface adapter's options.
-type BlazeFace struct {
-	Anchors []convert.AnchorLayer `toml:"anchors"`
-	Scores  []string              `toml:"scores"`
-	Boxes   []string              `toml:"boxes"`
-}
-
-// Priors holds the prior boxes of the retinaface and lpd_yunet adapters;
-// empty fields take the adapter's defaults (those of the origin repos).
-type Priors struct {
-	// Steps is each level's stride in input pixels; MinSizes the sizes of
-	// each level's square priors, in input pixels (one list per step).
-	Steps    []int       `toml:"steps,omitempty"`
-	MinSizes [][]float32 `toml:"min_sizes,omitempty"`
-	// Variances are the centre and size variances of the box encoding.
-	Variances []float32 `toml:"variances,omitempty"`
-}
-
-// NanoDet holds the nanodet adapter's options.
-type NanoDet struct {
-	// Scores and Boxes name the class-score and box-distribution outputs,
-	// one per stride, in the order of Strides (default 8, 16, 32).
-	Scores  []string `toml:"scores,omitempty"`
-	Boxes   []string `toml:"boxes,omitempty"`
-	Strides []int    `toml:"strides,omitempty"`
-	// PersonRegion is what of a detected person is hidden: "body" (the
-	// whole box, the default) or "head" (convert.HeadBox of it).
-	PersonRegion string `toml:"person_region,omitempty"`
-}
-
 // ErrNoManifest means a folder has no model.toml.
 var ErrNoManifest = errors.New("no " + ManifestFile)
 
@@ -113,18 +76,26 @@ var ErrNoManifest = errors.New("no " + ManifestFile)
 func ReadManifest(dir string) (Manifest, error) {
 	path := filepath.Join(dir, ManifestFile)
 	var m Manifest
-	md, err := toml.DecodeFile(path, &m)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return m, fmt.Errorf("%s: %w", dir, ErrNoManifest)
 	}
 	if err != nil {
 		return m, fmt.Errorf("read manifest %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
+	md, err := toml.Decode(string(data), &m)
+	if err != nil {
+		return m, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	var secs map[string]toml.Primitive
+	smd, err := toml.Decode(string(data), &secs)
+	if err != nil {
+		return m, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	if err := m.decodeOptions(&smd, secs); err != nil {
+		return m, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	if keys := unknownKeys(md, smd, 0); len(keys) > 0 {
 		return m, fmt.Errorf("read manifest %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
 	m.setDefaults()
@@ -134,15 +105,60 @@ func ReadManifest(dir string) (Manifest, error) {
 	return m, nil
 }
 
+// decodeOptions decodes the manifest's [ADAPTER] section, one of secs
+// (its top-level keys, undecoded, from md), into m.Options. The section of
+// another adapter is an error: a mistake, not something to ignore.
+func (m *Manifest) decodeOptions(md *toml.MetaData, secs map[string]toml.Primitive) error {
+	var errs []error
+	for _, name := range convert.Adapters() {
+		if _, ok := secs[name]; ok && name != m.Adapter {
+			errs = append(errs, fmt.Errorf("[%s]: options for the %s adapter, but adapter is %q", name, name, m.Adapter))
+		}
+	}
+	if !convert.Known(m.Adapter) || len(errs) > 0 {
+		return errors.Join(errs...) // Validate reports an unknown adapter
+	}
+	var decode func(any) error
+	if p, ok := secs[m.Adapter]; ok {
+		decode = func(v any) error { return md.PrimitiveDecode(p, v) }
+	}
+	opts, err := convert.DecodeOptions(m.Adapter, decode)
+	if err != nil {
+		return fmt.Errorf("[%s]: %w", m.Adapter, err)
+	}
+	m.Options = opts
+	return nil
+}
+
+// unknownKeys lists the keys of a document that neither decode used: md
+// decoded the common fields, smd the adapter sections (the tables named
+// after an adapter, depth keys down: 0 in a model.toml, 1 in a catalogue's
+// [[model]]).
+func unknownKeys(md, smd toml.MetaData, depth int) []string {
+	var keys []string
+	for _, k := range md.Undecoded() {
+		if len(k) <= depth || !convert.Known(k[depth]) {
+			keys = append(keys, k.String())
+		}
+	}
+	for _, k := range smd.Undecoded() {
+		if len(k) > depth+1 && convert.Known(k[depth]) {
+			keys = append(keys, k.String())
+		}
+	}
+	return keys
+}
+
 func (m *Manifest) setDefaults() {
 	if len(m.Labels) == 0 {
 		m.Labels = []string{"face"}
 	}
 	if len(m.Hide) == 0 {
 		m.Hide = slices.Clone(m.Labels)
-		// A COCO-style detector hides people, not every object it knows.
-		if m.Adapter == "nanodet" && slices.Contains(m.Labels, "person") {
-			m.Hide = []string{"person"}
+		if h, ok := m.Options.(convert.HideDefaulter); ok {
+			if def := h.DefaultHide(m.Labels); len(def) > 0 {
+				m.Hide = def
+			}
 		}
 	}
 	if m.NMSIoU == 0 {
@@ -172,7 +188,9 @@ func (m *Manifest) setDefaults() {
 	}
 }
 
-// Validate checks the fields; messages name the key.
+// Validate checks the common fields, then has the adapter check its
+// options and what it needs of the rest (convert.NewDecoder); messages name
+// the key.
 func (m Manifest) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -200,7 +218,20 @@ func (m Manifest) Validate() error {
 	if m.NMSIoU < 0 || m.NMSIoU > 1 {
 		bad("nms_iou: %g is outside [0, 1]", m.NMSIoU)
 	}
-	in := m.Input
+	errs = append(errs, m.Input.validate()...)
+	// The adapter checks its options and the rest of what it needs.
+	if known && len(errs) == 0 {
+		if _, err := m.NewDecoder(); err != nil {
+			bad("%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks the [input] fields; messages name the key.
+func (in Input) validate() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if in.Name == "" {
 		bad("input.name: missing")
 	}
@@ -229,49 +260,10 @@ func (m Manifest) Validate() error {
 			bad("input.std[%d]: must not be 0", c)
 		}
 	}
-	if _, ok := interps[in.Interp]; !ok {
+	if !convert.Interp(in.Interp).Valid() {
 		bad("input.interp: %q (linear, area or cubic)", in.Interp)
 	}
-	if m.Adapter == "blazeface" && (len(m.BlazeFace.Anchors) == 0 || len(m.BlazeFace.Scores) == 0 || len(m.BlazeFace.Boxes) == 0) {
-		bad("blazeface: anchors, scores and boxes are required")
-	}
-	// Options of another adapter are a mistake, not something to ignore.
-	for _, sec := range []struct {
-		name string
-		set  bool
-	}{
-		{"yunet", len(m.YuNet.Strides) > 0},
-		{"blazeface", len(m.BlazeFace.Anchors)+len(m.BlazeFace.Scores)+len(m.BlazeFace.Boxes) > 0},
-		{"retinaface", !m.RetinaFace.empty()},
-		{"lpd_yunet", !m.LPDYuNet.empty()},
-		{"nanodet", len(m.NanoDet.Scores)+len(m.NanoDet.Boxes)+len(m.NanoDet.Strides) > 0 || m.NanoDet.PersonRegion != ""},
-	} {
-		if sec.set && m.Adapter != sec.name {
-			bad("[%s]: options for the %s adapter, but adapter is %q", sec.name, sec.name, m.Adapter)
-		}
-	}
-	if m.Adapter == "nanodet" && (len(m.NanoDet.Scores) == 0 || len(m.NanoDet.Boxes) == 0) {
-		bad("nanodet: scores and boxes are required")
-	}
-	// The decoder checks the rest of the adapter's options.
-	if known && len(errs) == 0 {
-		if _, err := convert.NewDecoder(m.DecoderConfig()); err != nil {
-			bad("%v", err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (p Priors) empty() bool {
-	return len(p.Steps)+len(p.MinSizes)+len(p.Variances) == 0
-}
-
-// interps maps input.interp to OpenCV's flags ("" is the default).
-var interps = map[string]gocv.InterpolationFlags{
-	"":       0,
-	"linear": gocv.InterpolationLinear,
-	"area":   gocv.InterpolationArea,
-	"cubic":  gocv.InterpolationCubic,
+	return errs
 }
 
 // Preprocess is the frame-to-tensor conversion the manifest describes.
@@ -280,7 +272,7 @@ func (m Manifest) Preprocess() convert.Preprocess {
 	p := convert.Preprocess{
 		Width: in.Width, Height: in.Height, Multiple: in.Multiple, MaxSide: in.MaxSide,
 		Layout: convert.Layout(in.Layout), RGB: in.Colour == "rgb",
-		Mean: in.Mean, Std: in.Std, Fit: convert.Fit(in.Fit), Interp: interps[in.Interp],
+		Mean: in.Mean, Std: in.Std, Fit: convert.Fit(in.Fit), Interp: convert.Interp(in.Interp),
 	}
 	if in.DType == "uint8" {
 		p.DType = convert.Uint8
@@ -288,38 +280,52 @@ func (m Manifest) Preprocess() convert.Preprocess {
 	return p
 }
 
-// DecoderConfig is what the adapter's decoder needs.
-func (m Manifest) DecoderConfig() convert.DecoderConfig {
-	c := convert.DecoderConfig{
-		Adapter: m.Adapter, InputW: m.Input.Width, InputH: m.Input.Height,
-		Labels: m.Labels, LabelBase: m.LabelBase, Strides: m.YuNet.Strides,
-		Anchors: m.BlazeFace.Anchors, ScoreOutputs: m.BlazeFace.Scores, BoxOutputs: m.BlazeFace.Boxes,
-	}
-	var p Priors
-	switch m.Adapter {
-	case "retinaface":
-		p = m.RetinaFace
-	case "lpd_yunet":
-		p = m.LPDYuNet
-	case "nanodet":
-		c.Strides, c.ScoreOutputs, c.BoxOutputs = m.NanoDet.Strides, m.NanoDet.Scores, m.NanoDet.Boxes
-		c.PersonRegion = m.NanoDet.PersonRegion
-	}
-	c.PriorSteps, c.PriorMinSizes, c.Variances = p.Steps, p.MinSizes, p.Variances
-	return c
+// DecoderConfig is what every adapter's decoder needs from the manifest
+// besides m.Options.
+func (m Manifest) DecoderConfig() convert.Config {
+	return convert.Config{InputW: m.Input.Width, InputH: m.Input.Height, Labels: m.Labels, LabelBase: m.LabelBase}
 }
 
-// FileSHA256 is the hex sha256 of the file at path (models are identified
-// by it in the catalogue, the audit record and reloads).
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
+// NewDecoder builds the adapter's decoder from the manifest.
+func (m Manifest) NewDecoder() (convert.Decoder, error) {
+	return convert.NewDecoder(m.Adapter, m.DecoderConfig(), m.Options)
+}
+
+// manifestFields is Manifest without its methods, to embed in the
+// struct types tomlValue builds.
+type manifestFields Manifest
+
+// tomlValue is m as the TOML encoder is to write it: the common fields,
+// then those of extra (named struct types without methods, embedded, e.g.
+// a catalogue entry's source), then the options under [ADAPTER]. The
+// section's name is only known at run time, hence the struct type built
+// here.
+func (m Manifest) tomlValue(extra ...any) any {
+	vals := append([]any{manifestFields(m)}, extra...)
+	var fields []reflect.StructField
+	for i, x := range vals {
+		// Embedded (so the encoder writes their fields inline) under an
+		// exported name (StructOf takes no unexported field).
+		fields = append(fields, reflect.StructField{Name: fmt.Sprintf("Embedded%d", i), Type: reflect.TypeOf(x), Anonymous: true})
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	if m.Options != nil {
+		vals = append(vals, m.Options)
+		fields = append(fields, reflect.StructField{
+			Name: "Options", Type: reflect.TypeOf(m.Options),
+			Tag: reflect.StructTag(fmt.Sprintf(`toml:%q`, m.Adapter)),
+		})
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	v := reflect.New(reflect.StructOf(fields)).Elem()
+	for i, x := range vals {
+		v.Field(i).Set(reflect.ValueOf(x))
+	}
+	return v.Interface()
+}
+
+// MarshalTOML writes the manifest as a model.toml, the adapter's options
+// as its [ADAPTER] section.
+func (m Manifest) MarshalTOML() ([]byte, error) {
+	var b bytes.Buffer
+	err := toml.NewEncoder(&b).Encode(m.tomlValue())
+	return b.Bytes(), err
 }

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/video/batch"
-	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // audit is the record of a folder run or a watch (--json FILE): the model,
@@ -33,5 +33,5 @@ func WriteAudit(path, version string, info infer.Info, results []batch.ImageResu
 	if err != nil {
 		return err
 	}
-	return imageio.WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644)
 }

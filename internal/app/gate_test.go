@@ -12,6 +12,7 @@ import (
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/models/mock"
 )
 
 // TestRecallGate: with [reload] min_recall set, a reload swaps in a model
@@ -73,20 +74,20 @@ func TestRecallGate(t *testing.T) {
 	// Beside the face model, a model for something else (the mock hides
 	// pure red) is judged by the recall of the set it joins: a new version
 	// of it passes, though alone it hides no face at all.
-	mock := filepath.Join(dir, "mock")
-	if err := models.WriteMock(mock); err != nil {
+	mockDir := filepath.Join(dir, "mock")
+	if err := mock.Write(mockDir); err != nil {
 		t.Fatal(err)
 	}
-	both := append(spec, infer.Spec{Dir: mock})
+	both := append(spec, infer.Spec{Dir: mockDir})
 	if err := set.Reload(both); err != nil {
 		t.Fatalf("adding the mock beside the faces: %v", err)
 	}
-	man, err := os.ReadFile(filepath.Join(mock, models.ManifestFile))
+	man, err := os.ReadFile(filepath.Join(mockDir, models.ManifestFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	newer := regexp.MustCompile(`(?m)^version = .*$`).ReplaceAll(man, []byte(`version = "9"`))
-	if err := os.WriteFile(filepath.Join(mock, models.ManifestFile), newer, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(mockDir, models.ManifestFile), newer, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := set.Reload(both); err != nil {

@@ -150,7 +150,7 @@ height = 0
 }
 
 // failingONNX is a model with the TF Object Detection API signature of the
-// mock (models.MockONNX) whose num_detections is
+// mock (mock.ONNX) whose num_detections is
 // Gather([0.0], Reshape(ReduceMax(Cast(image, int64)), [1])): 0 for an
 // all-black frame, an out-of-bounds index (an ONNX Runtime error) otherwise.
 // It is built here with the protobuf wire format, field numbers as in

@@ -9,9 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/eval"
-	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // evalCommand is `anonymize eval`: how many labelled faces would stay
@@ -80,7 +80,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	printEval(stdout, r, c.Int("missed"))
 	if p := c.String("json"); p != "" {
 		data, _ := json.MarshalIndent(r, "", "  ")
-		if err := imageio.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
 			return &exitError{exitSomeFailed, err}
 		}
 	}

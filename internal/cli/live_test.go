@@ -30,7 +30,7 @@ import (
 
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
-	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/models/mock"
 	"github.com/anonymize/anonymize/video/live"
 )
 
@@ -418,7 +418,7 @@ colour = "#00ff00"
 	r.stderr.WaitFor(t, "live source opened", 30*time.Second)
 
 	staged := filepath.Join(root, "staging", "mock")
-	if err := models.WriteMock(staged); err != nil {
+	if err := mock.Write(staged); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(staged, filepath.Join(modelsDir, "mock")); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/models/mock"
 )
 
 var (
@@ -82,7 +83,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Usage: "write the mock model (TF Object Detection API signature; scores the share of pure red pixels) for testing integrations",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "out", Required: true, Usage: "write the model folder to `DIR`"}},
 				Action: func(c *cli.Context) error {
-					if err := models.WriteMock(c.String("out")); err != nil {
+					if err := mock.Write(c.String("out")); err != nil {
 						return &exitError{exitSomeFailed, err}
 					}
 					fmt.Fprintf(stdout, "wrote %s\n", c.String("out"))

@@ -15,6 +15,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	modelmock "github.com/anonymize/anonymize/models/mock"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/imageio"
 )
@@ -50,7 +51,7 @@ func TestEvaluateMockKnownAnswer(t *testing.T) {
 	rt := evalRuntime(t)
 	dir := t.TempDir()
 	mock := filepath.Join(dir, "mock")
-	if err := models.WriteMock(mock); err != nil {
+	if err := modelmock.Write(mock); err != nil {
 		t.Fatal(err)
 	}
 	m, err := rt.Load(mock, infer.LoadOptions{})

@@ -1,7 +1,7 @@
 // Package imageio reads and decodes still images into 8-bit BGR Mats (EXIF
 // orientation applied, no metadata kept) and encodes them, reads the format
 // and pixel size of an image from its header alone (header.go), tells
-// images and videos apart by extension, and writes files atomically.
+// images and videos apart by extension.
 package imageio
 
 import (
@@ -170,41 +170,4 @@ func Encode(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
 	out := make([]byte, len(b))
 	copy(out, b)
 	return out, nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// folder, synced and renamed into place: readers see the whole file or none.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }

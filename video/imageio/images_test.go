@@ -147,31 +147,3 @@ func TestEncodeFormats(t *testing.T) {
 		t.Error("empty image encoded")
 	}
 }
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "sub", "out.jpg")
-	if err := WriteFileAtomic(p, []byte("one"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(p, []byte("two"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "two" {
-		t.Errorf("content %q, want the second write", b)
-	}
-	ents, _ := os.ReadDir(filepath.Dir(p))
-	if len(ents) != 1 {
-		t.Errorf("folder holds %d entries, want only out.jpg (no temp files)", len(ents))
-	}
-	// A folder where the file should go: the write fails and leaves no temp file.
-	blocked := filepath.Join(dir, "blocked")
-	os.MkdirAll(filepath.Join(blocked, "x.jpg"), 0o755)
-	if err := WriteFileAtomic(filepath.Join(blocked, "x.jpg"), []byte("z"), 0o644); err == nil {
-		t.Error("rename over a folder succeeded")
-	}
-	ents, _ = os.ReadDir(blocked)
-	if len(ents) != 1 {
-		t.Errorf("failed write left %d entries, want 1 (no temp file)", len(ents))
-	}
-}

@@ -14,6 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/imageio"
@@ -312,7 +313,7 @@ func (s *SegmentSink) writeJPEG(f video.Frame) {
 	p := filepath.Join(s.o.Dir, "frames", name)
 	data, err := imageio.Encode(f.Mat, ".jpg", s.o.JPEGQuality)
 	if err == nil {
-		err = imageio.WriteFileAtomic(p, data, 0o644)
+		err = fsutil.WriteFileAtomic(p, data, 0o644)
 	}
 	if err != nil {
 		s.jpegErrors.Add(1)

@@ -17,7 +17,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/imageio"
@@ -90,7 +90,7 @@ func UpToDate(in, out string) bool {
 }
 
 // ignoredName reports whether a file or folder name is one a watch never
-// reads: hidden names (the temporary files imageio.WriteFileAtomic writes among
+// reads: hidden names (the temporary files fsutil.WriteFileAtomic writes among
 // them) and the names tools give files still arriving.
 func ignoredName(name string) bool {
 	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") {
@@ -627,7 +627,7 @@ func (w *watcher) work(j watchJob) watchDone {
 		return d
 	}
 	d.stamp = before
-	d.hash, _ = models.FileSHA256(j.path) // "" on error: ProcessOne reports it
+	d.hash, _ = fsutil.FileSHA256(j.path) // "" on error: ProcessOne reports it
 	if d.hash != "" && d.hash == j.prev {
 		d.unchanged = true
 		return d

@@ -1,67 +1,21 @@
-package convert
+package tensor
 
 import (
 	"fmt"
 	"image"
 	"math"
+	"os"
 	"testing"
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
-// TestPlanRoundTrip checks that letterboxing is undone exactly: the source
-// corners land on the tensor content's corners and map back.
-func TestPlanRoundTrip(t *testing.T) {
-	cases := []struct {
-		name       string
-		p          Preprocess
-		srcW, srcH int
-		// expected tensor size, content size and pad
-		dstW, dstH, cw, ch int
-		padX, padY         float64
-	}{
-		{"topleft wide", Preprocess{Width: 640, Height: 640, Fit: FitTopLeft}, 1024, 484, 640, 640, 640, 303, 0, 0},
-		{"topleft tall", Preprocess{Width: 640, Height: 640, Fit: FitTopLeft}, 474, 503, 640, 640, 603, 640, 0, 0},
-		{"centre wide", Preprocess{Width: 128, Height: 128, Fit: FitCentre}, 1024, 484, 128, 128, 128, 61, 0, 33},
-		{"centre tall", Preprocess{Width: 128, Height: 128, Fit: FitCentre}, 300, 600, 128, 128, 64, 128, 32, 0},
-		{"stretch", Preprocess{Width: 320, Height: 240, Fit: FitStretch}, 1000, 1000, 320, 240, 320, 240, 0, 0},
-		{"dynamic /32", Preprocess{Multiple: 32}, 1024, 484, 1024, 512, 1024, 484, 0, 0},
-		{"dynamic odd", Preprocess{Multiple: 32}, 33, 1, 64, 32, 33, 1, 0, 0},
-		{"dynamic max side", Preprocess{Multiple: 32, MaxSide: 640}, 1920, 1080, 640, 384, 640, 360, 0, 0},
-		{"upscale", Preprocess{Width: 256, Height: 256, Fit: FitCentre}, 64, 32, 256, 256, 256, 128, 0, 64},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			l := c.p.Plan(c.srcW, c.srcH)
-			if l.DstW != c.dstW || l.DstH != c.dstH || l.ContentW != c.cw || l.ContentH != c.ch || l.PadX != c.padX || l.PadY != c.padY {
-				t.Fatalf("plan = %+v; want dst %dx%d content %dx%d pad %g,%g", l, c.dstW, c.dstH, c.cw, c.ch, c.padX, c.padY)
-			}
-			// The content's corners in tensor pixels map to the source corners.
-			x, y := l.ToSource(float32(l.PadX), float32(l.PadY))
-			x2, y2 := l.ToSource(float32(l.PadX)+float32(l.ContentW), float32(l.PadY)+float32(l.ContentH))
-			if !near(x, 0) || !near(y, 0) || !near(x2, float32(c.srcW)) || !near(y2, float32(c.srcH)) {
-				t.Errorf("content corners map to (%g,%g)-(%g,%g), want (0,0)-(%d,%d)", x, y, x2, y2, c.srcW, c.srcH)
-			}
-			// A box inside the source survives the round trip.
-			b := Box{float32(c.srcW) / 4, float32(c.srcH) / 3, float32(c.srcW) / 2, float32(c.srcH) * 2 / 3}
-			tb := Box{
-				float32(float64(b.X1)*l.ScaleX + l.PadX), float32(float64(b.Y1)*l.ScaleY + l.PadY),
-				float32(float64(b.X2)*l.ScaleX + l.PadX), float32(float64(b.Y2)*l.ScaleY + l.PadY),
-			}
-			if got := l.BoxToSource(tb); !near(got.X1, b.X1) || !near(got.Y1, b.Y1) || !near(got.X2, b.X2) || !near(got.Y2, b.Y2) {
-				t.Errorf("round trip %v -> %v -> %v", b, tb, got)
-			}
-			// Boxes in the padding are clipped to the source.
-			if got := l.BoxToSource(Box{-50, -50, float32(l.DstW) + 50, float32(l.DstH) + 50}); got != (Box{0, 0, float32(c.srcW), float32(c.srcH)}) {
-				t.Errorf("oversized box clipped to %v, want the whole source", got)
-			}
-		})
-	}
-}
-
-func near(a, b float32) bool { return math.Abs(float64(a-b)) < 1e-3*max(1, math.Abs(float64(b))) }
+// TestMain fails the package when a test leaves a gocv.Mat open; the check
+// runs only under gocv's matprofile tag: go test -tags matprofile ./convert/tensor/
+func TestMain(m *testing.M) { os.Exit(testenv.CheckMats(m)) }
 
 // TestFill checks layout, channel order, normalisation and padding on a
 // synthetic frame with known pixels.
@@ -75,10 +29,10 @@ func TestFill(t *testing.T) {
 	right.Close()
 
 	t.Run("nchw bgr raw, padded to /4", func(t *testing.T) {
-		p := Preprocess{Multiple: 4, Layout: NCHW, Std: [3]float32{1, 1, 1}}
+		p := convert.Preprocess{Multiple: 4, Layout: convert.NCHW, Std: [3]float32{1, 1, 1}}
 		l := p.Plan(4, 2)
 		dst := make([]float32, p.Len(l))
-		if err := p.FillFloat32(img, l, dst); err != nil {
+		if err := FillFloat32(p, img, l, dst); err != nil {
 			t.Fatal(err)
 		}
 		plane := 16
@@ -97,14 +51,14 @@ func TestFill(t *testing.T) {
 		}
 	})
 	t.Run("nhwc rgb [-1,1], centred", func(t *testing.T) {
-		p := Preprocess{Width: 4, Height: 4, Fit: FitCentre, Layout: NHWC, RGB: true,
+		p := convert.Preprocess{Width: 4, Height: 4, Fit: convert.FitCentre, Layout: convert.NHWC, RGB: true,
 			Mean: [3]float32{127.5, 127.5, 127.5}, Std: [3]float32{127.5, 127.5, 127.5}}
 		l := p.Plan(4, 2)
 		if l.PadY != 1 {
 			t.Fatalf("pad y = %g, want 1", l.PadY)
 		}
 		dst := make([]float32, p.Len(l))
-		if err := p.FillFloat32(img, l, dst); err != nil {
+		if err := FillFloat32(p, img, l, dst); err != nil {
 			t.Fatal(err)
 		}
 		at := func(x, y int) [3]float32 { i := (y*4 + x) * 3; return [3]float32{dst[i], dst[i+1], dst[i+2]} }
@@ -119,10 +73,10 @@ func TestFill(t *testing.T) {
 		}
 	})
 	t.Run("uint8 nhwc rgb", func(t *testing.T) {
-		p := Preprocess{Layout: NHWC, RGB: true, DType: Uint8, Multiple: 1}
+		p := convert.Preprocess{Layout: convert.NHWC, RGB: true, DType: convert.Uint8, Multiple: 1}
 		l := p.Plan(4, 2)
 		dst := make([]uint8, p.Len(l))
-		if err := p.FillUint8(img, l, dst); err != nil {
+		if err := FillUint8(p, img, l, dst); err != nil {
 			t.Fatal(err)
 		}
 		if dst[0] != 0 || dst[2] != 255 || dst[9] != 255 || dst[11] != 0 {
@@ -130,22 +84,22 @@ func TestFill(t *testing.T) {
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
-		p := Preprocess{Width: 8, Height: 8}
+		p := convert.Preprocess{Width: 8, Height: 8}
 		l := p.Plan(4, 2)
-		if err := p.FillFloat32(img, l, make([]float32, 3)); err == nil {
+		if err := FillFloat32(p, img, l, make([]float32, 3)); err == nil {
 			t.Error("short tensor accepted")
 		}
-		if err := p.FillFloat32(img, p.Plan(5, 5), make([]float32, 192)); err == nil {
+		if err := FillFloat32(p, img, p.Plan(5, 5), make([]float32, 192)); err == nil {
 			t.Error("plan for another size accepted")
 		}
 		empty := gocv.NewMat()
 		defer empty.Close()
-		if err := p.FillFloat32(empty, l, make([]float32, 192)); err == nil {
+		if err := FillFloat32(p, empty, l, make([]float32, 192)); err == nil {
 			t.Error("empty image accepted")
 		}
 		gray := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(1, 0, 0, 0), 2, 4, gocv.MatTypeCV8UC1)
 		defer gray.Close()
-		if err := p.FillFloat32(gray, l, make([]float32, 192)); err == nil {
+		if err := FillFloat32(p, gray, l, make([]float32, 192)); err == nil {
 			t.Error("single-channel image accepted")
 		}
 	})
@@ -157,10 +111,10 @@ func TestFillRegion(t *testing.T) {
 	defer img.Close()
 	reg := img.Region(image.Rect(2, 2, 6, 6))
 	defer reg.Close()
-	p := Preprocess{Multiple: 1, Layout: NCHW}
+	p := convert.Preprocess{Multiple: 1, Layout: convert.NCHW}
 	l := p.Plan(4, 4)
 	dst := make([]float32, p.Len(l))
-	if err := p.FillFloat32(reg, l, dst); err != nil {
+	if err := FillFloat32(p, reg, l, dst); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []float32{10, 20, 30} {
@@ -188,11 +142,11 @@ func TestFillMatchesLoop(t *testing.T) {
 		"imagenet": {[3]float32{123.675, 116.28, 103.53}, [3]float32{58.395, 57.12, 57.375}},
 		"[0,1]":    {[3]float32{}, [3]float32{255, 255, 255}},
 	}
-	sizes := map[string]Preprocess{
-		"topleft":   {Width: 320, Height: 320, Fit: FitTopLeft},
-		"centre":    {Width: 128, Height: 160, Fit: FitCentre},
-		"stretch":   {Width: 200, Height: 120, Fit: FitStretch},
-		"upscale":   {Width: 1024, Height: 1024, Fit: FitCentre, Interp: gocv.InterpolationCubic},
+	sizes := map[string]convert.Preprocess{
+		"topleft":   {Width: 320, Height: 320, Fit: convert.FitTopLeft},
+		"centre":    {Width: 128, Height: 160, Fit: convert.FitCentre},
+		"stretch":   {Width: 200, Height: 120, Fit: convert.FitStretch},
+		"upscale":   {Width: 1024, Height: 1024, Fit: convert.FitCentre, Interp: convert.InterpCubic},
 		"dynamic":   {Multiple: 32},
 		"dynamic64": {Multiple: 64, MaxSide: 300},
 	}
@@ -202,7 +156,7 @@ func TestFillMatchesLoop(t *testing.T) {
 	}{{"photo", photo}, {"view", view}} {
 		for sn, size := range sizes {
 			for nn, norm := range norms {
-				for _, layout := range []Layout{NCHW, NHWC} {
+				for _, layout := range []convert.Layout{convert.NCHW, convert.NHWC} {
 					for _, rgb := range []bool{false, true} {
 						p := size
 						p.Layout, p.RGB, p.Mean, p.Std = layout, rgb, norm.mean, norm.std
@@ -216,7 +170,7 @@ func TestFillMatchesLoop(t *testing.T) {
 						for i := range got {
 							got[i] = 42
 						}
-						if err := p.FillFloat32(img.m, l, got); err != nil {
+						if err := FillFloat32(p, img.m, l, got); err != nil {
 							t.Fatalf("%s: %v", name, err)
 						}
 						for i, w := range want {
@@ -242,12 +196,12 @@ func BenchmarkFillFloat32(b *testing.B) {
 	img := gocv.NewMatWithSize(360, 640, gocv.MatTypeCV8UC3)
 	defer img.Close()
 	gocv.RandU(&img, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
-	p := Preprocess{Multiple: 32, Layout: NCHW}
+	p := convert.Preprocess{Multiple: 32, Layout: convert.NCHW}
 	l := p.Plan(640, 360)
 	dst := make([]float32, p.Len(l))
 	b.Run("lut", func(b *testing.B) {
 		for range b.N {
-			if err := p.FillFloat32(img, l, dst); err != nil {
+			if err := FillFloat32(p, img, l, dst); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -263,8 +217,8 @@ func BenchmarkFillFloat32(b *testing.B) {
 
 // fillFloat32Loop is FillFloat32 as a per-pixel Go loop (as it was before
 // OpenCV did the work): the reference the faster one must match.
-func fillFloat32Loop(p Preprocess, img gocv.Mat, l Letterbox, dst []float32) error {
-	px, release, err := p.pixels(img, l)
+func fillFloat32Loop(p convert.Preprocess, img gocv.Mat, l convert.Letterbox, dst []float32) error {
+	px, release, err := pixels(p, img, l)
 	if err != nil {
 		return err
 	}
@@ -280,7 +234,7 @@ func fillFloat32Loop(p Preprocess, img gocv.Mat, l Letterbox, dst []float32) err
 	}
 	plane := l.DstW * l.DstH
 	for c := range 3 {
-		if p.Layout == NHWC {
+		if p.Layout == convert.NHWC {
 			for i := c; i < 3*plane; i += 3 {
 				dst[i] = offset[c]
 			}
@@ -302,7 +256,7 @@ func fillFloat32Loop(p Preprocess, img gocv.Mat, l Letterbox, dst []float32) err
 			i := (y+py0)*l.DstW + px0 + x
 			for c := range 3 {
 				v := float32(s[ch[c]])*scale[c] + offset[c]
-				if p.Layout == NHWC {
+				if p.Layout == convert.NHWC {
 					dst[i*3+c] = v
 				} else {
 					dst[c*plane+i] = v

@@ -1,4 +1,7 @@
-package models
+// Package mock writes the mock model: a small ONNX graph with the signature
+// of a TF Object Detection API export that finds red, for tests and for
+// `anonymize models mock`.
+package mock
 
 import (
 	"encoding/binary"
@@ -8,11 +11,14 @@ import (
 	"path/filepath"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/anonymize/anonymize/internal/fsutil"
+	"github.com/anonymize/anonymize/models"
 )
 
-// MockManifest is the manifest (ManifestFile) that WriteMock writes beside
+// Manifest is the manifest (models.ManifestFile) that Write writes beside
 // the mock model.
-const MockManifest = `name = "mock"
+const Manifest = `name = "mock"
 version = "1"
 adapter = "tfod"
 description = "Test model: detection 0 is the whole image, detection 1 the top-left quadrant; score = fraction of exactly red pixels."
@@ -44,7 +50,7 @@ const (
 	mockOpset     = 13 // default-domain opset: ReduceMin/ReduceProd take axes as an attribute, ReduceSum as an input
 )
 
-// MockONNX returns the mock detector as a serialised ONNX model (a ModelProto
+// ONNX returns the mock detector as a serialised ONNX model (a ModelProto
 // of about 2 KB, standard operators only). It has the signature of a
 // TensorFlow Object Detection API export:
 //
@@ -65,14 +71,26 @@ const (
 //
 // Pixel counts are summed in float32, so the scores are exact fractions for
 // images of up to 2^24 pixels. The returned bytes are the same on every call.
-func MockONNX() []byte { return MockONNXColour(255, 0, 0) }
+func ONNX() []byte { return ONNXColour(255, 0, 0) }
 
-// MockONNXColour is MockONNX scoring the colour RGB (r, g, b) instead of red.
-func MockONNXColour(r, g, b uint8) []byte {
+// ONNXColour is ONNX scoring the colour RGB (r, g, b) instead of red.
+func ONNXColour(r, g, b uint8) []byte { return build(r, g, b, false) }
+
+// ONNXNaN is ONNX with every score NaN (the red fractions times a NaN
+// constant): a broken detector, for the tests that such output fails the
+// frame instead of passing for "nothing found".
+func ONNXNaN() []byte { return build(255, 0, 0, true) }
+
+// build is the mock graph scoring RGB (r, g, b), its scores NaN when nan.
+func build(r, g, b uint8, nan bool) []byte {
 	// The graph, in words: mask[n,y,x] = 1 where all three channels of the
 	// pixel equal the colour, else 0; sum the mask over the whole image and
 	// over the quadrant; divide each sum by its pixel count, clamped to at
 	// least 1 so that an empty quadrant scores 0/1 = 0.
+	poison := float32(1)
+	if nan {
+		poison = float32(math.NaN())
+	}
 	nodes := [][]byte{
 		node("image_to_float", "Cast", in("image"), out("image_f"), attrInt("to", tFloat)),
 		node("match_channels", "Equal", in("image_f", "colour"), out("channel_match")),
@@ -99,7 +117,8 @@ func MockONNXColour(r, g, b uint8) []byte {
 			attrInts("axes", 1), attrInt("keepdims", 0)),
 		node("counts_at_least_1", "Max", in("counts", "one"), out("safe_counts")),
 		node("fractions", "Div", in("sums", "safe_counts"), out("fractions")),
-		node("scores", "Reshape", in("fractions", "shape_1x2"), out("detection_scores")),
+		node("poison", "Mul", in("fractions", "poison"), out("scored")),
+		node("scores", "Reshape", in("scored", "shape_1x2"), out("detection_scores")),
 
 		node("boxes", "Constant", nil, out("detection_boxes"),
 			attrTensor("value", floatTensor("", []int64{1, 2, 4}, 0, 0, 1, 1, 0, 0, 0.5, 0.5))),
@@ -117,6 +136,7 @@ func MockONNXColour(r, g, b uint8) []byte {
 		int64Tensor("shape_2x2", []int64{2}, 2, 2),
 		floatTensor("one", nil, 1),
 		int64Tensor("shape_1x2", []int64{2}, 1, 2),
+		floatTensor("poison", nil, poison),
 	}
 
 	// GraphProto (onnx.proto): node = 1, name = 2, initializer = 5,
@@ -150,59 +170,26 @@ func MockONNXColour(r, g, b uint8) []byte {
 	model = appendString(model, 2, "anonymize")
 	model = appendString(model, 3, "1")
 	model = appendInt(model, 5, 1)
-	model = appendString(model, 6, "Mock TF OD API detector for tests; see github.com/anonymize/anonymize/models.MockONNX.")
+	model = appendString(model, 6, "Mock TF OD API detector for tests; see github.com/anonymize/anonymize/models/mock.ONNX.")
 	model = appendMessage(model, 7, graph)
 	model = appendMessage(model, 8, opset)
 	return model
 }
 
-// WriteMock writes the mock model to dir/ModelFile (model.onnx) and its
-// manifest to dir/ManifestFile (model.toml), creating dir when missing. Each file is written to a
-// temporary file in dir and renamed into place, so a reader (or a directory
-// watcher) never sees a half-written file; the model is written before the
-// manifest.
-func WriteMock(dir string) error {
+// Write writes the mock model to dir/models.ModelFile (model.onnx) and its
+// manifest to dir/models.ManifestFile (model.toml), creating dir when
+// missing. Each file is written to a temporary file in dir and renamed into
+// place, so a reader (or a directory watcher) never sees a half-written
+// file; the model is written before the manifest.
+func Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write mock model: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ModelFile), MockONNX()); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, models.ModelFile), ONNX(), 0o644); err != nil {
 		return fmt.Errorf("write mock model: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), []byte(MockManifest)); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, models.ManifestFile), []byte(Manifest), 0o644); err != nil {
 		return fmt.Errorf("write mock manifest: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data via a temporary file in the same
-// directory and a rename; on failure the temporary file is removed and path
-// is left as it was.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("create temporary file for %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
 	}
 	return nil
 }

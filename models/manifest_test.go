@@ -1,25 +1,18 @@
 package models_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"gocv.io/x/gocv"
-
 	"github.com/anonymize/anonymize/convert"
-	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
 )
 
 // Manifests of the ultraface, retinaface, mpface, lpd_yunet and nanodet
-// adapters, input.interp, and the catalogue models in ../shared/models.
+// adapters, and input.interp (the catalogue models: catalog_test.go).
 
 // readManifestText writes text as a folder's model.toml and reads it.
 func readManifestText(t *testing.T, text string) (models.Manifest, error) {
@@ -49,7 +42,7 @@ height = 240
 fit = "stretch"
 interp = "cubic"
 `, func(t *testing.T, m models.Manifest) {
-			if p := m.Preprocess(); p.Interp != gocv.InterpolationCubic || p.Fit != convert.FitStretch {
+			if p := m.Preprocess(); p.Interp != convert.InterpCubic || p.Fit != convert.FitStretch {
 				t.Errorf("preprocess %+v, want cubic interpolation and stretch", p)
 			}
 		}},
@@ -57,7 +50,7 @@ interp = "cubic"
 [input]
 name = "input"
 `, func(t *testing.T, m models.Manifest) {
-			if p := m.Preprocess(); p.Interp != 0 {
+			if p := m.Preprocess(); p.Interp != convert.InterpAuto {
 				t.Errorf("interp %v, want 0 (linear up, area down)", p.Interp)
 			}
 		}},
@@ -71,9 +64,9 @@ steps = [8, 16]
 min_sizes = [[16.0], [32.0, 64.0]]
 variances = [0.1, 0.2]
 `, func(t *testing.T, m models.Manifest) {
-			c := m.DecoderConfig()
-			if !slices.Equal(c.PriorSteps, []int{8, 16}) || len(c.PriorMinSizes) != 2 || !slices.Equal(c.PriorMinSizes[1], []float32{32, 64}) || !slices.Equal(c.Variances, []float32{0.1, 0.2}) {
-				t.Errorf("decoder config %+v, want the [retinaface] priors", c)
+			c, _ := m.Options.(convert.RetinaFaceOptions)
+			if !slices.Equal(c.Steps, []int{8, 16}) || len(c.MinSizes) != 2 || !slices.Equal(c.MinSizes[1], []float32{32, 64}) || !slices.Equal(c.Variances, []float32{0.1, 0.2}) {
+				t.Errorf("options %#v, want the [retinaface] priors", m.Options)
 			}
 		}},
 		{"lpd_yunet priors", `adapter = "lpd_yunet"
@@ -84,8 +77,8 @@ name = "input"
 steps = [8]
 min_sizes = [[10.0, 16.0]]
 `, func(t *testing.T, m models.Manifest) {
-			if c := m.DecoderConfig(); !slices.Equal(c.PriorSteps, []int{8}) || c.Adapter != "lpd_yunet" {
-				t.Errorf("decoder config %+v, want the [lpd_yunet] priors", c)
+			if c, _ := m.Options.(convert.LPDYuNetOptions); !slices.Equal(c.Steps, []int{8}) || m.Adapter != "lpd_yunet" {
+				t.Errorf("adapter %q, options %#v, want the [lpd_yunet] priors", m.Adapter, m.Options)
 			}
 		}},
 		{"nanodet hides person by default, head region", `adapter = "nanodet"
@@ -100,9 +93,9 @@ person_region = "head"
 			if !slices.Equal(m.Hide, []string{"person"}) {
 				t.Errorf("hide %q, want [person]", m.Hide)
 			}
-			c := m.DecoderConfig()
-			if c.PersonRegion != "head" || !slices.Equal(c.ScoreOutputs, []string{"a", "b", "c"}) || !slices.Equal(c.BoxOutputs, []string{"d", "e", "f"}) {
-				t.Errorf("decoder config %+v, want the [nanodet] options", c)
+			c, _ := m.Options.(convert.NanoDetOptions)
+			if c.PersonRegion != "head" || !slices.Equal(c.Scores, []string{"a", "b", "c"}) || !slices.Equal(c.Boxes, []string{"d", "e", "f"}) {
+				t.Errorf("options %#v, want the [nanodet] options", m.Options)
 			}
 		}},
 		{"nanodet with hide set", `adapter = "nanodet"
@@ -115,8 +108,8 @@ scores = ["a"]
 boxes = ["d"]
 strides = [16]
 `, func(t *testing.T, m models.Manifest) {
-			if !slices.Equal(m.Hide, []string{"car"}) || !slices.Equal(m.DecoderConfig().Strides, []int{16}) {
-				t.Errorf("hide %q, strides %v: want [car] and [16]", m.Hide, m.DecoderConfig().Strides)
+			if c, _ := m.Options.(convert.NanoDetOptions); !slices.Equal(m.Hide, []string{"car"}) || !slices.Equal(c.Strides, []int{16}) {
+				t.Errorf("hide %q, strides %v: want [car] and [16]", m.Hide, c.Strides)
 			}
 		}},
 	}
@@ -126,7 +119,7 @@ strides = [16]
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := convert.NewDecoder(m.DecoderConfig()); err != nil {
+			if _, err := m.NewDecoder(); err != nil {
 				t.Fatalf("decoder: %v", err)
 			}
 			tc.check(t, m)
@@ -207,7 +200,7 @@ variance = [0.1, 0.2]
 		{"unknown adapter lists the known", `adapter = "ssd"
 [input]
 name = "x"
-`, "ultraface, retinaface, mpface, lpd_yunet, nanodet"},
+`, "lpd_yunet, mpface, nanodet, retinaface, tfod, ultraface, yunet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,84 +209,5 @@ name = "x"
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// newCatalogueModels are the catalogue entries for the models this change
-// adds; each must be in the catalogue and in ../shared/models.
-var newCatalogueModels = []string{
-	"ultraface-slim-320", "ultraface-rfb-320", "ultraface-rfb-640", "retinaface-mnet025-640",
-	"mpface-blazeface-back-256", "lpd-yunet-2023mar", "lpd-yunet-2023mar-int8", "nanodet-m-416-coco",
-}
-
-// TestCatalogueInstallsSharedModels installs every catalogue model whose
-// folder is in ../shared/models: its sha256 and size must match the entry,
-// and the installed model.toml must read back (strictly) as the entry's
-// manifest.
-func TestCatalogueInstallsSharedModels(t *testing.T) {
-	cat, err := models.BuiltinCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range newCatalogueModels {
-		if _, ok := cat.Find(name); !ok {
-			t.Errorf("model %s is not in the catalogue", name)
-		}
-		testenv.Shared(t, filepath.Join("models", name, models.ModelFile))
-	}
-	installed := 0
-	for _, e := range cat.Models {
-		src := filepath.Join(testenv.SharedDir(), "models", e.Name, models.ModelFile)
-		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
-			continue // fetched from npm, not kept in ../shared/models
-		}
-		installed++
-		t.Run(e.Name, func(t *testing.T) {
-			if !strings.HasPrefix(e.URL, "https://") || !strings.Contains(e.URL, "/") {
-				t.Errorf("url %q: want an https URL", e.URL)
-			}
-			if e.License == "" || e.Description == "" || e.Source == "" {
-				t.Errorf("license %q, description %q, source %q: all are required", e.License, e.Description, e.Source)
-			}
-			dir, err := models.Install(e, src, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, err := os.ReadFile(filepath.Join(dir, models.ModelFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sum := sha256.Sum256(data)
-			if got := hex.EncodeToString(sum[:]); got != e.SHA256 || int64(len(data)) != e.Size {
-				t.Errorf("installed model.onnx: sha256 %s, %d bytes; catalogue says %s, %d bytes", got, len(data), e.SHA256, e.Size)
-			}
-			m, err := models.ReadManifest(dir)
-			if err != nil {
-				t.Fatalf("installed manifest: %v", err)
-			}
-			if !reflect.DeepEqual(m, e.Manifest) {
-				t.Errorf("installed manifest reads back as\n%+v\nwant the catalogue's\n%+v", m, e.Manifest)
-			}
-			if _, err := convert.NewDecoder(m.DecoderConfig()); err != nil {
-				t.Errorf("decoder: %v", err)
-			}
-		})
-	}
-	if installed < len(newCatalogueModels) {
-		t.Errorf("installed %d catalogue models from ../shared/models, want at least %d", installed, len(newCatalogueModels))
-	}
-}
-
-// TestInstallRejectsOtherFile: a file that is not the entry's fails the
-// checksum.
-func TestInstallRejectsOtherFile(t *testing.T) {
-	cat, err := models.BuiltinCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, _ := cat.Find("ultraface-rfb-320")
-	other := testenv.Shared(t, "models/ultraface-slim-320/model.onnx")
-	if _, err := models.Install(e, other, t.TempDir()); !errors.Is(err, models.ErrChecksum) {
-		t.Fatalf("error %v, want ErrChecksum", err)
 	}
 }

@@ -1,4 +1,4 @@
-package models
+package mock
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/models"
 )
 
 var (
@@ -118,7 +119,7 @@ func checkFixedOutputs(t *testing.T, r mockResult) {
 func fill(c rgb) func(y, x int) rgb { return func(int, int) rgb { return c } }
 
 func TestMockScores(t *testing.T) {
-	s := mockSession(t, MockONNX())
+	s := mockSession(t, ONNX())
 	tests := []struct {
 		name  string
 		h, w  int
@@ -208,7 +209,7 @@ func TestMockScores(t *testing.T) {
 // TestMockMatchesReference checks larger random images against a direct
 // count of the red pixels.
 func TestMockMatchesReference(t *testing.T) {
-	s := mockSession(t, MockONNX())
+	s := mockSession(t, ONNX())
 	rng := rand.New(rand.NewPCG(1, 2))
 	palette := []rgb{red, red, nearRed, black, green, {255, 0, 255}}
 	for _, size := range [][2]int{{480, 640}, {101, 67}, {2, 1000}} {
@@ -241,7 +242,7 @@ func TestMockMatchesReference(t *testing.T) {
 }
 
 func TestMockONNXColour(t *testing.T) {
-	s := mockSession(t, MockONNXColour(0, 255, 0))
+	s := mockSession(t, ONNXColour(0, 255, 0))
 	tests := []struct {
 		name            string
 		colour          rgb
@@ -260,8 +261,8 @@ func TestMockONNXColour(t *testing.T) {
 			}
 		})
 	}
-	if bytes.Equal(MockONNX(), MockONNXColour(0, 255, 0)) {
-		t.Error("MockONNX and MockONNXColour(0, 255, 0) are the same model")
+	if bytes.Equal(ONNX(), ONNXColour(0, 255, 0)) {
+		t.Error("ONNX and ONNXColour(0, 255, 0) are the same model")
 	}
 }
 
@@ -269,7 +270,7 @@ func TestMockONNXColour(t *testing.T) {
 // the model.
 func TestMockSignature(t *testing.T) {
 	testenv.InitORT(t)
-	inputs, outputs, err := ort.GetInputOutputInfoWithONNXData(MockONNX())
+	inputs, outputs, err := ort.GetInputOutputInfoWithONNXData(ONNX())
 	if err != nil {
 		t.Fatalf("read the mock model's inputs and outputs: %v", err)
 	}
@@ -292,23 +293,23 @@ func TestMockSignature(t *testing.T) {
 }
 
 func TestMockONNXSmallAndDeterministic(t *testing.T) {
-	m := MockONNX()
+	m := ONNX()
 	if len(m) == 0 || len(m) >= 8<<10 {
 		t.Errorf("mock model is %d bytes, want 1 to 8191", len(m))
 	}
-	if !bytes.Equal(m, MockONNX()) {
-		t.Error("MockONNX returned different bytes on a second call")
+	if !bytes.Equal(m, ONNX()) {
+		t.Error("ONNX returned different bytes on a second call")
 	}
 }
 
 func TestWriteMock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "mock") // parents are created
 	for range 2 {                                  // the second write replaces the first
-		if err := WriteMock(dir); err != nil {
-			t.Fatalf("WriteMock: %v", err)
+		if err := Write(dir); err != nil {
+			t.Fatalf("Write: %v", err)
 		}
 	}
-	want := map[string][]byte{ModelFile: MockONNX(), ManifestFile: []byte(MockManifest)}
+	want := map[string][]byte{models.ModelFile: ONNX(), models.ManifestFile: []byte(Manifest)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -317,8 +318,8 @@ func TestWriteMock(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{ModelFile, ManifestFile}) {
-		t.Errorf("files in %s: %v, want only %s and %s", dir, names, ModelFile, ManifestFile)
+	if !slices.Equal(names, []string{models.ModelFile, models.ManifestFile}) {
+		t.Errorf("files in %s: %v, want only %s and %s", dir, names, models.ModelFile, models.ManifestFile)
 	}
 	for name, data := range want {
 		p := filepath.Join(dir, name)
@@ -341,9 +342,9 @@ func TestWriteMockError(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := WriteMock(filepath.Join(file, "mock"))
+	err := Write(filepath.Join(file, "mock"))
 	if err == nil || !strings.HasPrefix(err.Error(), "write mock model: ") {
-		t.Errorf("WriteMock under a regular file: error %v, want one starting \"write mock model: \"", err)
+		t.Errorf("Write under a regular file: error %v, want one starting \"write mock model: \"", err)
 	}
 }
 
@@ -358,11 +359,11 @@ func TestMockONNXChecker(t *testing.T) {
 		t.Skipf("python module onnx missing for %s (Debian package python3-onnx): %v: %s", python, err, out)
 	}
 	dir := t.TempDir()
-	if err := WriteMock(dir); err != nil {
-		t.Fatalf("WriteMock: %v", err)
+	if err := Write(dir); err != nil {
+		t.Fatalf("Write: %v", err)
 	}
 	const script = "import sys, onnx; onnx.checker.check_model(sys.argv[1], full_check=True)"
-	path := filepath.Join(dir, ModelFile)
+	path := filepath.Join(dir, models.ModelFile)
 	out, err := exec.Command(python, "-c", script, path).CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {

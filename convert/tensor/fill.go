@@ -1,88 +1,24 @@
-package convert
+// Package tensor fills model input tensors from gocv Mats, as a
+// convert.Preprocess plans them: resize, channel order, normalisation and
+// padding. It is the part of the conversion that links OpenCV, kept apart so
+// that convert (and models, which validates manifests with it) does not.
+// Nothing here owns C memory beyond the call: the scratch Mats of a fill are
+// closed before it returns.
+package tensor
 
 import (
 	"fmt"
 	"image"
-	"math"
 	"unsafe"
 
 	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/convert"
 )
-
-// Preprocess describes how a model wants a frame: tensor size, layout,
-// colour order, element type and normalisation. It holds no C memory.
-type Preprocess struct {
-	// Width, Height of the input tensor; 0 means the model takes any size
-	// and the frame is fed at its own size, padded to Multiple (and shrunk
-	// to MaxSide when that is set).
-	Width, Height int
-	Multiple      int // dynamic inputs: pad width and height up to a multiple of this
-	MaxSide       int // dynamic inputs: shrink so the longer side is at most this (0: no limit)
-	Layout        Layout
-	RGB           bool // channel order of the tensor (frames arrive as BGR)
-	DType         DType
-	// Mean and Std normalise float inputs per channel, in the tensor's
-	// channel order: value = (pixel - Mean) / Std. A zero Std counts as 1.
-	Mean, Std [3]float32
-	Fit       Fit
-	// Interp is the resize interpolation (default linear).
-	Interp gocv.InterpolationFlags
-}
-
-// Dynamic reports whether the tensor size follows the frame.
-func (p Preprocess) Dynamic() bool { return p.Width == 0 || p.Height == 0 }
-
-// Plan places a srcW x srcH frame into the input tensor.
-func (p Preprocess) Plan(srcW, srcH int) Letterbox {
-	l := Letterbox{SrcW: srcW, SrcH: srcH}
-	if p.Dynamic() {
-		s := 1.0
-		if p.MaxSide > 0 && max(srcW, srcH) > p.MaxSide {
-			s = float64(p.MaxSide) / float64(max(srcW, srcH))
-		}
-		l.ContentW = max(1, int(math.Round(float64(srcW)*s)))
-		l.ContentH = max(1, int(math.Round(float64(srcH)*s)))
-		m := max(p.Multiple, 1)
-		l.DstW = (l.ContentW + m - 1) / m * m
-		l.DstH = (l.ContentH + m - 1) / m * m
-		l.ScaleX = float64(l.ContentW) / float64(srcW)
-		l.ScaleY = float64(l.ContentH) / float64(srcH)
-		return l
-	}
-	l.DstW, l.DstH = p.Width, p.Height
-	if p.Fit == FitStretch {
-		l.ContentW, l.ContentH = p.Width, p.Height
-		l.ScaleX = float64(p.Width) / float64(srcW)
-		l.ScaleY = float64(p.Height) / float64(srcH)
-		return l
-	}
-	s := min(float64(p.Width)/float64(srcW), float64(p.Height)/float64(srcH))
-	l.ContentW = min(p.Width, max(1, int(math.Round(float64(srcW)*s))))
-	l.ContentH = min(p.Height, max(1, int(math.Round(float64(srcH)*s))))
-	// The exact scale per axis, so that undoing it lands on the source edges.
-	l.ScaleX = float64(l.ContentW) / float64(srcW)
-	l.ScaleY = float64(l.ContentH) / float64(srcH)
-	if p.Fit == FitCentre {
-		l.PadX = float64((p.Width - l.ContentW) / 2)
-		l.PadY = float64((p.Height - l.ContentH) / 2)
-	}
-	return l
-}
-
-// Shape is the input tensor shape for a plan.
-func (p Preprocess) Shape(l Letterbox) []int64 {
-	if p.Layout == NHWC {
-		return []int64{1, int64(l.DstH), int64(l.DstW), 3}
-	}
-	return []int64{1, 3, int64(l.DstH), int64(l.DstW)}
-}
-
-// Len is the number of elements of the input tensor for a plan.
-func (p Preprocess) Len(l Letterbox) int { return 3 * l.DstW * l.DstH }
 
 // resized returns img resized as planned (ContentW x ContentH, 8-bit BGR),
 // possibly img itself, and a func to release any Mat made.
-func (p Preprocess) resized(img gocv.Mat, l Letterbox) (gocv.Mat, func(), error) {
+func resized(p convert.Preprocess, img gocv.Mat, l convert.Letterbox) (gocv.Mat, func(), error) {
 	if img.Empty() || img.Type() != gocv.MatTypeCV8UC3 {
 		return gocv.Mat{}, nil, fmt.Errorf("preprocess: want a non-empty 8-bit BGR image, got type %v, %dx%d", img.Type(), img.Cols(), img.Rows())
 	}
@@ -92,12 +28,9 @@ func (p Preprocess) resized(img gocv.Mat, l Letterbox) (gocv.Mat, func(), error)
 	if l.ContentW == l.SrcW && l.ContentH == l.SrcH {
 		return img, func() {}, nil
 	}
-	interp := p.Interp
-	if interp == 0 {
-		interp = gocv.InterpolationLinear
-		if l.ContentW < l.SrcW {
-			interp = gocv.InterpolationArea
-		}
+	interp, err := interpolation(p.Interp, l)
+	if err != nil {
+		return gocv.Mat{}, nil, err
 	}
 	r := gocv.NewMat()
 	gocv.Resize(img, &r, image.Pt(l.ContentW, l.ContentH), 0, 0, interp)
@@ -106,8 +39,8 @@ func (p Preprocess) resized(img gocv.Mat, l Letterbox) (gocv.Mat, func(), error)
 
 // pixels resizes img as planned and returns its BGR bytes (continuous,
 // ContentH rows of ContentW*3), and a func to release any Mat made.
-func (p Preprocess) pixels(img gocv.Mat, l Letterbox) ([]byte, func(), error) {
-	src, release, err := p.resized(img, l)
+func pixels(p convert.Preprocess, img gocv.Mat, l convert.Letterbox) ([]byte, func(), error) {
+	src, release, err := resized(p, img, l)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,7 +58,7 @@ func (p Preprocess) pixels(img gocv.Mat, l Letterbox) ([]byte, func(), error) {
 	return b, release, nil
 }
 
-// FillFloat32 writes img (8-bit BGR, SrcW x SrcH) into dst, which must hold
+// FillFloat32 writes img, as p plans it, (8-bit BGR, SrcW x SrcH) into dst, which must hold
 // Len(l) elements. Padding is the value a black pixel normalises to.
 //
 // OpenCV writes the content straight into dst, several times faster than a
@@ -133,13 +66,13 @@ func (p Preprocess) pixels(img gocv.Mat, l Letterbox) ([]byte, func(), error) {
 // convertTo where pixel*scale is exact for every 8-bit value (so that its
 // fused multiply-add cannot round differently), else a LUT of the 256
 // values computed here.
-func (p Preprocess) FillFloat32(img gocv.Mat, l Letterbox, dst []float32) error {
+func FillFloat32(p convert.Preprocess, img gocv.Mat, l convert.Letterbox, dst []float32) error {
 	n := p.Len(l)
 	if len(dst) < n {
 		return fmt.Errorf("preprocess: tensor holds %d values, need %d", len(dst), n)
 	}
 	dst = dst[:n]
-	src, release, err := p.resized(img, l)
+	src, release, err := resized(p, img, l)
 	if err != nil {
 		return err
 	}
@@ -152,9 +85,9 @@ func (p Preprocess) FillFloat32(img gocv.Mat, l Letterbox, dst []float32) error 
 		}
 		norm[c] = newChannelNorm(1/sd, -p.Mean[c]/sd)
 	}
-	p.fillPadding(dst, l, [3]float32{norm[0].offset, norm[1].offset, norm[2].offset})
+	fillPadding(p, dst, l, [3]float32{norm[0].offset, norm[1].offset, norm[2].offset})
 	content := image.Rect(int(l.PadX), int(l.PadY), int(l.PadX)+l.ContentW, int(l.PadY)+l.ContentH)
-	if p.Layout == NHWC {
+	if p.Layout == convert.NHWC {
 		if p.RGB {
 			rgb := gocv.NewMat()
 			defer rgb.Close()
@@ -279,7 +212,7 @@ func floatBytes(f []float32) []byte {
 
 // fillPadding sets every tensor value outside the content rectangle to its
 // channel's offset (black).
-func (p Preprocess) fillPadding(dst []float32, l Letterbox, offset [3]float32) {
+func fillPadding(p convert.Preprocess, dst []float32, l convert.Letterbox, offset [3]float32) {
 	px0, py0 := int(l.PadX), int(l.PadY)
 	px1, py1 := px0+l.ContentW, py0+l.ContentH
 	plane := l.DstW * l.DstH
@@ -287,7 +220,7 @@ func (p Preprocess) fillPadding(dst []float32, l Letterbox, offset [3]float32) {
 		if x0 >= x1 {
 			return
 		}
-		if p.Layout == NHWC {
+		if p.Layout == convert.NHWC {
 			d := dst[(y*l.DstW+x0)*3 : (y*l.DstW+x1)*3]
 			for i := 0; i < len(d); i += 3 {
 				d[i], d[i+1], d[i+2] = offset[0], offset[1], offset[2]
@@ -311,12 +244,12 @@ func (p Preprocess) fillPadding(dst []float32, l Letterbox, offset [3]float32) {
 	}
 }
 
-// FillUint8 writes img into an 8-bit tensor (no normalisation; padding 0).
-func (p Preprocess) FillUint8(img gocv.Mat, l Letterbox, dst []uint8) error {
+// FillUint8 writes img, as p plans it, into an 8-bit tensor (no normalisation; padding 0).
+func FillUint8(p convert.Preprocess, img gocv.Mat, l convert.Letterbox, dst []uint8) error {
 	if len(dst) < p.Len(l) {
 		return fmt.Errorf("preprocess: tensor holds %d values, need %d", len(dst), p.Len(l))
 	}
-	px, release, err := p.pixels(img, l)
+	px, release, err := pixels(p, img, l)
 	if err != nil {
 		return err
 	}
@@ -334,7 +267,7 @@ func (p Preprocess) FillUint8(img gocv.Mat, l Letterbox, dst []uint8) error {
 		for x := 0; x < l.ContentW; x++ {
 			s := row[x*3 : x*3+3]
 			i := ty*l.DstW + px0 + x
-			if p.Layout == NHWC {
+			if p.Layout == convert.NHWC {
 				dst[i*3], dst[i*3+1], dst[i*3+2] = s[ch[0]], s[ch[1]], s[ch[2]]
 			} else {
 				dst[i], dst[plane+i], dst[2*plane+i] = s[ch[0]], s[ch[1]], s[ch[2]]
@@ -342,4 +275,23 @@ func (p Preprocess) FillUint8(img gocv.Mat, l Letterbox, dst []uint8) error {
 		}
 	}
 	return nil
+}
+
+// interpolation is OpenCV's flag for i; InterpAuto is linear when
+// enlarging, area when shrinking.
+func interpolation(i convert.Interp, l convert.Letterbox) (gocv.InterpolationFlags, error) {
+	switch i {
+	case convert.InterpAuto:
+		if l.ContentW < l.SrcW {
+			return gocv.InterpolationArea, nil
+		}
+		return gocv.InterpolationLinear, nil
+	case convert.InterpLinear:
+		return gocv.InterpolationLinear, nil
+	case convert.InterpArea:
+		return gocv.InterpolationArea, nil
+	case convert.InterpCubic:
+		return gocv.InterpolationCubic, nil
+	}
+	return 0, fmt.Errorf("preprocess: unknown interpolation %q", i)
 }
