@@ -3,10 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime"
 	"time"
 
 	"github.com/anonymize/anonymize/internal/app"
+	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )
@@ -40,6 +44,12 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 		return cmdWatch(c, cfg, log, env)
 	}
 
+	return cmdFolder(c, cfg, log, env)
+}
+
+// cmdFolder is a folder run over PATHs: plan, load the models, anonymize
+// with a progress bar on a terminal, then the summary.
+func cmdFolder(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error {
 	plan, err := app.PlanFolder(c.Args().Slice(), cfg)
 	if err != nil {
 		return exitFor(err)
@@ -52,35 +62,16 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	defer det.Close()
 
 	opts := app.FolderOptions{Audit: c.String("json"), Version: version, Log: log}
+	quiet := c.Bool("quiet")
 	finish := func() {}
-	if !quiet && isTerminal(stderr) {
-		if videos := plan.Videos(); videos > 0 { // a frame bar for videos
-			fbar := &frameBar{w: stderr, videos: videos}
-			opts.FrameProgress, finish = fbar.update, fbar.finish
-		} else if len(plan.Tasks) > 1 {
-			bar := progressbar.NewOptions(len(plan.Tasks), progressbar.OptionSetWriter(stderr),
-				progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
-				progressbar.OptionClearOnFinish())
-			opts.Progress, finish = func() { bar.Add(1) }, func() { bar.Finish() }
-		}
+	if !quiet && isTerminal(env.Stderr) {
+		finish = progress(env.Stderr, plan, &opts)
 	}
 	start := time.Now()
 	sum := app.RunFolder(c.Context, det, plan, cfg, opts)
 	finish()
-	elapsed := time.Since(start)
 	if !quiet {
-		fmt.Fprintf(stderr, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
-		if sum.HiddenWhole+sum.Dropped > 0 {
-			fmt.Fprintf(stderr, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
-		}
-		if sum.Videos > 0 {
-			fmt.Fprintf(stderr, "; %d videos, %d frames written", sum.Videos, sum.Frames)
-			if n := sum.FramesHiddenWhole + sum.FramesDropped; n > 0 {
-				fmt.Fprintf(stderr, " (%d frames hidden whole or dropped after a detector error)", n)
-			}
-		}
-		fmt.Fprintf(stderr, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
+		printSummary(env.Stderr, sum, time.Since(start))
 	}
 	if c.Context.Err() != nil {
 		return &exitError{exitInterrupted, errors.New("interrupted: images not yet started were not written")}
@@ -89,4 +80,38 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 		return &exitError{exitSomeFailed, nil}
 	}
 	return nil
+}
+
+// progress sets o up to show a run's progress on a terminal: frames for
+// videos, images otherwise. The returned func finishes the bar.
+func progress(w io.Writer, plan app.Plan, o *app.FolderOptions) (finish func()) {
+	if videos := plan.Videos(); videos > 0 {
+		fbar := &frameBar{w: w, videos: videos}
+		o.FrameProgress = fbar.update
+		return fbar.finish
+	}
+	if len(plan.Tasks) < 2 {
+		return func() {}
+	}
+	bar := progressbar.NewOptions(len(plan.Tasks), progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("anonymizing"), progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
+		progressbar.OptionClearOnFinish())
+	o.Progress = func() { bar.Add(1) }
+	return func() { bar.Finish() }
+}
+
+// printSummary is the last line of a folder run.
+func printSummary(w io.Writer, sum batch.Summary, elapsed time.Duration) {
+	fmt.Fprintf(w, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
+	if sum.HiddenWhole+sum.Dropped > 0 {
+		fmt.Fprintf(w, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
+	}
+	if sum.Videos > 0 {
+		fmt.Fprintf(w, "; %d videos, %d frames written", sum.Videos, sum.Frames)
+		if n := sum.FramesHiddenWhole + sum.FramesDropped; n > 0 {
+			fmt.Fprintf(w, " (%d frames hidden whole or dropped after a detector error)", n)
+		}
+	}
+	fmt.Fprintf(w, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -73,21 +74,25 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 		return usageErr("%v", err)
 	}
 	preview.Close()
-	ls, ss, st := res.Source, res.Sink, res.Pipeline
-
 	if !c.Bool("quiet") {
-		fmt.Fprintf(stderr, "anonymize: live %s: %d frames captured, %d written to %d segment files", in.Name, ls.Captured, ss.Frames, ss.Segments)
-		if ss.SegmentErrors > 0 {
-			fmt.Fprintf(stderr, " (%d segments lost)", ss.SegmentErrors)
-		}
-		if ss.JPEGs > 0 || ss.JPEGErrors > 0 {
-			fmt.Fprintf(stderr, ", %d JPEG frames", ss.JPEGs)
-		}
-		fmt.Fprintf(stderr, "; %d dropped by the capture queue (detection behind)", ls.Dropped)
-		if n := st.HiddenWhole + st.Dropped; n > 0 {
-			fmt.Fprintf(stderr, ", %d hidden whole and %d dropped after a detector error or timeout", st.HiddenWhole, st.Dropped)
-		}
-		fmt.Fprintf(stderr, "; %d regions hidden; %d reconnects; %.1f s\n", st.Detections, ls.Reconnects, st.Elapsed.Seconds())
+		printLiveSummary(stderr, in.Name, res)
 	}
 	return liveErr(res, in.Name)
+}
+
+// printLiveSummary is the last line of a live run.
+func printLiveSummary(w io.Writer, name string, res app.LiveResult) {
+	ls, ss, st := res.Source, res.Sink, res.Pipeline
+	fmt.Fprintf(w, "anonymize: live %s: %d frames captured, %d written to %d segment files", name, ls.Captured, ss.Frames, ss.Segments)
+	if ss.SegmentErrors > 0 {
+		fmt.Fprintf(w, " (%d segments lost)", ss.SegmentErrors)
+	}
+	if ss.JPEGs > 0 || ss.JPEGErrors > 0 {
+		fmt.Fprintf(w, ", %d JPEG frames", ss.JPEGs)
+	}
+	fmt.Fprintf(w, "; %d dropped by the capture queue (detection behind)", ls.Dropped)
+	if n := st.HiddenWhole + st.Dropped; n > 0 {
+		fmt.Fprintf(w, ", %d hidden whole and %d dropped after a detector error or timeout", st.HiddenWhole, st.Dropped)
+	}
+	fmt.Fprintf(w, "; %d regions hidden; %d reconnects; %.1f s\n", st.Detections, ls.Reconnects, st.Elapsed.Seconds())
 }

@@ -94,15 +94,7 @@ func cmdServe(c *cli.Context, env Env) error {
 	if src != nil {
 		s.SetLive(live.NewPreview(log))
 	}
-	hs := s.HTTPServer(ctx)
-	hs.RegisterOnShutdown(func() {
-		s.CloseLive()
-		if hooks.shutdown != nil {
-			hooks.shutdown()
-		}
-	})
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	hs, serveErr := startHTTP(ctx, s, ln, hooks)
 	addr := ln.Addr().String()
 	log.Info("listening; loading the models", "url", "http://"+addr)
 	if hooks.loading != nil {
@@ -122,16 +114,8 @@ func cmdServe(c *cli.Context, env Env) error {
 	s.Start(det, set)
 	stopReload := startReloader(ctx, c, cfg, set, env.Reload, log)
 	defer stopReload()
-	liveCtx, stopLive := context.WithCancel(ctx)
-	defer stopLive()
-	if src != nil {
-		liveDone := make(chan struct{})
-		defer func() { stopLive(); <-liveDone }() // before set.Close
-		go func() {
-			defer close(liveDone)
-			serveLive(liveCtx, src, set, cfg, app.LiveOutputs{Dir: liveDir, Preview: s.Live(), Workers: cfg.Serve.MaxConcurrent}, log)
-		}()
-	}
+	stopLive := startServeLive(ctx, src, set, cfg, app.LiveOutputs{Dir: liveDir, Preview: s.Live(), Workers: cfg.Serve.MaxConcurrent}, log)
+	defer stopLive() // before set.Close
 	info := set.Info()
 	log.Info("serving", "url", "http://"+addr, "model", info.Name, "version", info.Version,
 		"max_concurrent", cfg.Serve.MaxConcurrent, "queue", cfg.Serve.Queue, "auth", cfg.Serve.Token != "")
@@ -147,6 +131,37 @@ func cmdServe(c *cli.Context, env Env) error {
 	}
 	stopLive()
 	return drain(s, hs, failed, log)
+}
+
+// startHTTP serves s on ln; the channel gets why serving stopped. At
+// shutdown the live view's streams end first, so they do not hold up the
+// drain.
+func startHTTP(ctx context.Context, s *server.Server, ln net.Listener, hooks *serveHooks) (*http.Server, <-chan error) {
+	hs := s.HTTPServer(ctx)
+	hs.RegisterOnShutdown(func() {
+		s.CloseLive()
+		if hooks.shutdown != nil {
+			hooks.shutdown()
+		}
+	})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	return hs, serveErr
+}
+
+// startServeLive anonymizes the service's live source (src; nil: none) in
+// the background; the returned func stops it and waits for it.
+func startServeLive(ctx context.Context, src *app.LiveInput, set *infer.Set, cfg config.Config, out app.LiveOutputs, log *slog.Logger) (stop func()) {
+	if src == nil {
+		return func() {}
+	}
+	liveCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		serveLive(liveCtx, src, set, cfg, out, log)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // serveSettings are the settings with the serve flags over them; the
