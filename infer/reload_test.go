@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -291,21 +292,51 @@ func TestSetForVideo(t *testing.T) {
 	}
 }
 
-// TestAdopt: a new folder replaces the model hiding the same labels, or
-// joins the set when it hides others; either way with its own options, not
-// those of the model it replaces.
+// TestAdopt: a new model runs beside the running ones, with its own
+// options, even when it hides the same labels: adopting never removes a
+// detector. A new version of a running model (same manifest name) takes its
+// place; only the explicit replace lets a model of another name take the
+// place of the one hiding the same labels.
 func TestAdopt(t *testing.T) {
 	yunet := modelDir(t, "yunet-n-dynamic")
 	back := modelDir(t, "blazeface-back-256")
 	mock := mockDir(t) // hides "red"
 	specs := []infer.Spec{{Dir: yunet, Options: infer.LoadOptions{Threshold: 0.4}}, {Dir: mock}}
 	own := infer.Spec{Dir: back, Options: infer.LoadOptions{Threshold: 0.7}}
-	got := infer.Adopt(specs, own)
-	if len(got) != 2 || got[0].Dir != back || got[0].Options.Threshold != 0.7 || got[1].Dir != mock {
-		t.Errorf("face model not replaced in place with its own threshold 0.7: %+v", got)
+
+	got := infer.Adopt(specs, own, false)
+	if len(got) != 3 || got[0].Dir != yunet || got[1].Dir != mock || got[2].Dir != back || got[2].Options.Threshold != 0.7 {
+		t.Errorf("a second face model does not run beside the first with its own threshold 0.7: %+v", got)
 	}
-	got = infer.Adopt([]infer.Spec{{Dir: yunet}}, infer.Spec{Dir: mock})
+	got = infer.Adopt(specs, own, true)
+	if len(got) != 2 || got[0].Dir != back || got[0].Options.Threshold != 0.7 || got[1].Dir != mock {
+		t.Errorf("with replace, the face model is not replaced in place by one with its own threshold 0.7: %+v", got)
+	}
+	got = infer.Adopt([]infer.Spec{{Dir: yunet}}, infer.Spec{Dir: mock}, true)
 	if len(got) != 2 || got[1].Dir != mock {
 		t.Errorf("model hiding other labels not added: %+v", got)
+	}
+
+	// A new version of yunet-n-dynamic in another folder replaces it.
+	v2 := filepath.Join(t.TempDir(), "yunet-n-dynamic-v2")
+	installAs(t, filepath.Dir(v2), "yunet-n-dynamic-v2", "yunet-n-dynamic", "2")
+	retitle(t, v2, "yunet-n-dynamic")
+	got = infer.Adopt(specs, infer.Spec{Dir: v2}, false)
+	if len(got) != 2 || got[0].Dir != v2 || got[1].Dir != mock {
+		t.Errorf("a new version of a running model does not take its place: %+v", got)
+	}
+}
+
+// retitle sets the name in dir's manifest.
+func retitle(t *testing.T, dir, name string) {
+	t.Helper()
+	p := filepath.Join(dir, models.ManifestFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = regexp.MustCompile(`(?m)^name = .*$`).ReplaceAll(data, []byte(fmt.Sprintf("name = %q", name)))
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -179,7 +179,20 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 		}
 		s.emit(Event{Swapped: true, Dir: sl.spec.Dir, Info: sl.model.Info()})
 	}
+	if !initial && (len(loaded) > 0 || len(next) != len(old)) {
+		s.log.Info("models running", "before", setNames(old), "after", setNames(next))
+	}
 	return len(loaded) > 0, errors.Join(errs...)
+}
+
+// setNames is the models of a set, as name@version joined by "+".
+func setNames(slots []*slot) string {
+	var names []string
+	for _, sl := range slots {
+		info := sl.model.Info()
+		names = append(names, info.Name+"@"+info.Version)
+	}
+	return strings.Join(names, "+")
 }
 
 // prepare decides the set that would run specs, in their order: an

@@ -25,10 +25,14 @@ type Reloader struct {
 	ModelsDir string
 	// Specs returns the configured models (it re-reads the config).
 	Specs func() ([]Spec, error)
-	// AdoptNew switches to a model folder dropped into ModelsDir while
-	// running: it replaces the running model whose hidden labels it shares,
-	// or runs beside the others when it shares none.
+	// AdoptNew runs a model folder dropped into ModelsDir while running,
+	// as Adopt says: beside the running models, or (Replace) in place of
+	// the one whose labels it shares.
 	AdoptNew bool
+	// Replace is the explicit choice to let an adopted model take the
+	// place of a running model that hides the same labels, lowering
+	// protection if it is weaker; off, a new model only ever adds.
+	Replace bool
 	// SpecFor is how an adopted folder runs: its own settings (threshold,
 	// hiding style) from the config. Nil: the manifest's defaults.
 	SpecFor func(dir string) Spec
@@ -78,7 +82,7 @@ func (r *Reloader) Reload() error {
 			if r.SpecFor != nil {
 				sp = r.SpecFor(d)
 			}
-			specs = Adopt(specs, sp)
+			specs = Adopt(specs, sp, r.Replace)
 		}
 	}
 	return r.Set.Reload(specs)
@@ -91,10 +95,13 @@ func (r *Reloader) log() *slog.Logger {
 	return r.Log
 }
 
-// Adopt puts the adopted model into specs: in place of every spec whose
-// model hides a label the adopted one also hides, or added when none does.
-// It runs with its own options (its threshold, not the replaced one's).
-func Adopt(specs []Spec, adopted Spec) []Spec {
+// Adopt puts the adopted model into specs, with its own options. A new
+// version of a running model (the same name in its manifest) takes that
+// model's place; any other model runs beside the others (their detections
+// are merged), so adopting never removes a detector. With replace, it
+// takes the place of every running model that hides a label it also
+// hides: an explicit choice, since the new model may find less.
+func Adopt(specs []Spec, adopted Spec, replace bool) []Spec {
 	dir := adopted.Dir
 	nm, err := models.ReadManifest(dir)
 	if err != nil {
@@ -111,7 +118,8 @@ func Adopt(specs []Spec, adopted Spec) []Spec {
 		if len(sp.Options.Hide) > 0 {
 			hides = sp.Options.Hide
 		}
-		if err == nil && overlaps(hides, nm.Hide) {
+		same := err == nil && om.Name == nm.Name
+		if same || (replace && err == nil && overlaps(hides, nm.Hide)) {
 			if !replaced {
 				out = append(out, adopted)
 				replaced = true

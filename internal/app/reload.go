@@ -27,7 +27,7 @@ func StartReloader(ctx context.Context, cfg config.Config, set *infer.Set, reloa
 		return c.Specs(), nil
 	}
 	r := &infer.Reloader{
-		Set: set, ModelsDir: cfg.ModelsDir, AdoptNew: cfg.Reload.AdoptNew,
+		Set: set, ModelsDir: cfg.ModelsDir, AdoptNew: cfg.Reload.AdoptNew, Replace: cfg.Reload.Adopt == "replace",
 		Debounce: time.Duration(cfg.Reload.DebounceMS) * time.Millisecond, Log: log,
 		Specs: specs, SpecFor: func(dir string) infer.Spec { return current.SpecFor(dir) },
 	}

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,4 +197,39 @@ func TestServeReloadSIGHUP(t *testing.T) {
 	// The metrics follow the set's events, which come just after the log.
 	testenv.WaitFor(t, 10*time.Second, "the reload to be counted", func() bool { return srv.metric(t, "anonymize_model_reloads_total") == 1 }, nil)
 	srv.stop(t)
+}
+
+// TestServeAdoptsBeside: a face model dropped into a running service's
+// models folder runs beside the two default face detectors, not in their
+// place (one such model replaced both: recall fell from 0.96 to about 0.69),
+// and one log line names the models running before and after.
+func TestServeAdoptsBeside(t *testing.T) {
+	modelsDir := t.TempDir()
+	for _, name := range []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar"} {
+		for _, f := range []string{"model.onnx", "model.toml"} {
+			copyFile(t, filepath.Join(testenv.Model(t, name), f), filepath.Join(modelsDir, name, f))
+		}
+	}
+	srv := startServe(t, nil, "--config", serveConfig(t, modelsDir, "faces", true))
+	onnx := testenv.Shared(t, filepath.Join("models", "ultraface-rfb-320", "model.onnx"))
+	if code, _, stderr := runCLI(t, "models", "install", "ultraface-rfb-320", "--file", onnx, "--models-dir", modelsDir); code != exitOK {
+		t.Fatalf("models install: exit %d: %s", code, stderr)
+	}
+	srv.log.WaitFor(t, `msg="model swapped in" model=ultraface-rfb-320`, 60*time.Second)
+	srv.log.WaitFor(t, `msg="models running" before=yunet-n-dynamic@2023.01+yunet-s-640-opencvzoo-2023mar@`, 10*time.Second)
+	var ms struct{ Active []struct{ Name string } }
+	if err := json.Unmarshal(srv.get(t, "/v1/models").body, &ms); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range ms.Active {
+		names = append(names, m.Name)
+	}
+	want := []string{"yunet-n-dynamic", "yunet-s-640-opencvzoo-2023mar", "ultraface-rfb-320"}
+	if !slices.Equal(names, want) {
+		t.Errorf("running %q after the new face model, want %q", names, want)
+	}
+	if strings.Contains(srv.log.String(), "model removed") {
+		t.Errorf("a model was removed by the adoption:\n%s", srv.log)
+	}
 }

@@ -111,8 +111,12 @@ type Config struct {
 		Watch bool `toml:"watch"`
 		// DebounceMS is the quiet time after the last change before reloading.
 		DebounceMS int `toml:"debounce_ms"`
-		// AdoptNew switches to a model folder dropped into models_dir.
-		AdoptNew bool `toml:"adopt_new"`
+		// AdoptNew runs a model folder dropped into models_dir while
+		// running; Adopt says how: "beside" the running models (the
+		// default: protection only grows), or "replace" the one hiding the
+		// same labels (an explicit choice that may lower protection).
+		AdoptNew bool   `toml:"adopt_new"`
+		Adopt    string `toml:"adopt"`
 		// MinRecall gates reloads: a new model is swapped in only if its
 		// privacy recall on the reference set reaches this (0: no gate).
 		MinRecall       float64 `toml:"min_recall"`
@@ -225,6 +229,7 @@ func Default() Config {
 	c.Reload.Watch = true
 	c.Reload.DebounceMS = 500
 	c.Reload.AdoptNew = true
+	c.Reload.Adopt = "beside"
 	c.Serve.Listen = "127.0.0.1:8080"
 	c.Serve.MaxBodyBytes = 32 << 20
 	c.Serve.Queue = 32

@@ -151,6 +151,11 @@ func (c Config) checkReload(v *checker) {
 		v.bad("reload.min_recall", "needs reload.reference_images and reload.reference_boxes")
 	}
 	v.between("reload.debounce_ms", c.Reload.DebounceMS, 0, 600_000)
+	switch c.Reload.Adopt {
+	case "beside", "replace":
+	default:
+		v.bad("reload.adopt", "%q (beside or replace)", c.Reload.Adopt)
+	}
 }
 
 func (c Config) checkDetectors(v *checker) {
