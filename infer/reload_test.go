@@ -1,6 +1,7 @@
 package infer_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
 )
 
@@ -338,5 +341,63 @@ func retitle(t *testing.T, dir, name string) {
 	data = regexp.MustCompile(`(?m)^name = .*$`).ReplaceAll(data, []byte(fmt.Sprintf("name = %q", name)))
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBrokenFolderDoesNotBlockReloads: a model folder that cannot load
+// (a valid manifest beside random bytes) is refused each time, saying so,
+// and never keeps the other models from reloading: a changed config still
+// applies, and every reload logs its outcome.
+func TestBrokenFolderDoesNotBlockReloads(t *testing.T) {
+	var logs testenv.LogBuffer
+	rt, err := infer.Init(infer.Options{Library: testenv.ORTLibrary(t), Logger: logs.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	installAs(t, dir, "faces", "yunet-n-dynamic", "1")
+	faces := filepath.Join(dir, "faces")
+	set, err := rt.NewSet([]infer.Spec{{Dir: faces}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	want := []infer.Spec{{Dir: faces}}
+	r := &infer.Reloader{Set: set, ModelsDir: dir, AdoptNew: true, Log: logs.Logger(),
+		Specs: func() ([]infer.Spec, error) { return want, nil }}
+	r.Start()
+
+	broken := filepath.Join(dir, "broken")
+	man, err := os.ReadFile(filepath.Join(faces, models.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(broken, 0o755)
+	os.WriteFile(filepath.Join(broken, models.ManifestFile), regexp.MustCompile(`(?m)^name = .*$`).ReplaceAll(man, []byte(`name = "broken"`)), 0o644)
+	os.WriteFile(filepath.Join(broken, models.ModelFile), bytes.Repeat([]byte{0x5a, 0x13, 0xc7}, 4000), 0o644)
+	if err := r.Reload(); err == nil {
+		t.Fatal("reload with a broken folder: no error")
+	}
+	if n := strings.Count(logs.String(), "dir="+broken); n == 0 {
+		t.Errorf("the broken folder is not named in the log:\n%s", logs.String())
+	}
+
+	// The config now names another model: it applies, the broken folder
+	// notwithstanding, and the attempt says what happened to each.
+	installAs(t, dir, "back", "blazeface-back-256", "1")
+	want = []infer.Spec{{Dir: filepath.Join(dir, "back")}}
+	before := len(logs.String())
+	r.Reload()
+	if got := set.Info().Name; got != "back" {
+		t.Errorf("after a config change: %q runs, want back (blazeface-back-256)", got)
+	}
+	if !strings.Contains(logs.String()[before:], "broken") {
+		t.Errorf("the second reload does not mention the broken folder still refused:\n%s", logs.String()[before:])
+	}
+	// Nothing changed: the attempt is logged all the same.
+	before = len(logs.String())
+	r.Reload()
+	if !strings.Contains(logs.String()[before:], "reload") {
+		t.Errorf("a reload that changes nothing logs nothing:\n%s", logs.String()[before:])
 	}
 }

@@ -160,6 +160,7 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 	}
 	if len(next) == 0 && len(old) > 0 {
 		// Never swap to running nothing: keep what runs.
+		s.log.Error("reload refused: no model would run; the running ones stay", "running", setNames(old))
 		return false, errors.Join(append(errs, ErrNoModels)...)
 	}
 	s.mu.Lock()
@@ -179,8 +180,11 @@ func (s *Set) reload(specs []Spec, initial bool) (changed bool, err error) {
 		}
 		s.emit(Event{Swapped: true, Dir: sl.spec.Dir, Info: sl.model.Info()})
 	}
-	if !initial && (len(loaded) > 0 || len(next) != len(old)) {
-		s.log.Info("models running", "before", setNames(old), "after", setNames(next))
+	if !initial {
+		if len(loaded) > 0 || len(next) != len(old) {
+			s.log.Info("models running", "before", setNames(old), "after", setNames(next))
+		}
+		s.log.Info("reload done", "swapped", len(loaded), "refused", len(errs), "running", setNames(next))
 	}
 	return len(loaded) > 0, errors.Join(errs...)
 }
@@ -217,6 +221,7 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 				next = append(next, prev)
 			}
 			errs = append(errs, fmt.Errorf("%s: unchanged since it failed: %w", sp.Dir, ferr))
+			s.log.Warn("model still refused: unchanged since it failed", "dir", sp.Dir, "err", ferr)
 			continue
 		}
 		var m *Model
