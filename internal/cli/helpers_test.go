@@ -264,3 +264,12 @@ func checkHidden(t *testing.T, in, out pixels, boxes [][4]float64, maskScale flo
 		t.Errorf("... %d pixels outside the hidden regions changed in all", changed)
 	}
 }
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

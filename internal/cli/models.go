@@ -46,7 +46,8 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Name:      "pull",
 				Usage:     "download a catalogue model (its highest version, or NAME@VERSION), check its size and sha256, and install it",
 				ArgsUsage: "NAME[@VERSION]",
-				Flags:     []cli.Flag{flagConfig, flagModelsDir, flagMirror, flagQuiet},
+				Flags: []cli.Flag{flagConfig, flagModelsDir, flagMirror, flagQuiet,
+					&cli.BoolFlag{Name: "force", Usage: "install again a version already installed (its folder, local edits included, is replaced)"}},
 				Action: func(c *cli.Context) error {
 					return cmdModelsPull(c, stdout)
 				},
@@ -243,6 +244,12 @@ func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
 // on a terminal.
 func pullOne(c *cli.Context, cfg config.Config, h *models.Hub, e models.HubEntry, stdout io.Writer) error {
 	stderr := c.App.ErrWriter
+	if dir := filepath.Join(cfg.ModelsDir, e.Name); !c.Bool("force") {
+		if m, err := models.ReadManifest(dir); err == nil && m.Name == e.Name && m.Version == e.Version {
+			fmt.Fprintf(stdout, "%s %s is already installed in %s: left as it is (--force installs it again)\n", e.Name, e.Version, dir)
+			return nil
+		}
+	}
 	var bar *progressbar.ProgressBar
 	var progress func(done, total int64)
 	if !c.Bool("quiet") && isTerminal(stderr) {

@@ -245,6 +245,25 @@ func TestModelsPullMirror(t *testing.T) {
 	mu.Unlock()
 	checkFourFaces(t, cfg, sum)
 
+	// Pulled again, the installed version stays as it is, a local edit of
+	// its model.toml included; --force installs it again.
+	manifest := filepath.Join(dst, "model.toml")
+	edited := append(readFile(t, manifest), "\n# edited here\n"...)
+	writeFile(t, manifest, edited)
+	code, stdout, stderr = runCLI(t, "models", "pull", "--mirror", srv.URL, "--config", cfg, "yunet-n-dynamic")
+	if code != exitOK || !strings.Contains(stdout, "already installed") {
+		t.Errorf("pull of the installed version: exit %d, stdout %q, stderr %q; want 0 saying it is already installed", code, stdout, stderr)
+	}
+	if !bytes.Equal(readFile(t, manifest), edited) {
+		t.Error("pull of the installed version replaced the edited model.toml")
+	}
+	if code, _, stderr := runCLI(t, "models", "pull", "--force", "--mirror", srv.URL, "--config", cfg, "yunet-n-dynamic"); code != exitOK {
+		t.Fatalf("models pull --force: exit %d: %s", code, stderr)
+	}
+	if bytes.Equal(readFile(t, manifest), edited) {
+		t.Error("pull --force left the edited model.toml")
+	}
+
 	// [hub] mirror in the config does the same.
 	root2 := t.TempDir()
 	cfg2 := hubConfig(t, root2, "[hub]\nmirror = "+strconv.Quote(srv.URL)+"\n")
