@@ -64,6 +64,7 @@ type Model struct {
 	pre      convert.Preprocess
 	dec      convert.Decoder
 	hide     map[string]bool
+	canary   Canary
 
 	mu      sync.RWMutex // held for reading by each Detect; Close takes it for writing
 	session *ort.DynamicAdvancedSession
@@ -74,7 +75,10 @@ var ErrClosed = errors.New("model is closed")
 
 // Load reads dir (model.onnx + model.toml), checks the model's real inputs
 // and outputs against its adapter's contract, opens a session on the first
-// execution provider that starts, and runs one warm-up inference.
+// execution provider that starts, and runs one warm-up inference. A model
+// hiding faces or people must then find the one on the canary photo built
+// into the binary, at its own threshold; one that does not is refused with
+// ErrCanary (see canary.go).
 func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	man, err := models.ReadManifest(dir)
 	if err != nil {
@@ -134,6 +138,11 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("load model %s: warm-up inference: %w", dir, err)
 	}
+	if m.canary, err = m.runCanary(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("load model %s: %w", dir, err)
+	}
+	r.logNoCanary(m.canary.Unchecked)
 	return m, nil
 }
 
@@ -142,6 +151,9 @@ func (m *Model) Info() Info { return m.info }
 
 // Manifest is the model's manifest.
 func (m *Model) Manifest() models.Manifest { return m.manifest }
+
+// Canary is what the canary check of Load saw (see canary.go).
+func (m *Model) Canary() Canary { return m.canary }
 
 // Preprocess is the model's frame-to-tensor conversion.
 func (m *Model) Preprocess() convert.Preprocess { return m.pre }

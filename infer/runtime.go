@@ -40,6 +40,8 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	missing map[string]error // providers that could not be set up at all
+	// noCanary are the labels logged as having no canary (logNoCanary).
+	noCanary map[string]bool
 }
 
 var (

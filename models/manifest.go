@@ -83,6 +83,15 @@ func ReadManifest(dir string) (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("read manifest %s: %w", path, err)
 	}
+	return ParseManifest(data, path)
+}
+
+// ParseManifest parses and validates data as a model.toml, as ReadManifest
+// does the file; name (the file's path) is for messages. Unknown keys are
+// errors.
+func ParseManifest(data []byte, name string) (Manifest, error) {
+	path := name
+	var m Manifest
 	md, err := toml.Decode(string(data), &m)
 	if err != nil {
 		return m, fmt.Errorf("read manifest %s: %w", path, err)

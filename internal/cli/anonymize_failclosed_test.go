@@ -104,7 +104,8 @@ func TestMockModelKnownAnswer(t *testing.T) {
 // frame is black) but fails inside ONNX Runtime on any frame with a pixel
 // above 0: its graph gathers from a one-element tensor at the index of the
 // largest pixel value. The image must come out wholly hidden, and the run
-// must say so and exit 1.
+// must say so and exit 1. Its label is "blob", one without a canary: a face
+// model failing like this is refused at load, on the canary photo.
 func TestDetectorErrorHidesWholeImage(t *testing.T) {
 	cfg := repoConfig(t)
 	root := t.TempDir()
@@ -114,7 +115,7 @@ func TestDetectorErrorHidesWholeImage(t *testing.T) {
 version = "1"
 adapter = "tfod"
 description = "Test model: ONNX Runtime fails on any frame that is not all black."
-labels = ["face"]
+labels = ["blob"]
 label_base = 1
 threshold = 0.5
 

@@ -63,7 +63,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 			},
 			{
 				Name:      "verify",
-				Usage:     "load a model folder as anonymize does (its inputs and outputs checked against the adapter, one warm-up inference) and describe it",
+				Usage:     "load a model folder as anonymize does (its inputs and outputs checked against the adapter, one warm-up inference, the canary photo for face and person models) and describe it",
 				ArgsUsage: "DIR|NAME",
 				Flags: append(append([]cli.Flag{flagConfig}, settingFlags("providers")...),
 					&cli.StringFlag{Name: "boxes", Usage: "also measure privacy recall against the labelled face boxes in `FILE` (with --images)"},
@@ -333,6 +333,9 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "provider  %s\n", info.Provider)
 	fmt.Fprintf(stdout, "sha256    %s\n", info.SHA256)
 	fmt.Fprintf(stdout, "threshold %g; hides %s\n", info.Threshold, strings.Join(info.Hide, ", "))
+	if c := m.Canary().String(); c != "" {
+		fmt.Fprintf(stdout, "canary    %s\n", c)
+	}
 	ins, outs, err := ort.GetInputOutputInfo(filepath.Join(dir, models.ModelFile))
 	if err != nil {
 		return &exitError{exitSomeFailed, fmt.Errorf("verify %s: read inputs and outputs: %w", dir, err)}

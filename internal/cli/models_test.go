@@ -25,6 +25,7 @@ import (
 
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/models"
+	"github.com/anonymize/anonymize/models/mock"
 )
 
 // ---- helpers ---------------------------------------------------------------
@@ -527,7 +528,8 @@ func TestModelsVerify(t *testing.T) {
 			t.Fatalf("models verify %s: exit %d; stderr:\n%s", arg, code, stderr)
 		}
 		for _, w := range []string{"model     yunet-n-dynamic 2023.01", "adapter   yunet", "provider  cpu",
-			"input     input float [-1 3 -1 -1]", "output    cls_8 float", "ok: "} {
+			"input     input float [-1 3 -1 -1]", "output    cls_8 float",
+			"canary    found the face in the built-in photo (score ", "ok: "} {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("models verify %s: stdout does not contain %q:\n%s", arg, w, stdout)
 			}
@@ -550,7 +552,12 @@ func TestModelsVerify(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(wrongInput, models.ManifestFile), renamed)
 	copyFile(t, yunet, filepath.Join(wrongInput, models.ModelFile))
+	// A face model that runs and finds nothing: the canary refuses it.
+	blind := filepath.Join(root, "blind")
+	writeFile(t, filepath.Join(blind, models.ModelFile), mock.ONNXBlind())
+	writeFile(t, filepath.Join(blind, models.ManifestFile), []byte(strings.ReplaceAll(mock.Manifest, `"red"`, `"face"`)))
 	for _, tt := range []struct{ dir, want string }{
+		{blind, "canary: found no face in the built-in photo"},
 		{wrongFile, `output "cls_8": not found`},
 		{wrongInput, `input "pixels": not found`},
 		{filepath.Join(root, "nowhere"), "nowhere"},

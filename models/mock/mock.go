@@ -74,23 +74,25 @@ const (
 func ONNX() []byte { return ONNXColour(255, 0, 0) }
 
 // ONNXColour is ONNX scoring the colour RGB (r, g, b) instead of red.
-func ONNXColour(r, g, b uint8) []byte { return build(r, g, b, false) }
+func ONNXColour(r, g, b uint8) []byte { return build(r, g, b, 1) }
 
 // ONNXNaN is ONNX with every score NaN (the red fractions times a NaN
 // constant): a broken detector, for the tests that such output fails the
 // frame instead of passing for "nothing found".
-func ONNXNaN() []byte { return build(255, 0, 0, true) }
+func ONNXNaN() []byte { return build(255, 0, 0, float32(math.NaN())) }
 
-// build is the mock graph scoring RGB (r, g, b), its scores NaN when nan.
-func build(r, g, b uint8, nan bool) []byte {
+// ONNXBlind is ONNX with every score 0 (the red fractions times 0): a
+// broken detector whose outputs are valid numbers that find nothing, for
+// the tests that such a model is refused by what it finds (infer's canary).
+func ONNXBlind() []byte { return build(255, 0, 0, 0) }
+
+// build is the mock graph scoring RGB (r, g, b), its scores multiplied by
+// poison (1 for the working mock).
+func build(r, g, b uint8, poison float32) []byte {
 	// The graph, in words: mask[n,y,x] = 1 where all three channels of the
 	// pixel equal the colour, else 0; sum the mask over the whole image and
 	// over the quadrant; divide each sum by its pixel count, clamped to at
 	// least 1 so that an empty quadrant scores 0/1 = 0.
-	poison := float32(1)
-	if nan {
-		poison = float32(math.NaN())
-	}
 	nodes := [][]byte{
 		node("image_to_float", "Cast", in("image"), out("image_f"), attrInt("to", tFloat)),
 		node("match_channels", "Equal", in("image_f", "colour"), out("channel_match")),

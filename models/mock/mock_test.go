@@ -266,6 +266,19 @@ func TestMockONNXColour(t *testing.T) {
 	}
 }
 
+// TestMockONNXBlind: the blind mock scores 0 where the mock scores 1, with
+// the mock's fixed outputs, and is another model.
+func TestMockONNXBlind(t *testing.T) {
+	r := runMock(t, mockSession(t, ONNXBlind()), 3, 4, fill(red))
+	checkFixedOutputs(t, r)
+	if want := []float32{0, 0}; !slices.Equal(r.scores, want) {
+		t.Errorf("detection_scores on an all-red image %v, want %v", r.scores, want)
+	}
+	if bytes.Equal(ONNX(), ONNXBlind()) {
+		t.Error("ONNX and ONNXBlind are the same model")
+	}
+}
+
 // TestMockSignature checks the inputs and outputs ONNX Runtime reads from
 // the model.
 func TestMockSignature(t *testing.T) {
