@@ -17,7 +17,7 @@ func BatchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) batch.Opt
 	return batch.Options{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide, HideBy: cfg.HideByModel(det),
-		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: VideoOptions(cfg, det),
+		DropOnError: cfg.Video.OnError == "drop", MaxPixels: cfg.MaxPixels, Log: log, Video: VideoOptions(cfg, det),
 	}
 }
 

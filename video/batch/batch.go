@@ -215,6 +215,11 @@ type Options struct {
 	// leaves such a frame out of a video; otherwise the whole image or
 	// frame is hidden. Either way it is counted.
 	DropOnError bool
+	// MaxPixels caps an input's width x height, image or video frame
+	// (max_pixels; 0: imageio.DefaultMaxPixels). An image is measured from
+	// its header and a video from its probe, before anything is decoded;
+	// one over the cap fails, naming its size.
+	MaxPixels int64
 	// Video configures video files.
 	Video VideoOptions
 	Log   *slog.Logger
@@ -449,7 +454,7 @@ func processImage(det video.Detector, t Task, o Options) ImageResult {
 			return r
 		}
 	}
-	img, err := imageio.Read(t.Input)
+	img, err := imageio.ReadMax(t.Input, o.MaxPixels)
 	if err != nil {
 		r.Output = ""
 		return fail(StatusFailed, fmt.Errorf("read: %w", err))
