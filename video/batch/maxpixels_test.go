@@ -24,7 +24,7 @@ func TestRunRefusesBombs(t *testing.T) {
 		"bmp.bmp":   testenv.BMPBomb(t, 60000, 60000),
 		"big.png":   testenv.BigPNG(t, 32768, 32768),
 		"ppm.png":   []byte("P6\n2 2\n255\n" + strings.Repeat("\x80", 12)), // not an accepted format
-		"small.png": testenv.PNGBomb(t, 8000, 8000, true),                   // 64 MP: over the default cap
+		"small.png": testenv.PNGBomb(t, 8000, 8000, true),                  // 64 MP: over the default cap
 	}
 	var tasks []Task
 	for name, data := range bombs {

@@ -18,6 +18,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Live sources: a camera or a stream read by a capture goroutine that never
@@ -58,6 +59,37 @@ func (c cvCapture) FPS() float64 {
 }
 
 func (c cvCapture) Close() error { return c.vc.Close() }
+
+// Size is the frame size the capture reports (0, 0 when it reports none).
+func (c cvCapture) Size() (w, h int) {
+	return int(c.vc.Get(gocv.VideoCaptureFrameWidth)), int(c.vc.Get(gocv.VideoCaptureFrameHeight))
+}
+
+// sizer is a Capture that tells its frame size before the first frame.
+type sizer interface{ Size() (w, h int) }
+
+// CheckSize refuses a capture whose frames are over maxPixels (width x
+// height; 0: imageio.DefaultMaxPixels), by the size it reports before any
+// frame is read; one that reports none passes (its frames are checked as
+// they come, see Options.MaxPixels). The error wraps
+// imageio.ErrTooManyPixels.
+func CheckSize(c Capture, name string, maxPixels int64) error {
+	if s, ok := c.(sizer); ok {
+		w, h := s.Size()
+		return checkPixels(name, w, h, maxPixels)
+	}
+	return nil
+}
+
+func checkPixels(name string, w, h int, maxPixels int64) error {
+	if maxPixels <= 0 {
+		maxPixels = imageio.DefaultMaxPixels
+	}
+	if px := int64(w) * int64(h); px > maxPixels {
+		return fmt.Errorf("live source %s: %w: %dx%d frames (%d pixels) are over the %d-pixel limit (max_pixels)", Redact(name), imageio.ErrTooManyPixels, w, h, px, maxPixels)
+	}
+	return nil
+}
 
 // IsStreamURL says whether a --stream value is a URL (rtsp://, http://,
 // udp://, ...) rather than a file.
@@ -156,6 +188,12 @@ type Options struct {
 	// OpenCV (default 5 s). Past it, the capture goroutine is left to close
 	// its frame and capture when OpenCV returns.
 	CloseWait time.Duration
+	// MaxPixels caps the frame size (width x height; 0:
+	// imageio.DefaultMaxPixels). A source whose frames are larger, by the
+	// size it reports when opened or by a frame captured, is stopped: Read
+	// returns an error wrapping imageio.ErrTooManyPixels, and it is not
+	// reopened (it would send the same frames again).
+	MaxPixels int64
 	Log       *slog.Logger
 }
 
@@ -318,13 +356,22 @@ func (s *Source) notify() {
 	}
 }
 
-// finish marks the end of capture: Read returns io.EOF once the queue is
-// empty.
+// finish marks the end of capture: Read returns io.EOF (or the error
+// that stopped it, see stop) once the queue is empty.
 func (s *Source) finish() {
 	s.mu.Lock()
-	s.end = io.EOF
+	if s.end == nil {
+		s.end = io.EOF
+	}
 	s.mu.Unlock()
 	s.notify()
+}
+
+// stop ends capture with err, which Read returns once the queue is empty.
+func (s *Source) stop(err error) {
+	s.mu.Lock()
+	s.end = err
+	s.mu.Unlock()
 }
 
 // wait sleeps for d of real time; false when ctx ended first.
@@ -398,8 +445,16 @@ func (s *Source) run(c Capture) {
 		}
 		attempt = 0
 	}
+	tooBig := func(err error) {
+		log.Error("live source stopped", "err", err)
+		s.stop(err)
+	}
 	if c != nil {
 		connected()
+		if err := CheckSize(c, s.o.Name, s.o.MaxPixels); err != nil {
+			tooBig(err)
+			return
+		}
 	}
 	for s.ctx.Err() == nil {
 		if c == nil {
@@ -418,6 +473,10 @@ func (s *Source) run(c Capture) {
 			}
 			c = nc
 			connected()
+			if err := CheckSize(c, s.o.Name, s.o.MaxPixels); err != nil {
+				tooBig(err)
+				return
+			}
 		}
 		m := gocv.NewMat()
 		if !c.Read(&m) || m.Empty() {
@@ -438,6 +497,11 @@ func (s *Source) run(c Capture) {
 			}
 			backoff = min(2*backoff, s.o.ReconnectMax)
 			continue
+		}
+		if err := checkPixels(s.o.Name, m.Cols(), m.Rows(), s.o.MaxPixels); err != nil {
+			m.Close() // never queued: no frame over the cap reaches the pipeline
+			tooBig(err)
+			return
 		}
 		backoff = s.o.ReconnectMin
 		if s.o.RealTime {
