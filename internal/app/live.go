@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/live"
 )
@@ -142,6 +144,8 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	src := live.Start(ctx, first, in.open, in.lo)
 	var sink liveSink
 	if out.Dir != "" {
+		// Segments and frames a killed run was writing.
+		batch.RemoveStaleTemps([]string{out.Dir, filepath.Join(out.Dir, "frames")}, batch.StaleTempAge, log)
 		seg, err := live.NewSegmentSink(live.SegmentOptions{
 			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
 			FPS: src.FPS, Start: src.Start(),

@@ -87,3 +87,31 @@ func TestDecodeRefusesOtherFormats(t *testing.T) {
 		t.Errorf("error %q, want ErrDecode saying the format is not supported", err)
 	}
 }
+
+// TestIsTempName: the names of our own temporary outputs, and only those.
+func TestIsTempName(t *testing.T) {
+	dir := t.TempDir()
+	// A name as WriteFileAtomic makes it, caught before its rename.
+	f, err := os.CreateTemp(dir, ".photo.jpg.tmp-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for name, want := range map[string]bool{
+		filepath.Base(f.Name()):                true,
+		".photo.png.tmp-123":                   true,
+		".clip.tmp-4567.mp4":                   true, // ffmpeg.NewEncoder's
+		".2026-01-01T00-00-00.000Z.tmp-99.mp4": true,
+		".photo.png":                           false,
+		"photo.png.tmp-123":                    false, // not hidden: not ours
+		".notes.tmp-123":                       false, // no image extension
+		".photo.png.tmp-":                      false,
+		".photo.png.tmp-12a":                   false,
+		".clip.tmp-12.txt":                     false,
+		".tmp-12.mp4":                          false,
+	} {
+		if got := IsTempName(name); got != want {
+			t.Errorf("IsTempName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -227,6 +227,31 @@ func Encode(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
 	return out, nil
 }
 
+// IsTempName reports whether a file name is one of the temporary files
+// anonymize writes an output through before renaming it into place:
+// ".NAME.tmp-DIGITS" for an image NAME (WriteFileAtomic) and
+// ".STEM.tmp-DIGITS.EXT" for a video (ffmpeg.NewEncoder), where NAME and
+// EXT have an image and a video extension. A run that is killed leaves
+// such a file behind.
+func IsTempName(name string) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndex(name, ".tmp-")
+	if i <= 1 {
+		return false
+	}
+	stem, rest := name[1:i], name[i+len(".tmp-"):]
+	digits, ext, _ := strings.Cut(rest, ".")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return false
+	}
+	if ext == "" {
+		return IsImage(stem)
+	}
+	return IsVideo("." + ext)
+}
+
 // WriteFileAtomic writes data to path through a temporary file in the same
 // folder, synced and renamed into place: readers see the whole file or none.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {

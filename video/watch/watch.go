@@ -314,6 +314,7 @@ func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	for _, r := range w.roots {
 		w.walk(r, r.in)
 	}
+	w.removeStaleTemps()
 	w.sweep(time.Now())
 	w.log.Info("watching", "folders", len(w.roots), "files", len(w.files), "settle_ms", w.o.Settle.Milliseconds())
 	if w.o.Ready != nil {
@@ -364,6 +365,16 @@ loop:
 		w.finish(d)
 	}
 	return w.summary(), nil
+}
+
+// removeStaleTemps removes the temporary files a killed run left in the
+// output folders of the files found at start (batch.RemoveStaleTemps).
+func (w *watcher) removeStaleTemps() {
+	var tasks []batch.Task
+	for p, f := range w.files {
+		tasks = append(tasks, batch.Task{Input: p, Output: w.outputPath(f.root, p)})
+	}
+	batch.RemoveStaleTemps(batch.OutputDirs(tasks), batch.StaleTempAge, w.log)
 }
 
 // walk looks at every file under dir (a folder in r), watching each folder

@@ -714,3 +714,33 @@ func TestIgnoredName(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchRemovesStaleTemps: at start, a watch removes the temporary file
+// a killed run left beside an output (our own name, long unmodified),
+// and leaves a fresh one and a user's file alone.
+func TestWatchRemovesStaleTemps(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	if err := os.MkdirAll(filepath.Join(out, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(in, "sub"), 0o755)
+	os.WriteFile(filepath.Join(in, "sub", "a.png"), pngBytes(t, 32, 24, 1, 1), 0o644)
+	old := time.Now().Add(-2 * batch.StaleTempAge)
+	stale, fresh, user := filepath.Join(out, "sub", ".a.png.tmp-42"), filepath.Join(out, "sub", ".b.png.tmp-43"), filepath.Join(out, "sub", ".notes.tmp-1")
+	for _, p := range []string{stale, fresh, user} {
+		os.WriteFile(p, []byte("x"), 0o644)
+		if p != fresh {
+			os.Chtimes(p, old, old)
+		}
+	}
+	r := startWatch(t, &countingDetector{}, in, out, 0, 1)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there (%v)", err)
+	}
+	for _, p := range []string{fresh, user} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+	r.waitDone(1, 20*time.Second)
+}
