@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -31,4 +32,16 @@ func VideoOptions(c config.Config, set *infer.Set) batch.VideoOptions {
 		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,
 		DetectMaxSide: c.Video.DetectMaxSide,
 	}
+}
+
+// CheckCodec refuses a video.codec that ffmpeg has no encoder for, before
+// anything runs, rather than let it become another (a *SetupError naming
+// some encoders it has). Without ffmpeg there is nothing to check here:
+// each video then fails saying ffmpeg is missing, and images run.
+func CheckCodec(cfg config.Config) error {
+	err := ffmpeg.CheckEncoder(cfg.Video.Codec)
+	if err == nil || errors.Is(err, ffmpeg.ErrNotInstalled) {
+		return nil
+	}
+	return setupErr("video.codec: %v", err)
 }
