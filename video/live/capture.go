@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -115,9 +117,56 @@ func OpenStream(source string) (Capture, error) {
 	vc, err := gocv.VideoCaptureFileWithAPI(source, gocv.VideoCaptureFFmpeg)
 	if err != nil || !vc.IsOpened() {
 		vc.Close()
+		if why := unreachable(source); why != "" {
+			return nil, fmt.Errorf("open %s: %s", Redact(source), why)
+		}
 		return nil, fmt.Errorf("open %s: OpenCV's FFmpeg backend cannot read it", Redact(source))
 	}
 	return cvCapture{vc}, nil
+}
+
+// defaultPorts are the TCP ports of the stream schemes that name none.
+var defaultPorts = map[string]string{"rtsp": "554", "rtsps": "322", "http": "80", "https": "443", "rtmp": "1935", "tcp": ""}
+
+// dialTimeout bounds the connection unreachable tries.
+const dialTimeout = 3 * time.Second
+
+// unreachable says why a stream URL over TCP could not be opened when
+// the reason is the network (connection refused, host unknown, no answer),
+// by trying to connect to its host and port; "" when the connection works
+// (the stream itself is what OpenCV could not read) or the URL is not over
+// TCP (udp://, a file).
+func unreachable(source string) string {
+	u, err := url.Parse(source)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	port, ok := defaultPorts[strings.ToLower(u.Scheme)]
+	if !ok {
+		return ""
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	if port == "" {
+		return ""
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	c, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err == nil {
+		c.Close()
+		return ""
+	}
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("connection refused (nothing listens at %s)", addr)
+	case errors.As(err, &dns):
+		return fmt.Sprintf("host %s not found (%v)", u.Hostname(), dns.Err)
+	case os.IsTimeout(err):
+		return fmt.Sprintf("%s not reachable (no answer within %v)", addr, dialTimeout)
+	}
+	return fmt.Sprintf("%s not reachable: %v", addr, err)
 }
 
 // OpenCamera opens camera device index. A device that does not exist is
