@@ -183,6 +183,7 @@ type watcher struct {
 	files  map[string]*watchFile
 	wait   map[*watchFile]bool // the files pending, not queued or running
 	others map[string]bool     // files seen that are neither images nor videos
+	dirs   map[string]bool     // the folders watched
 	claims map[string]string   // output -> the input writing it
 	seq    uint64
 
@@ -206,7 +207,7 @@ func newWatcher(det video.Detector, inputs []string, out string, o Options) (*wa
 		o.Jobs = runtime.NumCPU()
 	}
 	w := &watcher{det: det, o: o, log: o.Log, files: map[string]*watchFile{}, wait: map[*watchFile]bool{},
-		others: map[string]bool{}, claims: map[string]string{}}
+		others: map[string]bool{}, claims: map[string]string{}, dirs: map[string]bool{}}
 	var absOut string
 	if out != "" {
 		var err error
@@ -396,6 +397,8 @@ func (w *watcher) walk(r *watchRoot, dir string) {
 			}
 			if err := w.fsw.Add(p); err != nil {
 				w.log.Error("cannot watch folder; files arriving in it are missed", "dir", p, "err", err)
+			} else {
+				w.dirs[p] = true
 			}
 			return nil
 		}
@@ -503,6 +506,9 @@ func (w *watcher) event(ev fsnotify.Event) {
 	}
 	st, err := os.Stat(p)
 	if err != nil { // removed or renamed away
+		if w.dirs[p] {
+			w.unwatch(p)
+		}
 		if f := w.files[p]; f != nil {
 			w.unpend(f)
 		}
@@ -525,6 +531,20 @@ func (w *watcher) event(ev fsnotify.Event) {
 		w.others[p] = true
 	default:
 		w.pend(w.file(r, p), now.Add(w.o.Settle))
+	}
+}
+
+// unwatch stops watching dir, a folder removed or renamed away, and the
+// folders below it. A folder renamed keeps its inotify watches, under its
+// old name: adding its new name would find them and not rename them, and
+// the kernel drops the moved folder's own watch, so its new name (which
+// the Create event for it walks and watches afresh) would go unwatched.
+func (w *watcher) unwatch(dir string) {
+	for d := range w.dirs {
+		if within(d, dir) {
+			delete(w.dirs, d)
+			_ = w.fsw.Remove(d) // gone already when the folder was deleted
+		}
 	}
 }
 
