@@ -32,13 +32,17 @@ func (p Plan) Videos() int {
 
 // PlanFolder lists the work for paths under cfg's output settings and
 // checks the destination: an output folder that would replace an input is
-// a *SetupError.
+// a *SetupError, and so is a video.codec ffmpeg lacks when there are videos.
 func PlanFolder(paths []string, cfg config.Config) (Plan, error) {
 	tasks, other, err := batch.Plan(paths, cfg.Output.Dir, cfg.Output.Format)
 	if err == nil {
 		err = GuardOutput(paths, cfg)
 	}
-	return Plan{Tasks: tasks, Other: other}, setupIfUsage(err)
+	plan := Plan{Tasks: tasks, Other: other}
+	if err == nil && plan.Videos() > 0 {
+		err = CheckCodec(cfg)
+	}
+	return plan, setupIfUsage(err)
 }
 
 // GuardOutput refuses an output folder that would replace or mix with an

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/live"
 )
@@ -43,7 +45,7 @@ type LiveInput struct {
 // stream URL is only opened when the run starts (and retried while it is
 // not up).
 func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*LiveInput, error) {
-	in := &LiveInput{lo: live.Options{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, Log: log}}
+	in := &LiveInput{lo: live.Options{ReconnectMax: time.Duration(cfg.Live.ReconnectMaxSeconds) * time.Second, MaxPixels: cfg.MaxPixels, Log: log}}
 	switch {
 	case camera != "":
 		idx, err := strconv.Atoi(camera)
@@ -52,6 +54,10 @@ func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*Live
 		}
 		in.Name = fmt.Sprintf("camera %d", idx)
 		if in.first, err = live.OpenCamera(idx, cameraOpenTimeout); err != nil {
+			return nil, setupErr("%v", err)
+		}
+		if err := live.CheckSize(in.first, in.Name, cfg.MaxPixels); err != nil {
+			in.Close()
 			return nil, setupErr("%v", err)
 		}
 		in.open = func() (live.Capture, error) { return live.OpenCamera(idx, cameraOpenTimeout) }
@@ -70,6 +76,10 @@ func OpenLive(camera, stream string, cfg config.Config, log *slog.Logger) (*Live
 		}
 		var err error
 		if in.first, err = live.OpenStream(src); err != nil {
+			return nil, setupErr("--stream: %v", err)
+		}
+		if err := live.CheckSize(in.first, in.Name, cfg.MaxPixels); err != nil {
+			in.Close()
 			return nil, setupErr("--stream: %v", err)
 		}
 		in.lo.RealTime = true // a file plays as if live, and ends the run when it ends
@@ -134,6 +144,8 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	src := live.Start(ctx, first, in.open, in.lo)
 	var sink liveSink
 	if out.Dir != "" {
+		// Segments and frames a killed run was writing.
+		batch.RemoveStaleTemps([]string{out.Dir, filepath.Join(out.Dir, "frames")}, batch.StaleTempAge, log)
 		seg, err := live.NewSegmentSink(live.SegmentOptions{
 			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
 			FPS: src.FPS, Start: src.Start(),

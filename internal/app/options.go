@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -17,7 +18,7 @@ func BatchOptions(cfg config.Config, det *infer.Set, log *slog.Logger) batch.Opt
 	return batch.Options{
 		Format: cfg.Output.Format, JPEGQuality: cfg.Output.JPEGQuality, Overwrite: cfg.Output.Overwrite,
 		Jobs: cfg.Run.Jobs, Hide: hide,
-		DropOnError: cfg.Video.OnError == "drop", Log: log, Video: VideoOptions(cfg, det),
+		DropOnError: cfg.Video.OnError == "drop", MaxPixels: cfg.MaxPixels, Log: log, Video: VideoOptions(cfg, det),
 	}
 }
 
@@ -31,4 +32,16 @@ func VideoOptions(c config.Config, set *infer.Set) batch.VideoOptions {
 		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,
 		DetectMaxSide: c.Video.DetectMaxSide,
 	}
+}
+
+// CheckCodec refuses a video.codec that ffmpeg has no encoder for, before
+// anything runs, rather than let it become another (a *SetupError naming
+// some encoders it has). Without ffmpeg there is nothing to check here:
+// each video then fails saying ffmpeg is missing, and images run.
+func CheckCodec(cfg config.Config) error {
+	err := ffmpeg.CheckEncoder(cfg.Video.Codec)
+	if err == nil || errors.Is(err, ffmpeg.ErrNotInstalled) {
+		return nil
+	}
+	return setupErr("video.codec: %v", err)
 }

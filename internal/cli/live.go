@@ -39,6 +39,9 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 	if cfg.Output.Dir == "" {
 		return usageErr("live mode writes segment files: give --out DIR (or output.dir in the config)")
 	}
+	if err := app.CheckCodec(cfg); err != nil { // segments are encoded with it
+		return exitFor(err)
+	}
 	// Open the source first: a camera that is not there is an error at
 	// once, before the models load.
 	in, err := openLiveInput(c, cfg, log)

@@ -186,6 +186,9 @@ func openServeLive(c *cli.Context, cfg config.Config, log *slog.Logger) (*app.Li
 		dir := ""
 		if c.IsSet("out") {
 			dir = c.String("out")
+			if err := app.CheckCodec(cfg); err != nil { // segments are encoded with it
+				return nil, "", exitFor(err)
+			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, "", usageErr("--out: %v", err)
 			}

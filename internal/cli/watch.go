@@ -23,6 +23,9 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 	if err := app.GuardOutput(c.Args().Slice(), cfg); err != nil {
 		return exitFor(err)
 	}
+	if err := app.CheckCodec(cfg); err != nil { // a video may arrive at any time
+		return exitFor(err)
+	}
 	det, err := loadDetector(cfg, log)
 	if err != nil {
 		return err

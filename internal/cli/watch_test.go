@@ -80,8 +80,8 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 
 // watchConfig writes a config for watch tests: the repository's runtime
 // library and face model, models_dir, a short settle time and reload
-// settings as given.
-func watchConfig(t *testing.T, modelsDir string, reloadWatch bool) string {
+// settings as given, and top-level lines given (before any table).
+func watchConfig(t *testing.T, modelsDir string, reloadWatch bool, topLines ...string) string {
 	t.Helper()
 	repo, err := config.Load(repoConfig(t))
 	if err != nil {
@@ -90,6 +90,7 @@ func watchConfig(t *testing.T, modelsDir string, reloadWatch bool) string {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	writeFile(t, path, fmt.Appendf(nil, `models_dir = %q
 model = %q
+%s
 
 [runtime]
 library = %q
@@ -102,7 +103,7 @@ settle_ms = 100
 watch = %v
 debounce_ms = 100
 adopt_new = true
-`, modelsDir, testenv.Model(t, "yunet-n-dynamic"), repo.Runtime.Library, reloadWatch))
+`, modelsDir, testenv.Model(t, "yunet-n-dynamic"), strings.Join(topLines, "\n"), repo.Runtime.Library, reloadWatch))
 	return path
 }
 

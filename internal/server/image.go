@@ -442,7 +442,7 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 		return res
 	}
 	t0 := time.Now()
-	img, err := imageio.Decode(data)
+	img, err := imageio.DecodeMax(data, s.cfg.ServeMaxPixels())
 	if err != nil {
 		return fail(http.StatusBadRequest, "corrupt", err)
 	}

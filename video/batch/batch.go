@@ -216,6 +216,11 @@ type Options struct {
 	// leaves such a frame out of a video; otherwise the whole image or
 	// frame is hidden. Either way it is counted.
 	DropOnError bool
+	// MaxPixels caps an input's width x height, image or video frame
+	// (max_pixels; 0: imageio.DefaultMaxPixels). An image is measured from
+	// its header and a video from its probe, before anything is decoded;
+	// one over the cap fails, naming its size.
+	MaxPixels int64
 	// Video configures video files.
 	Video VideoOptions
 	Log   *slog.Logger
@@ -327,7 +332,8 @@ func (s Summary) Problems() int { return s.Failed + s.HiddenWhole + s.Dropped }
 // them videos one at a time (a video's frames already keep every core
 // busy; two at once would only share them). Cancelling ctx stops starting
 // new tasks; images in progress finish, a video in progress is stopped and
-// reported failed, with nothing written.
+// reported failed, with nothing written. Temporary files that a killed run
+// left in the output folders are removed first (RemoveStaleTemps).
 func Run(ctx context.Context, det video.Detector, tasks []Task, o Options, report func(ImageResult)) Summary {
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -336,6 +342,7 @@ func Run(ctx context.Context, det video.Detector, tasks []Task, o Options, repor
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
+	RemoveStaleTemps(OutputDirs(tasks), StaleTempAge, o.Log)
 	var (
 		mu  sync.Mutex
 		sum Summary
@@ -450,7 +457,7 @@ func processImage(det video.Detector, t Task, o Options) ImageResult {
 			return r
 		}
 	}
-	img, err := imageio.Read(t.Input)
+	img, err := imageio.ReadMax(t.Input, o.MaxPixels)
 	if err != nil {
 		r.Output = ""
 		return fail(StatusFailed, fmt.Errorf("read: %w", err))
@@ -552,4 +559,64 @@ func GuardOutput(inputs []string, out string, overwrite bool) error {
 		return fmt.Errorf("%w: --out %s lies inside an input folder and already holds files that anonymize did not write (no %s): they are not read as inputs, and --overwrite could replace them; choose a new or empty folder", ErrUsage, out, OutputMark)
 	}
 	return nil
+}
+
+// StaleTempAge is how long a temporary output file (imageio.IsTempName)
+// must have gone unmodified before RemoveStaleTemps takes it for one left
+// by a killed run. A writer that is alive writes to its file all the time
+// (an image in well under a second, a video frame by frame), so an hour
+// without a write means none is left; a second run writing into the same
+// folder at the same time keeps its own files.
+const StaleTempAge = time.Hour
+
+// RemoveStaleTemps removes from the folders dirs (not below them) the
+// temporary files of anonymize's own outputs that a killed run left
+// there: only names of that pattern (imageio.IsTempName), only regular
+// files, and only those last modified more than age ago. Each removal is
+// logged; it returns how many were removed.
+func RemoveStaleTemps(dirs []string, age time.Duration, log *slog.Logger) int {
+	if log == nil {
+		log = slog.Default()
+	}
+	n := 0
+	cutoff := time.Now().Add(-age)
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue // not there yet: nothing to clean
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !imageio.IsTempName(e.Name()) {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil || !fi.ModTime().Before(cutoff) {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			if err := os.Remove(p); err != nil {
+				log.Warn("cannot remove a stale temporary file", "file", p, "err", err)
+				continue
+			}
+			log.Info("removed a temporary file left by an interrupted run", "file", p, "modified", fi.ModTime().Format(time.RFC3339))
+			n++
+		}
+	}
+	return n
+}
+
+// OutputDirs lists the folders the tasks' outputs go to, each once.
+func OutputDirs(tasks []Task) []string {
+	var dirs []string
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if t.Err != nil || t.Output == "" {
+			continue
+		}
+		if d := filepath.Dir(t.Output); !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }

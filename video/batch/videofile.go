@@ -11,6 +11,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/ffmpeg"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // FileOptions configure AnonymizeFile.
@@ -26,6 +27,10 @@ type FileOptions struct {
 	// side is at most this many pixels (0: detect at full size). Regions
 	// are still hidden in the full frame.
 	DetectMaxSide int
+	// MaxPixels caps the frame size (width x height; 0:
+	// imageio.DefaultMaxPixels): a file whose probed frames are larger is
+	// refused before any frame is decoded.
+	MaxPixels int64
 	// Progress, when set, is told after each frame written and once at the
 	// start (done 0), with the number of frames the file has.
 	Progress func(done, total int)
@@ -67,6 +72,9 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 		return FileResult{}, err
 	}
 	res := FileResult{Info: info}
+	if err := checkFrameSize(info, o.MaxPixels); err != nil {
+		return res, err
+	}
 	enc := o.Encode
 	enc.AudioFrom = ""
 	if o.KeepAudio && info.HasAudio {
@@ -120,6 +128,17 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 	return res, nil
 }
 
+// checkFrameSize refuses a video whose frames are over the pixel cap.
+func checkFrameSize(info ffmpeg.VideoInfo, maxPixels int64) error {
+	if maxPixels <= 0 {
+		maxPixels = imageio.DefaultMaxPixels
+	}
+	if px := int64(info.Width) * int64(info.Height); px > maxPixels {
+		return fmt.Errorf("%s: %w: %dx%d frames (%d pixels) are over the %d-pixel limit (max_pixels)", info.Path, imageio.ErrTooManyPixels, info.Width, info.Height, px, maxPixels)
+	}
+	return nil
+}
+
 // processVideo anonymizes one video task (Run, Process).
 func processVideo(ctx context.Context, det video.Detector, t Task, o Options) ImageResult {
 	start := time.Now()
@@ -146,7 +165,7 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 		det = v.Detector
 	}
 	fo := FileOptions{
-		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, Log: o.Log,
+		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, MaxPixels: o.MaxPixels, Log: o.Log,
 		Pipeline: video.PipelineOptions{
 			Workers: v.Workers, Hide: o.Hide,
 			Persist: v.Persist, Lookahead: v.Lookahead,

@@ -291,6 +291,7 @@ func TestVideoFileCorrupt(t *testing.T) {
 		VideoCodec: append(slices.Clone(videotest.X264), "-movflags", "+faststart"), AudioCodec: []string{"-c:a", "aac"}})
 	slow := videotest.MakeClip(t, src, videotest.ClipSpec{Name: "slow.mp4", W: 320, H: 240, Seconds: 2, Rate: "25", VideoCodec: videotest.X264, AudioCodec: []string{"-c:a", "aac"}})
 	mkv := videotest.MakeClip(t, src, videotest.ClipSpec{Name: "c.mkv", W: 320, H: 240, Seconds: 2, Rate: "25", VideoCodec: videotest.X264})
+	rateChange := makeRateChange(t, src) // 15 then 60 fps, index first
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -317,6 +318,7 @@ func TestVideoFileCorrupt(t *testing.T) {
 		{"truncated-faststart.mp4", cut(read(fast))}, // index first: the data ends early
 		{"truncated.mp4", cut(read(slow))},           // index last: missing
 		{"truncated.mkv", cut(read(mkv))},
+		{"truncated-rate-change.mp4", cut(read(rateChange))},
 		{"damaged.mp4", damage(read(fast))},
 		{"garbage.mp4", garbage},
 		{"empty.mov", nil},

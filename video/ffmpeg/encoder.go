@@ -393,3 +393,44 @@ func ffmpegEncoders(ffmpeg string) (map[string]bool, error) {
 	encoderCache.Store(ffmpeg, have)
 	return have, nil
 }
+
+// ErrNoEncoder means ffmpeg has no video encoder of the name asked for.
+var ErrNoEncoder = errors.New("ffmpeg has no such video encoder")
+
+// wellKnownEncoders are named first when an encoder is missing.
+var wellKnownEncoders = []string{"libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1", "mpeg4", "libxvid", "mjpeg"}
+
+// CheckEncoder asks ffmpeg (once per binary: `ffmpeg -hide_banner
+// -encoders`) whether it has the video encoder codec. An encoder it lacks
+// is an error wrapping ErrNoEncoder that names a few it has; without
+// ffmpeg, the error wraps ErrNotInstalled.
+func CheckEncoder(codec string) error {
+	ffmpeg, err := lookFFmpeg("ffmpeg")
+	if err != nil {
+		return err
+	}
+	have, err := ffmpegEncoders(ffmpeg)
+	if err != nil {
+		return err
+	}
+	if have[codec] {
+		return nil
+	}
+	var some []string
+	for _, c := range wellKnownEncoders {
+		if have[c] {
+			some = append(some, c)
+		}
+	}
+	if len(some) < 6 { // a build without the usual ones: name what it has
+		rest := make([]string, 0, len(have))
+		for c := range have {
+			if !slices.Contains(some, c) {
+				rest = append(rest, c)
+			}
+		}
+		slices.Sort(rest)
+		some = append(some, rest[:min(len(rest), 6-len(some))]...)
+	}
+	return fmt.Errorf("%w %q; it has %s, ... (ffmpeg -encoders lists them all)", ErrNoEncoder, codec, strings.Join(some, ", "))
+}

@@ -2,11 +2,13 @@ package ffmpeg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -166,4 +168,17 @@ func firstFrame(t testing.TB, path string) gocv.Mat {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return f.Mat
+}
+
+// TestCheckEncoder: an encoder ffmpeg has passes; one it lacks is refused,
+// naming some that it has.
+func TestCheckEncoder(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	if err := CheckEncoder("libx264"); err != nil {
+		t.Errorf("libx264: %v", err)
+	}
+	err := CheckEncoder("no-such-encoder")
+	if !errors.Is(err, ErrNoEncoder) || !strings.Contains(err.Error(), `"no-such-encoder"`) || !strings.Contains(err.Error(), "libx264") || !strings.Contains(err.Error(), "mpeg4") {
+		t.Errorf("no-such-encoder: %v, want ErrNoEncoder naming it and libx264, mpeg4", err)
+	}
 }

@@ -51,9 +51,15 @@ func Open(ctx context.Context, info VideoInfo) (*Source, error) {
 		return nil, fmt.Errorf("decode %s: no frame size", info.Path)
 	}
 	pixFmt, size := rawFormat(w, h)
+	// Every frame passes as it is (-fps_mode passthrough), timed in the
+	// input's own time base (-enc_time_base -1): in the default one, of
+	// the average rate, frames of a faster part of a file whose rate
+	// changes (15 then 60 fps) share timestamps, and the muxer's complaints
+	// about them would read as decoding errors. Those, which say a file is
+	// damaged, stay errors (finish).
 	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
 		"-i", info.Path, "-map", "0:v:0", "-an", "-sn", "-dn",
-		"-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
+		"-fps_mode", "passthrough", "-enc_time_base:v", "-1", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
 	s := &Source{ctx: ctx, info: info, cmd: cmd, pool: newMatPool(h, w, 8), stderr: &stderrTail{}, size: size}
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()

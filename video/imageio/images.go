@@ -35,13 +35,35 @@ func IsVideo(path string) bool { return videoExts[strings.ToLower(filepath.Ext(p
 // ErrDecode means a file could not be decoded as an image.
 var ErrDecode = errors.New("not a readable image")
 
+// ErrTooManyPixels means an image's header declares more pixels than the
+// cap it is read under (max_pixels): it is refused before any decoder
+// allocates them.
+var ErrTooManyPixels = errors.New("too many pixels")
+
+// DefaultMaxPixels is the pixel cap of Read and Decode: the default of the
+// max_pixels setting.
+const DefaultMaxPixels = 50_000_000
+
+// OpenCV's own limits (CV_IO_MAX_IMAGE_PIXELS, and 2^20 a side, checked in
+// validateInputImageSize). Over them, imdecode throws a C++ exception that
+// nothing catches across cgo: the whole process aborts. No cap passes them.
+const (
+	openCVMaxPixels = 1 << 30
+	openCVMaxSide   = 1 << 20
+)
+
 // maxImageBytes caps the size of an image file read into memory.
 const maxImageBytes = 512 << 20
 
 // Read reads and decodes an image file into an 8-bit BGR Mat (EXIF
-// orientation applied). The caller closes the Mat; on error no Mat is
-// allocated and there is nothing to close.
-func Read(path string) (gocv.Mat, error) {
+// orientation applied), capped at DefaultMaxPixels. The caller closes the
+// Mat; on error no Mat is allocated and there is nothing to close.
+func Read(path string) (gocv.Mat, error) { return ReadMax(path, DefaultMaxPixels) }
+
+// ReadMax is Read with a cap on the image's width x height (maxPixels;
+// 0 or less: DefaultMaxPixels), checked in the header before any pixel
+// is decoded.
+func ReadMax(path string, maxPixels int64) (gocv.Mat, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return gocv.Mat{}, err
@@ -53,14 +75,22 @@ func Read(path string) (gocv.Mat, error) {
 	if err != nil {
 		return gocv.Mat{}, err
 	}
-	return Decode(data)
+	return DecodeMax(data, maxPixels)
 }
 
 // Decode decodes encoded image bytes into an 8-bit BGR Mat (EXIF
-// orientation applied); on error no Mat is allocated.
-func Decode(data []byte) (gocv.Mat, error) {
+// orientation applied), capped at DefaultMaxPixels; on error no Mat is
+// allocated.
+func Decode(data []byte) (gocv.Mat, error) { return DecodeMax(data, DefaultMaxPixels) }
+
+// DecodeMax is Decode with a cap on the image's width x height (maxPixels;
+// 0 or less: DefaultMaxPixels).
+func DecodeMax(data []byte, maxPixels int64) (gocv.Mat, error) {
 	if len(data) == 0 {
 		return gocv.Mat{}, fmt.Errorf("%w: empty file", ErrDecode)
+	}
+	if _, _, _, err := Check(data, maxPixels); err != nil {
+		return gocv.Mat{}, err
 	}
 	if isJPEG(data) && jpegTruncated(data) {
 		return gocv.Mat{}, fmt.Errorf("%w: truncated JPEG (the data ends before the end-of-image marker)", ErrDecode)
@@ -75,6 +105,31 @@ func Decode(data []byte) (gocv.Mat, error) {
 		return gocv.Mat{}, fmt.Errorf("%w: corrupt or unsupported data", ErrDecode)
 	}
 	return m, nil
+}
+
+// Check is what DecodeMax asks of data before OpenCV sees it: its format
+// from its signature (one of Accepted: OpenCV's other decoders are never
+// reached) and its width and height from its header, at most maxPixels
+// (0 or less: DefaultMaxPixels) and within OpenCV's own limits. Errors wrap
+// ErrDecode, and ErrTooManyPixels for a size over the cap.
+func Check(data []byte, maxPixels int64) (f Format, w, h int, err error) {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	if f = Sniff(data); f == "" {
+		return "", 0, 0, fmt.Errorf("%w: not an image in a supported format (%s)", ErrDecode, Accepted)
+	}
+	if w, h, err = Size(f, data); err != nil {
+		return f, 0, 0, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	px := int64(w) * int64(h)
+	switch {
+	case px > maxPixels:
+		return f, w, h, fmt.Errorf("%w: %w: %dx%d %s (%d pixels) is over the %d-pixel limit (max_pixels)", ErrDecode, ErrTooManyPixels, w, h, f, px, maxPixels)
+	case px > openCVMaxPixels || w > openCVMaxSide || h > openCVMaxSide:
+		return f, w, h, fmt.Errorf("%w: %w: %dx%d %s is over the limits of OpenCV's decoder (%d pixels, %d a side)", ErrDecode, ErrTooManyPixels, w, h, f, openCVMaxPixels, openCVMaxSide)
+	}
+	return f, w, h, nil
 }
 
 func isJPEG(data []byte) bool { return len(data) >= 2 && data[0] == 0xFF && data[1] == 0xD8 }
@@ -170,4 +225,29 @@ func Encode(img gocv.Mat, ext string, jpegQuality int) ([]byte, error) {
 	out := make([]byte, len(b))
 	copy(out, b)
 	return out, nil
+}
+
+// IsTempName reports whether a file name is one of the temporary files
+// anonymize writes an output through before renaming it into place:
+// ".NAME.tmp-DIGITS" for an image NAME (WriteFileAtomic) and
+// ".STEM.tmp-DIGITS.EXT" for a video (ffmpeg.NewEncoder), where NAME and
+// EXT have an image and a video extension. A run that is killed leaves
+// such a file behind.
+func IsTempName(name string) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndex(name, ".tmp-")
+	if i <= 1 {
+		return false
+	}
+	stem, rest := name[1:i], name[i+len(".tmp-"):]
+	digits, ext, _ := strings.Cut(rest, ".")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return false
+	}
+	if ext == "" {
+		return IsImage(stem)
+	}
+	return IsVideo("." + ext)
 }

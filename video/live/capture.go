@@ -7,17 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // Live sources: a camera or a stream read by a capture goroutine that never
@@ -59,6 +62,37 @@ func (c cvCapture) FPS() float64 {
 
 func (c cvCapture) Close() error { return c.vc.Close() }
 
+// Size is the frame size the capture reports (0, 0 when it reports none).
+func (c cvCapture) Size() (w, h int) {
+	return int(c.vc.Get(gocv.VideoCaptureFrameWidth)), int(c.vc.Get(gocv.VideoCaptureFrameHeight))
+}
+
+// sizer is a Capture that tells its frame size before the first frame.
+type sizer interface{ Size() (w, h int) }
+
+// CheckSize refuses a capture whose frames are over maxPixels (width x
+// height; 0: imageio.DefaultMaxPixels), by the size it reports before any
+// frame is read; one that reports none passes (its frames are checked as
+// they come, see Options.MaxPixels). The error wraps
+// imageio.ErrTooManyPixels.
+func CheckSize(c Capture, name string, maxPixels int64) error {
+	if s, ok := c.(sizer); ok {
+		w, h := s.Size()
+		return checkPixels(name, w, h, maxPixels)
+	}
+	return nil
+}
+
+func checkPixels(name string, w, h int, maxPixels int64) error {
+	if maxPixels <= 0 {
+		maxPixels = imageio.DefaultMaxPixels
+	}
+	if px := int64(w) * int64(h); px > maxPixels {
+		return fmt.Errorf("live source %s: %w: %dx%d frames (%d pixels) are over the %d-pixel limit (max_pixels)", Redact(name), imageio.ErrTooManyPixels, w, h, px, maxPixels)
+	}
+	return nil
+}
+
 // IsStreamURL says whether a --stream value is a URL (rtsp://, http://,
 // udp://, ...) rather than a file.
 func IsStreamURL(s string) bool { return strings.Contains(s, "://") }
@@ -83,9 +117,56 @@ func OpenStream(source string) (Capture, error) {
 	vc, err := gocv.VideoCaptureFileWithAPI(source, gocv.VideoCaptureFFmpeg)
 	if err != nil || !vc.IsOpened() {
 		vc.Close()
+		if why := unreachable(source); why != "" {
+			return nil, fmt.Errorf("open %s: %s", Redact(source), why)
+		}
 		return nil, fmt.Errorf("open %s: OpenCV's FFmpeg backend cannot read it", Redact(source))
 	}
 	return cvCapture{vc}, nil
+}
+
+// defaultPorts are the TCP ports of the stream schemes that name none.
+var defaultPorts = map[string]string{"rtsp": "554", "rtsps": "322", "http": "80", "https": "443", "rtmp": "1935", "tcp": ""}
+
+// dialTimeout bounds the connection unreachable tries.
+const dialTimeout = 3 * time.Second
+
+// unreachable says why a stream URL over TCP could not be opened when
+// the reason is the network (connection refused, host unknown, no answer),
+// by trying to connect to its host and port; "" when the connection works
+// (the stream itself is what OpenCV could not read) or the URL is not over
+// TCP (udp://, a file).
+func unreachable(source string) string {
+	u, err := url.Parse(source)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	port, ok := defaultPorts[strings.ToLower(u.Scheme)]
+	if !ok {
+		return ""
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	if port == "" {
+		return ""
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	c, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err == nil {
+		c.Close()
+		return ""
+	}
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("connection refused (nothing listens at %s)", addr)
+	case errors.As(err, &dns):
+		return fmt.Sprintf("host %s not found (%v)", u.Hostname(), dns.Err)
+	case os.IsTimeout(err):
+		return fmt.Sprintf("%s not reachable (no answer within %v)", addr, dialTimeout)
+	}
+	return fmt.Sprintf("%s not reachable: %v", addr, err)
 }
 
 // OpenCamera opens camera device index. A device that does not exist is
@@ -156,6 +237,12 @@ type Options struct {
 	// OpenCV (default 5 s). Past it, the capture goroutine is left to close
 	// its frame and capture when OpenCV returns.
 	CloseWait time.Duration
+	// MaxPixels caps the frame size (width x height; 0:
+	// imageio.DefaultMaxPixels). A source whose frames are larger, by the
+	// size it reports when opened or by a frame captured, is stopped: Read
+	// returns an error wrapping imageio.ErrTooManyPixels, and it is not
+	// reopened (it would send the same frames again).
+	MaxPixels int64
 	Log       *slog.Logger
 }
 
@@ -318,13 +405,22 @@ func (s *Source) notify() {
 	}
 }
 
-// finish marks the end of capture: Read returns io.EOF once the queue is
-// empty.
+// finish marks the end of capture: Read returns io.EOF (or the error
+// that stopped it, see stop) once the queue is empty.
 func (s *Source) finish() {
 	s.mu.Lock()
-	s.end = io.EOF
+	if s.end == nil {
+		s.end = io.EOF
+	}
 	s.mu.Unlock()
 	s.notify()
+}
+
+// stop ends capture with err, which Read returns once the queue is empty.
+func (s *Source) stop(err error) {
+	s.mu.Lock()
+	s.end = err
+	s.mu.Unlock()
 }
 
 // wait sleeps for d of real time; false when ctx ended first.
@@ -398,8 +494,16 @@ func (s *Source) run(c Capture) {
 		}
 		attempt = 0
 	}
+	tooBig := func(err error) {
+		log.Error("live source stopped", "err", err)
+		s.stop(err)
+	}
 	if c != nil {
 		connected()
+		if err := CheckSize(c, s.o.Name, s.o.MaxPixels); err != nil {
+			tooBig(err)
+			return
+		}
 	}
 	for s.ctx.Err() == nil {
 		if c == nil {
@@ -418,6 +522,10 @@ func (s *Source) run(c Capture) {
 			}
 			c = nc
 			connected()
+			if err := CheckSize(c, s.o.Name, s.o.MaxPixels); err != nil {
+				tooBig(err)
+				return
+			}
 		}
 		m := gocv.NewMat()
 		if !c.Read(&m) || m.Empty() {
@@ -438,6 +546,11 @@ func (s *Source) run(c Capture) {
 			}
 			backoff = min(2*backoff, s.o.ReconnectMax)
 			continue
+		}
+		if err := checkPixels(s.o.Name, m.Cols(), m.Rows(), s.o.MaxPixels); err != nil {
+			m.Close() // never queued: no frame over the cap reaches the pipeline
+			tooBig(err)
+			return
 		}
 		backoff = s.o.ReconnectMin
 		if s.o.RealTime {

@@ -183,6 +183,7 @@ type watcher struct {
 	files  map[string]*watchFile
 	wait   map[*watchFile]bool // the files pending, not queued or running
 	others map[string]bool     // files seen that are neither images nor videos
+	dirs   map[string]bool     // the folders watched
 	claims map[string]string   // output -> the input writing it
 	seq    uint64
 
@@ -206,7 +207,7 @@ func newWatcher(det video.Detector, inputs []string, out string, o Options) (*wa
 		o.Jobs = runtime.NumCPU()
 	}
 	w := &watcher{det: det, o: o, log: o.Log, files: map[string]*watchFile{}, wait: map[*watchFile]bool{},
-		others: map[string]bool{}, claims: map[string]string{}}
+		others: map[string]bool{}, claims: map[string]string{}, dirs: map[string]bool{}}
 	var absOut string
 	if out != "" {
 		var err error
@@ -314,6 +315,7 @@ func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	for _, r := range w.roots {
 		w.walk(r, r.in)
 	}
+	w.removeStaleTemps()
 	w.sweep(time.Now())
 	w.log.Info("watching", "folders", len(w.roots), "files", len(w.files), "settle_ms", w.o.Settle.Milliseconds())
 	if w.o.Ready != nil {
@@ -366,6 +368,16 @@ loop:
 	return w.summary(), nil
 }
 
+// removeStaleTemps removes the temporary files a killed run left in the
+// output folders of the files found at start (batch.RemoveStaleTemps).
+func (w *watcher) removeStaleTemps() {
+	var tasks []batch.Task
+	for p, f := range w.files {
+		tasks = append(tasks, batch.Task{Input: p, Output: w.outputPath(f.root, p)})
+	}
+	batch.RemoveStaleTemps(batch.OutputDirs(tasks), batch.StaleTempAge, w.log)
+}
+
 // walk looks at every file under dir (a folder in r), watching each folder
 // before listing it, so that nothing created meanwhile is missed.
 func (w *watcher) walk(r *watchRoot, dir string) {
@@ -385,6 +397,8 @@ func (w *watcher) walk(r *watchRoot, dir string) {
 			}
 			if err := w.fsw.Add(p); err != nil {
 				w.log.Error("cannot watch folder; files arriving in it are missed", "dir", p, "err", err)
+			} else {
+				w.dirs[p] = true
 			}
 			return nil
 		}
@@ -492,6 +506,9 @@ func (w *watcher) event(ev fsnotify.Event) {
 	}
 	st, err := os.Stat(p)
 	if err != nil { // removed or renamed away
+		if w.dirs[p] {
+			w.unwatch(p)
+		}
 		if f := w.files[p]; f != nil {
 			w.unpend(f)
 		}
@@ -514,6 +531,20 @@ func (w *watcher) event(ev fsnotify.Event) {
 		w.others[p] = true
 	default:
 		w.pend(w.file(r, p), now.Add(w.o.Settle))
+	}
+}
+
+// unwatch stops watching dir, a folder removed or renamed away, and the
+// folders below it. A folder renamed keeps its inotify watches, under its
+// old name: adding its new name would find them and not rename them, and
+// the kernel drops the moved folder's own watch, so its new name (which
+// the Create event for it walks and watches afresh) would go unwatched.
+func (w *watcher) unwatch(dir string) {
+	for d := range w.dirs {
+		if within(d, dir) {
+			delete(w.dirs, d)
+			_ = w.fsw.Remove(d) // gone already when the folder was deleted
+		}
 	}
 }
 

@@ -714,3 +714,77 @@ func TestIgnoredName(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchRemovesStaleTemps: at start, a watch removes the temporary file
+// a killed run left beside an output (our own name, long unmodified),
+// and leaves a fresh one and a user's file alone.
+func TestWatchRemovesStaleTemps(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	if err := os.MkdirAll(filepath.Join(out, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(in, "sub"), 0o755)
+	os.WriteFile(filepath.Join(in, "sub", "a.png"), pngBytes(t, 32, 24, 1, 1), 0o644)
+	old := time.Now().Add(-2 * batch.StaleTempAge)
+	stale, fresh, user := filepath.Join(out, "sub", ".a.png.tmp-42"), filepath.Join(out, "sub", ".b.png.tmp-43"), filepath.Join(out, "sub", ".notes.tmp-1")
+	for _, p := range []string{stale, fresh, user} {
+		os.WriteFile(p, []byte("x"), 0o644)
+		if p != fresh {
+			os.Chtimes(p, old, old)
+		}
+	}
+	r := startWatch(t, &countingDetector{}, in, out, 0, 1)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there (%v)", err)
+	}
+	for _, p := range []string{fresh, user} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+	r.waitDone(1, 20*time.Second)
+}
+
+// TestWatchRenamedSubfolder: a watched subfolder renamed within the watched
+// folder goes on being watched under its new name (a file copied into it,
+// or into a folder below it, later is done), and its old name is no longer
+// watched.
+func TestWatchRenamedSubfolder(t *testing.T) {
+	root := t.TempDir()
+	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
+	os.MkdirAll(filepath.Join(in, "old", "deep"), 0o755)
+	os.WriteFile(filepath.Join(in, "old", "first.png"), pngBytes(t, 8, 8, 1, 1), 0o644)
+	run := startWatch(t, &countingDetector{}, in, out, 50*time.Millisecond, 1)
+	run.waitDone(1, 20*time.Second)
+
+	if err := os.Rename(filepath.Join(in, "old"), filepath.Join(in, "new")); err != nil {
+		t.Fatal(err)
+	}
+	// The renamed folder's files are done under their new names, and files
+	// arriving later in it (and below it) are done too.
+	os.WriteFile(filepath.Join(in, "new", "later.png"), pngBytes(t, 8, 8, 2, 1), 0o644)
+	os.WriteFile(filepath.Join(in, "new", "deep", "deeper.png"), pngBytes(t, 8, 8, 3, 1), 0o644)
+	want := map[string]bool{
+		filepath.Join(in, "new", "first.png"): true, filepath.Join(in, "new", "later.png"): true,
+		filepath.Join(in, "new", "deep", "deeper.png"): true,
+	}
+	for _, r := range run.waitDone(len(want), 20*time.Second) {
+		if !want[r.Input] {
+			t.Errorf("done %s, want only %v", r.Input, want)
+		}
+	}
+	// The old name, made again, is a new folder: watched afresh.
+	os.MkdirAll(filepath.Join(in, "old"), 0o755)
+	os.WriteFile(filepath.Join(in, "old", "again.png"), pngBytes(t, 8, 8, 4, 1), 0o644)
+	if r := run.waitDone(1, 20*time.Second); r[0].Input != filepath.Join(in, "old", "again.png") {
+		t.Errorf("done %s, want old/again.png", r[0].Input)
+	}
+	if _, err := os.Stat(filepath.Join(out, "new", "deep", "deeper.png")); err != nil {
+		t.Errorf("output of new/deep/deeper.png: %v", err)
+	}
+	for _, d := range run.w.fsw.WatchList() {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("a folder that is gone is still watched: %s", d)
+		}
+	}
+}
