@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -22,6 +23,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -272,4 +274,33 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// testConfig writes a config for the tests that run models: the
+// repository's runtime library, the models folder and model given, CPU
+// only, a short reload debounce (reload.watch as given, new folders
+// adopted), top lines before any table and tables after the others.
+func testConfig(t *testing.T, modelsDir, model string, reloadWatch bool, top, tables string) string {
+	t.Helper()
+	repo, err := config.Load(repoConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config.toml")
+	writeFile(t, path, fmt.Appendf(nil, `models_dir = %q
+model = %q
+%s
+
+[runtime]
+library = %q
+providers = ["cpu"]
+
+[reload]
+watch = %v
+debounce_ms = 100
+adopt_new = true
+
+%s
+`, modelsDir, model, top, repo.Runtime.Library, reloadWatch, tables))
+	return path
 }

@@ -27,7 +27,6 @@ import (
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
-	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video/imageio"
@@ -162,26 +161,7 @@ func (r *serveRun) metric(t *testing.T, series string, hdr ...string) float64 {
 // [serve] lines given.
 func serveConfig(t *testing.T, modelsDir, model string, reloadWatch bool, serveLines ...string) string {
 	t.Helper()
-	repo, err := config.Load(repoConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "config.toml")
-	writeFile(t, path, fmt.Appendf(nil, `models_dir = %q
-model = %q
-
-[runtime]
-library = %q
-providers = ["cpu"]
-
-[reload]
-watch = %v
-debounce_ms = 100
-
-[serve]
-%s
-`, modelsDir, model, repo.Runtime.Library, reloadWatch, strings.Join(serveLines, "\n")))
-	return path
+	return testConfig(t, modelsDir, model, reloadWatch, "", "[serve]\n"+strings.Join(serveLines, "\n"))
 }
 
 // defaultServeConfig runs the installed face model.

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image/color"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
-	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/testenv"
 )
 
@@ -83,28 +81,7 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 // settings as given, and top-level lines given (before any table).
 func watchConfig(t *testing.T, modelsDir string, reloadWatch bool, topLines ...string) string {
 	t.Helper()
-	repo, err := config.Load(repoConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "config.toml")
-	writeFile(t, path, fmt.Appendf(nil, `models_dir = %q
-model = %q
-%s
-
-[runtime]
-library = %q
-providers = ["cpu"]
-
-[watch]
-settle_ms = 100
-
-[reload]
-watch = %v
-debounce_ms = 100
-adopt_new = true
-`, modelsDir, testenv.Model(t, "yunet-n-dynamic"), strings.Join(topLines, "\n"), repo.Runtime.Library, reloadWatch))
-	return path
+	return testConfig(t, modelsDir, testenv.Model(t, "yunet-n-dynamic"), reloadWatch, strings.Join(topLines, "\n"), "[watch]\nsettle_ms = 100")
 }
 
 // TestWatchCLI runs `anonymize --watch` on real photos with the real face
