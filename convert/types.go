@@ -9,7 +9,10 @@ package convert
 // Box is an axis-aligned rectangle in pixels of the source image:
 // (X1,Y1) top-left inclusive, (X2,Y2) bottom-right exclusive.
 type Box struct {
-	X1, Y1, X2, Y2 float32
+	X1 float32 `json:"x1"`
+	Y1 float32 `json:"y1"`
+	X2 float32 `json:"x2"`
+	Y2 float32 `json:"y2"`
 }
 
 // W is the box width (never negative).

@@ -11,5 +11,5 @@ rm -rf demo && mkdir -p demo/photos/group
 for f in astronaut.png messi5.jpg portrait_mpface.jpg; do [ -f "$SRC/$f" ] && cp "$SRC/$f" demo/photos/; done
 for f in group_uf2.jpg crowd_uf1.jpg; do [ -f "$SRC/$f" ] && cp "$SRC/$f" demo/photos/group/; done
 [ -n "$(ls -A demo/photos)" ] || cp "$SRC"/*.jpg demo/photos/ 2>/dev/null || true
-./anonymize --json demo/audit.json demo/photos
+./anonymize --audit demo/audit.json demo/photos
 echo "demo: anonymized copies are in demo/photos_anonymized/ (audit record: demo/audit.json)"

@@ -61,7 +61,7 @@ func cmdFolder(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) err
 	}
 	defer det.Close()
 
-	opts := app.FolderOptions{Audit: c.String("json"), Version: version, Log: log}
+	opts := app.FolderOptions{Audit: auditPath(c, log), Version: version, Log: log}
 	quiet := c.Bool("quiet")
 	finish := func() {}
 	if !quiet && isTerminal(env.Stderr) {

@@ -35,7 +35,7 @@ func TestFolderRunRefusesBombs(t *testing.T) {
 	for _, p := range photos {
 		copyFile(t, shared(t, p), filepath.Join(in, p))
 	}
-	code, _, stderr := runCLI(t, "--config", cfg, "--out", out, "--style", "solid", "--json", audit, "--jobs", "2", in)
+	code, _, stderr := runCLI(t, "--config", cfg, "--out", out, "--style", "solid", "--audit", audit, "--jobs", "2", in)
 	if code != exitSomeFailed {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitSomeFailed, stderr)
 	}

@@ -35,7 +35,7 @@ func TestMockModelKnownAnswer(t *testing.T) {
 	t.Run("all red", func(t *testing.T) {
 		in, out, audit := filepath.Join(root, "red.png"), filepath.Join(root, "out-red"), filepath.Join(root, "red.json")
 		writePNG(t, in, 40, 30, func(x, y int) color.NRGBA { return red })
-		code, _, stderr := runCLI(t, "--config", cfg, "--model", mock, "--style", "solid", "--shape", "box", "--format", "png", "--out", out, "--json", audit, in)
+		code, _, stderr := runCLI(t, "--config", cfg, "--model", mock, "--style", "solid", "--shape", "box", "--format", "png", "--out", out, "--audit", audit, in)
 		if code != exitOK {
 			t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 		}
@@ -49,7 +49,7 @@ func TestMockModelKnownAnswer(t *testing.T) {
 			}
 		}
 		im := readAudit(t, audit).image(t, in)
-		if im.Model == nil || im.Model.Name != "mock" || len(im.Detections) == 0 {
+		if !strings.HasPrefix(im.Model, "mock@") || len(im.Detections) == 0 {
 			t.Fatalf("audit: %+v, want detections by the mock", im)
 		}
 		whole := im.Detections[0]
@@ -67,7 +67,7 @@ func TestMockModelKnownAnswer(t *testing.T) {
 			}
 			return other(x, y)
 		})
-		code, _, stderr := runCLI(t, "--config", cfg, "--model", mock, "--style", "solid", "--shape", "box", "--mask-scale", "1.3", "--format", "png", "--out", out, "--json", audit, in)
+		code, _, stderr := runCLI(t, "--config", cfg, "--model", mock, "--style", "solid", "--shape", "box", "--mask-scale", "1.3", "--format", "png", "--out", out, "--audit", audit, in)
 		if code != exitOK {
 			t.Fatalf("exit %d; stderr:\n%s", code, stderr)
 		}
@@ -129,7 +129,7 @@ height = 0
 `))
 	in, out, audit := filepath.Join(root, "in.png"), filepath.Join(root, "out"), filepath.Join(root, "audit.json")
 	writePNG(t, in, 40, 30, func(x, y int) color.NRGBA { return color.NRGBA{uint8(5 * x), uint8(7 * y), 90, 255} })
-	code, _, stderr := runCLI(t, "--config", cfg, "--model", dir, "--style", "solid", "--format", "png", "--out", out, "--json", audit, in)
+	code, _, stderr := runCLI(t, "--config", cfg, "--model", dir, "--style", "solid", "--format", "png", "--out", out, "--audit", audit, in)
 	if code != exitSomeFailed {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitSomeFailed, stderr)
 	}

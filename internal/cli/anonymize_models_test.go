@@ -50,7 +50,7 @@ colour = "#00ff00"
 	}
 	out := filepath.Join(root, "out")
 	audit := filepath.Join(root, "audit.json")
-	code, _, stderr := runCLI(t, "--config", cfg, "--out", out, "--json", audit, filepath.Dir(in))
+	code, _, stderr := runCLI(t, "--config", cfg, "--out", out, "--audit", audit, filepath.Dir(in))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -66,8 +66,8 @@ colour = "#00ff00"
 		}
 	}
 	im := readAudit(t, audit).image(t, in)
-	if im.Model == nil || !strings.Contains(im.Model.Name, "yunet-n-dynamic") || !strings.Contains(im.Model.Name, "mock") {
-		t.Errorf("audit model %+v, want both models named", im.Model)
+	if !strings.Contains(im.Model, "yunet-n-dynamic@") || !strings.Contains(im.Model, "mock@") {
+		t.Errorf("audit model %q, want both models named", im.Model)
 	}
 	if len(im.Detections) != 5 {
 		t.Errorf("%d detections, want 4 faces and the red quadrant", len(im.Detections))

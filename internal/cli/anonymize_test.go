@@ -53,7 +53,7 @@ func TestAnonymizeTree(t *testing.T) {
 	}
 	inputsBefore := treeState(t, in)
 
-	args := []string{"--config", cfg, "--out", out, "--style", "solid", "--format", "png", "--json", audit, "--jobs", "2", in}
+	args := []string{"--config", cfg, "--out", out, "--style", "solid", "--format", "png", "--audit", audit, "--jobs", "2", in}
 
 	// ---- first run
 	code, _, stderr := runCLI(t, args...)
@@ -119,20 +119,21 @@ func TestAnonymizeTree(t *testing.T) {
 		sum := sha256.Sum256(onnx)
 		parts = append(parts, auditModel{Name: p.name, Version: man.Version, SHA256: hex.EncodeToString(sum[:]), Threshold: p.threshold})
 	}
-	wantModel := auditModel{Name: parts[0].Name + "+" + parts[1].Name, Version: parts[0].Version + "+" + parts[1].Version, Models: parts}
-	sameModel := func(got auditModel) bool {
-		return got.Name == wantModel.Name && got.Version == wantModel.Version && reflect.DeepEqual(got.Models, parts)
-	}
-	if !sameModel(a.Model) {
-		t.Errorf("audit model %+v, want %+v", a.Model, wantModel)
+	// Each model is listed once; an image names the models that ran on it.
+	wantRef := parts[0].Name + "@" + parts[0].Version + "+" + parts[1].Name + "@" + parts[1].Version
+	if !reflect.DeepEqual(a.Models, parts) {
+		t.Errorf("audit models %+v, want %+v", a.Models, parts)
 	}
 	if a.Summary.Done != 2 || a.Summary.Failed != 3 {
 		t.Errorf("audit summary %+v, want 2 done and 3 failed", a.Summary)
 	}
 	boxesOf := func(im auditImage) [][4]float64 {
 		t.Helper()
-		if im.Status != "done" || im.Model == nil || !sameModel(*im.Model) {
-			t.Errorf("%s: status %q, model %+v; want done by %+v", im.Input, im.Status, im.Model, wantModel)
+		if im.Status != "done" || im.Model != wantRef {
+			t.Errorf("%s: status %q, models %q; want done by %q", im.Input, im.Status, im.Model, wantRef)
+		}
+		if in, out := treeState(t, filepath.Dir(im.Input))[filepath.Base(im.Input)], treeState(t, filepath.Dir(im.Output))[filepath.Base(im.Output)]; im.InputSHA != in || im.OutputSHA != out {
+			t.Errorf("%s: sha256 %s -> %s in the audit, want %s -> %s", im.Input, im.InputSHA, im.OutputSHA, in, out)
 		}
 		var boxes [][4]float64
 		for i, d := range im.Detections {
@@ -379,7 +380,7 @@ func TestFormatConversionAndCollision(t *testing.T) {
 	in2, out2, audit := filepath.Join(root, "in2"), filepath.Join(root, "out2"), filepath.Join(root, "audit.json")
 	copyFile(t, shared(t, "portrait_mpface.jpg"), filepath.Join(in2, "a.jpg"))
 	writePNG(t, filepath.Join(in2, "a.png"), 64, 48, func(x, y int) color.NRGBA { return color.NRGBA{uint8(x), uint8(y), 200, 255} })
-	code, _, stderr := runCLI(t, "--config", cfg, "--jobs", "2", "--format", "png", "--out", out2, "--json", audit, in2)
+	code, _, stderr := runCLI(t, "--config", cfg, "--jobs", "2", "--format", "png", "--out", out2, "--audit", audit, in2)
 	if code != exitSomeFailed {
 		t.Fatalf("colliding outputs: exit %d, want %d; stderr:\n%s", code, exitSomeFailed, stderr)
 	}
@@ -408,5 +409,21 @@ func TestFormatConversionAndCollision(t *testing.T) {
 	want, got := decode(t, done[0].Input), decode(t, filepath.Join(out2, "a.png"))
 	if got.w != want.w || got.h != want.h {
 		t.Errorf("a.png is %dx%d; it should come from %s, %dx%d", got.w, got.h, done[0].Input, want.w, want.h)
+	}
+}
+
+// TestAuditJSONDeprecated: --json still writes the audit record, for one
+// release, and says to use --audit.
+func TestAuditJSONDeprecated(t *testing.T) {
+	cfg := repoConfig(t)
+	root := t.TempDir()
+	in, audit := filepath.Join(root, "in"), filepath.Join(root, "audit.json")
+	copyFile(t, shared(t, "astronaut.png"), filepath.Join(in, "a.png"))
+	code, _, stderr := runCLI(t, "--config", cfg, "--json", audit, "--out", filepath.Join(root, "out"), in)
+	if code != exitOK || !strings.Contains(stderr, "--json is deprecated") {
+		t.Fatalf("exit %d, stderr %q; want 0 and the deprecation", code, stderr)
+	}
+	if a := readAudit(t, audit); len(a.Images) != 1 || len(a.Models) != 2 {
+		t.Errorf("audit record: %d images, %d models; want 1 and the 2 default face models", len(a.Images), len(a.Models))
 	}
 }

@@ -81,7 +81,9 @@ var (
 func anonymizeFlags() []cli.Flag {
 	flags := []cli.Flag{flagConfig}
 	flags = append(flags, settingFlags("out", "model", "threshold", "tiles", "style", "shape", "mask-scale", "format")...)
-	flags = append(flags, &cli.StringFlag{Name: "json", Usage: "write an audit record to `FILE`: per image the model (name, version, sha256), threshold and every box with score and label"})
+	flags = append(flags,
+		&cli.StringFlag{Name: "audit", Usage: "write an audit record to `FILE`: each model (name, version, sha256, threshold, style), and per input its sha256, its output's and every box with score and label"},
+		&cli.StringFlag{Name: "json", Hidden: true, Usage: "deprecated name of --audit (`FILE`)"})
 	flags = append(flags, settingFlags("jobs", "overwrite", "threads")...)
 	flags = append(flags,
 		&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "keep running: anonymize what is in the folders, then every new or changed image and video as it arrives"},

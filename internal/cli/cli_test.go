@@ -66,7 +66,7 @@ func TestHelpExitsZero(t *testing.T) {
 		}
 	}
 	_, stdout, _ := runCLI(t, "--help")
-	for _, want := range []string{"--out", "--style", "--json", "Exit codes: 0"} {
+	for _, want := range []string{"--out", "--style", "--audit", "Exit codes: 0"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("anonymize --help does not mention %q", want)
 		}

@@ -165,8 +165,8 @@ func stderrLines(stderr, s string) []string {
 
 // The audit record (--json), as a reader of the file sees it.
 type auditFile struct {
-	Tool    string     `json:"tool"`
-	Model   auditModel `json:"model"`
+	Tool    string       `json:"tool"`
+	Models  []auditModel `json:"models"` // each model that ran, once
 	Summary struct {
 		Done, Skipped, Failed int
 		HiddenWhole           int `json:"hidden_whole"`
@@ -183,13 +183,15 @@ type auditModel struct {
 }
 
 type auditImage struct {
-	Input      string      `json:"input"`
-	Output     string      `json:"output"`
-	Status     string      `json:"status"`
-	Error      string      `json:"error"`
-	Width      int         `json:"width"`
-	Height     int         `json:"height"`
-	Model      *auditModel `json:"model"`
+	Input      string `json:"input"`
+	Output     string `json:"output"`
+	Status     string `json:"status"`
+	Error      string `json:"error"`
+	Width      int    `json:"width"`
+	Height     int    `json:"height"`
+	Model      string `json:"model"` // name@version of each model that ran on it, joined by +
+	InputSHA   string `json:"input_sha256"`
+	OutputSHA  string `json:"output_sha256"`
 	Detections []struct {
 		Box   *struct{ X1, Y1, X2, Y2 float64 } `json:"box"`
 		Score *float64                          `json:"score"`

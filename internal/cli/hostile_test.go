@@ -80,7 +80,7 @@ func TestHostileInputs(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIHelperProcess$")
-	cmd.Env = append(os.Environ(), "ANONYMIZE_CLI_HELPER="+strings.Join([]string{"--config", cfg, "--style", "solid", "--out", out, "--json", audit, in}, "\n"))
+	cmd.Env = append(os.Environ(), "ANONYMIZE_CLI_HELPER="+strings.Join([]string{"--config", cfg, "--style", "solid", "--out", out, "--audit", audit, in}, "\n"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()

@@ -54,3 +54,13 @@ func liveErr(res app.LiveResult, name string) error {
 	}
 	return nil
 }
+
+// auditPath is the audit record's file: --audit, or the deprecated --json
+// (which says so).
+func auditPath(c *cli.Context, log *slog.Logger) string {
+	if c.IsSet("json") && !c.IsSet("audit") {
+		log.Warn("--json is deprecated and will be removed in the next release: use --audit FILE")
+		return c.String("json")
+	}
+	return c.String("audit")
+}

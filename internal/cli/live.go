@@ -33,8 +33,8 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 	if c.Bool("watch") {
 		return usageErr("--watch is for folders; it cannot be combined with --camera or --stream")
 	}
-	if c.IsSet("json") {
-		return usageErr("--json is for images; live mode logs its counts every %v and prints a summary", app.LiveStatsEvery)
+	if c.IsSet("audit") || c.IsSet("json") {
+		return usageErr("--audit is for images; live mode logs its counts every %v and prints a summary", app.LiveStatsEvery)
 	}
 	if cfg.Output.Dir == "" {
 		return usageErr("live mode writes segment files: give --out DIR (or output.dir in the config)")

@@ -366,7 +366,7 @@ func TestLiveUsageErrors(t *testing.T) {
 		{[]string{"--stream", "rtsp://127.0.0.1:1/x", "--out", out, "photos"}, "no PATH arguments"},
 		{[]string{"--stream", "rtsp://127.0.0.1:1/x", "--out", out, "--watch"}, "--watch"},
 		{[]string{"--stream", "rtsp://127.0.0.1:1/x", "--out", out, "--preview", "nonsense"}, "preview address"},
-		{[]string{"--stream", "rtsp://127.0.0.1:1/x", "--out", out, "--json", filepath.Join(out, "a.json")}, "--json is for images"},
+		{[]string{"--stream", "rtsp://127.0.0.1:1/x", "--out", out, "--audit", filepath.Join(out, "a.json")}, "--audit is for images"},
 	} {
 		start := time.Now()
 		code, _, stderr := runCLI(t, append([]string{"--config", cfg}, tc.args...)...)

@@ -123,14 +123,14 @@ func checkFourFaces(t *testing.T, cfg, sum string) {
 	in := filepath.Join(root, "in", "group_uf2.jpg")
 	copyFile(t, shared(t, "group_uf2.jpg"), in)
 	audit := filepath.Join(root, "audit.json")
-	code, _, stderr := runCLI(t, "--config", cfg, "--model", "yunet-n-dynamic", "--style", "solid", "--json", audit,
+	code, _, stderr := runCLI(t, "--config", cfg, "--model", "yunet-n-dynamic", "--style", "solid", "--audit", audit,
 		"--out", filepath.Join(root, "out"), in)
 	if code != exitOK {
 		t.Fatalf("anonymize --model yunet-n-dynamic: exit %d; stderr:\n%s", code, stderr)
 	}
 	a := readAudit(t, audit)
-	if a.Model.Name != "yunet-n-dynamic" || a.Model.SHA256 != sum {
-		t.Errorf("audit model %s sha256 %s, want yunet-n-dynamic %s", a.Model.Name, a.Model.SHA256, sum)
+	if len(a.Models) != 1 || a.Models[0].Name != "yunet-n-dynamic" || a.Models[0].SHA256 != sum {
+		t.Errorf("audit models %+v, want yunet-n-dynamic with sha256 %s", a.Models, sum)
 	}
 	if im := a.image(t, in); im.Status != "done" || len(im.Detections) != 4 {
 		t.Errorf("group_uf2.jpg: status %q, %d detections, want 4 faces hidden", im.Status, len(im.Detections))

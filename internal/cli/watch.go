@@ -35,7 +35,7 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 	defer stopReload()
 
 	start := time.Now()
-	sum, err := app.Watch(c.Context, det, c.Args().Slice(), cfg, app.FolderOptions{Audit: c.String("json"), Version: version, Log: log})
+	sum, err := app.Watch(c.Context, det, c.Args().Slice(), cfg, app.FolderOptions{Audit: auditPath(c, log), Version: version, Log: log})
 	elapsed := time.Since(start)
 	if err != nil {
 		return exitFor(err)

@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestWatchCLI(t *testing.T) {
 	os.MkdirAll(out, 0o755)
 	astro, group := filepath.Join(in, "astronaut.png"), filepath.Join(in, "group_uf2.jpg")
 	copyFile(t, shared(t, "astronaut.png"), astro)
-	args := []string{"--config", cfg, "--watch", in, "--out", out, "--style", "solid", "--format", "png", "--json", audit}
+	args := []string{"--config", cfg, "--watch", in, "--out", out, "--style", "solid", "--format", "png", "--audit", audit}
 
 	r := startCLI(t, args...)
 	waitFile(t, filepath.Join(out, "astronaut.png"), 30*time.Second)
@@ -157,7 +158,7 @@ func TestWatchHotReload(t *testing.T) {
 			red := func(x, y int) color.NRGBA { return color.NRGBA{255, 0, 0, 255} }
 			writePNG(t, filepath.Join(in, "before.png"), 40, 30, red)
 
-			r := startCLI(t, "--config", cfg, "--watch", in, "--out", out, "--style", "solid", "--shape", "box", "--json", audit)
+			r := startCLI(t, "--config", cfg, "--watch", in, "--out", out, "--style", "solid", "--shape", "box", "--audit", audit)
 			waitFile(t, filepath.Join(out, "before.png"), 30*time.Second)
 
 			// The mock, made aside and moved in whole.
@@ -190,11 +191,14 @@ func TestWatchHotReload(t *testing.T) {
 				t.Errorf("before.png was hidden: it was done before the mock came")
 			}
 			a := readAudit(t, audit)
-			if m := a.image(t, filepath.Join(in, "after.png")).Model; m == nil || !strings.Contains(m.Name, "mock") {
-				t.Errorf("audit: after.png done by %+v, want the mock among the models", m)
+			if m := a.image(t, filepath.Join(in, "after.png")).Model; !strings.Contains(m, "mock@") {
+				t.Errorf("audit: after.png done by %q, want the mock among the models", m)
 			}
-			if m := a.image(t, filepath.Join(in, "before.png")).Model; m == nil || strings.Contains(m.Name, "mock") {
-				t.Errorf("audit: before.png done by %+v, want the face model alone", m)
+			if m := a.image(t, filepath.Join(in, "before.png")).Model; m == "" || strings.Contains(m, "mock") {
+				t.Errorf("audit: before.png done by %q, want the face model alone", m)
+			}
+			if !slices.ContainsFunc(a.Models, func(m auditModel) bool { return m.Name == "mock" }) {
+				t.Errorf("audit models %+v, want the mock adopted during the watch listed", a.Models)
 			}
 			if l := stderrLines(r.stderr.String(), filepath.Join(in, "after.png")); len(l) != 1 || !strings.Contains(l[0], "model=yunet-n-dynamic+mock") {
 				t.Errorf("the log line for after.png does not name both models: %q", l)
