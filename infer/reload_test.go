@@ -401,3 +401,39 @@ func TestBrokenFolderDoesNotBlockReloads(t *testing.T) {
 		t.Errorf("a reload that changes nothing logs nothing:\n%s", logs.String()[before:])
 	}
 }
+
+// TestFailedReplacementKeepsModel: a new version of a running model, in a
+// folder of its own, that cannot load (random bytes) leaves the running
+// version in place: a failed replacement never removes a detector. (It
+// removed it, leaving only the mock, so faces went unhidden.)
+func TestFailedReplacementKeepsModel(t *testing.T) {
+	rt := newRuntime(t)
+	dir := t.TempDir()
+	installAs(t, dir, "faces", "yunet-n-dynamic", "1")
+	faces, mock := filepath.Join(dir, "faces"), mockDir(t)
+	want := []infer.Spec{{Dir: faces}, {Dir: mock}}
+	set, err := rt.NewSet(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	r := &infer.Reloader{Set: set, ModelsDir: dir, AdoptNew: true, Log: slog.New(slog.DiscardHandler),
+		Specs: func() ([]infer.Spec, error) { return want, nil }}
+	r.Start()
+	v2 := filepath.Join(dir, "faces-v2")
+	os.MkdirAll(v2, 0o755)
+	man, err := os.ReadFile(filepath.Join(faces, models.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(v2, models.ManifestFile), regexp.MustCompile(`(?m)^version = .*$`).ReplaceAll(man, []byte(`version = "2"`)), 0o644)
+	os.WriteFile(filepath.Join(v2, models.ModelFile), bytes.Repeat([]byte{0x5a, 0x13, 0xc7}, 4000), 0o644)
+	for range 2 { // the second time, the failure is known
+		if err := r.Reload(); err == nil {
+			t.Fatal("reload with a broken new version: no error")
+		}
+		if got := set.Info(); got.Name != "faces+mock" || got.Version != "1+1" {
+			t.Fatalf("after a failed replacement %s %s runs, want faces+mock 1+1", got.Name, got.Version)
+		}
+	}
+}

@@ -25,6 +25,11 @@ import (
 type Spec struct {
 	Dir     string
 	Options LoadOptions
+	// Replaces are the folders of running models this spec takes the
+	// place of (an adopted new version, or adopt = "replace"). If it
+	// fails to load or is refused, they go on running: a failed
+	// replacement never removes a detector.
+	Replaces []string
 }
 
 // Event reports a reload outcome.
@@ -222,6 +227,7 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 			}
 			errs = append(errs, fmt.Errorf("%s: unchanged since it failed: %w", sp.Dir, ferr))
 			s.log.Warn("model still refused: unchanged since it failed", "dir", sp.Dir, "err", ferr)
+			next = append(next, kept(byDir, sp.Replaces, next)...)
 			continue
 		}
 		var m *Model
@@ -258,6 +264,7 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 			if prev != nil {
 				next = append(next, prev)
 			}
+			next = append(next, kept(byDir, sp.Replaces, next)...)
 			continue
 		}
 		sl := &slot{spec: sp, key: key, model: m}
@@ -265,6 +272,19 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 		next = append(next, sl)
 	}
 	return next, loaded, errs
+}
+
+// kept is the running models of the folders in dirs that are not in next
+// yet: those a failed replacement leaves running.
+func kept(byDir map[string]*slot, dirs []string, next []*slot) []*slot {
+	var out []*slot
+	for _, d := range dirs {
+		sl := byDir[filepath.Clean(d)]
+		if sl != nil && !slices.Contains(next, sl) && !slices.Contains(out, sl) {
+			out = append(out, sl)
+		}
+	}
+	return out
 }
 
 // retire closes the models of old that next no longer runs, each after its

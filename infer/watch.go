@@ -73,6 +73,9 @@ func (r *Reloader) Reload() error {
 			if _, err := models.ReadManifest(d); err != nil {
 				continue // not (yet) a complete model folder: look again later
 			}
+			if _, err := os.Stat(filepath.Join(d, models.ModelFile)); err != nil {
+				continue // its model.onnx is not there yet
+			}
 			r.known[d] = true
 			r.adopted = append(r.adopted, d)
 			r.log().Info("new model folder", "dir", d)
@@ -120,18 +123,18 @@ func Adopt(specs []Spec, adopted Spec, replace bool) []Spec {
 		}
 		same := err == nil && om.Name == nm.Name
 		if same || (replace && err == nil && overlaps(hides, nm.Hide)) {
-			if !replaced {
-				out = append(out, adopted)
-				replaced = true
-			}
+			adopted.Replaces = append(adopted.Replaces, sp.Dir)
+			replaced = true
 			continue
 		}
 		out = append(out, sp)
 	}
 	if !replaced {
-		out = append(out, adopted)
+		return append(out, adopted)
 	}
-	return out
+	// In the place of the first model it replaces.
+	at := slices.IndexFunc(specs, func(sp Spec) bool { return sp.Dir == adopted.Replaces[0] })
+	return slices.Insert(out, min(at, len(out)), adopted)
 }
 
 func overlaps(a, b []string) bool {

@@ -26,24 +26,44 @@ type audit struct {
 	Images   []auditImage        `json:"images"`
 }
 
+// Result is one input's outcome for the audit record, with the sha256 of
+// the input and of its output taken right after it was processed (a
+// watched file may change later).
+type Result struct {
+	batch.ImageResult
+	InputSHA256  string `json:"input_sha256,omitempty"`
+	OutputSHA256 string `json:"output_sha256,omitempty"`
+}
+
+// Hashed is r with the hashes of its input and output ("" for a file that
+// cannot be read, or no output).
+func Hashed(r batch.ImageResult) Result {
+	h := Result{ImageResult: r}
+	{
+		h.InputSHA256, _ = fsutil.FileSHA256(r.Input)
+		if r.Output != "" {
+			h.OutputSHA256, _ = fsutil.FileSHA256(r.Output)
+		}
+	}
+	return h
+}
+
 // auditImage is one input's record. Its model is a reference into the
 // record's models (the block is written once, not per image).
 type auditImage struct {
-	batch.ImageResult
-	Model        string `json:"model,omitempty"`
-	InputSHA256  string `json:"input_sha256,omitempty"`
-	OutputSHA256 string `json:"output_sha256,omitempty"`
+	Result
+	Model string `json:"model,omitempty"`
 }
 
 // WriteAudit writes the audit record of a run by anonymize version to path,
 // atomically. info is the models running at the end; models that ran on
 // some input and were swapped out since are listed too.
-func WriteAudit(path, version string, info infer.Info, results []batch.ImageResult, sum batch.Summary, d time.Duration) error {
-	batch.SortResults(results)
+func WriteAudit(path, version string, info infer.Info, results []Result, sum batch.Summary, d time.Duration) error {
+	slices.SortFunc(results, func(a, b Result) int { return strings.Compare(a.Input, b.Input) })
 	models := append([]convert.ModelInfo{}, parts(info)...)
 	images := make([]auditImage, 0, len(results))
 	for _, r := range results {
-		im := auditImage{ImageResult: r}
+		im := auditImage{Result: r}
 		if r.Model != nil {
 			im.Model = ModelRef(*r.Model)
 			for _, p := range parts(*r.Model) {
@@ -53,10 +73,6 @@ func WriteAudit(path, version string, info infer.Info, results []batch.ImageResu
 					models = append(models, p)
 				}
 			}
-		}
-		im.InputSHA256, _ = fsutil.FileSHA256(r.Input) // "" when it cannot be read
-		if r.Output != "" {
-			im.OutputSHA256, _ = fsutil.FileSHA256(r.Output)
 		}
 		images = append(images, im)
 	}

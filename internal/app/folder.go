@@ -75,7 +75,7 @@ type FolderOptions struct {
 // ctx ends, then writes the audit record (a record that cannot be written
 // counts as a failure).
 func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config, o FolderOptions) batch.Summary {
-	var results []batch.ImageResult
+	var results []Result
 	start := time.Now()
 	bo := BatchOptions(cfg, det, o.Log)
 	bo.Progress = func() {
@@ -84,7 +84,11 @@ func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config
 		}
 	}
 	bo.FrameProgress = o.FrameProgress
-	sum := batch.Run(ctx, det, plan.Tasks, bo, func(r batch.ImageResult) { results = append(results, r) })
+	sum := batch.Run(ctx, det, plan.Tasks, bo, func(r batch.ImageResult) {
+		if o.Audit != "" {
+			results = append(results, Hashed(r))
+		}
+	})
 	sum.NotProcessed = len(plan.Other)
 	writeRecord(o, det, results, &sum, time.Since(start))
 	return sum
@@ -92,7 +96,7 @@ func RunFolder(ctx context.Context, det *infer.Set, plan Plan, cfg config.Config
 
 // writeRecord writes the audit record o asks for; failing, it logs and
 // counts one more failure.
-func writeRecord(o FolderOptions, det *infer.Set, results []batch.ImageResult, sum *batch.Summary, d time.Duration) {
+func writeRecord(o FolderOptions, det *infer.Set, results []Result, sum *batch.Summary, d time.Duration) {
 	if o.Audit == "" {
 		return
 	}
@@ -108,18 +112,21 @@ func writeRecord(o FolderOptions, det *infer.Set, results []batch.ImageResult, s
 // style from the next file on. The audit record holds each input's last
 // outcome.
 func Watch(ctx context.Context, det *infer.Set, paths []string, cfg config.Config, o FolderOptions) (batch.Summary, error) {
-	results := map[string]batch.ImageResult{} // the last outcome of each input
+	results := map[string]Result{} // the last outcome of each input
 	start := time.Now()
 	sum, err := watch.Run(ctx, det, paths, cfg.Output.Dir, watch.Options{
 		Options: BatchOptions(cfg, det, o.Log),
 		Settle:  time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
-		Current: func() batch.Options { return BatchOptions(cfg, det, o.Log) },
-		Report:  func(r batch.ImageResult) { results[r.Input] = r },
+		Report: func(r batch.ImageResult) {
+			if o.Audit != "" {
+				results[r.Input] = Hashed(r)
+			}
+		},
 	})
 	if err != nil {
 		return sum, setupIfUsage(err)
 	}
-	list := make([]batch.ImageResult, 0, len(results))
+	list := make([]Result, 0, len(results))
 	for _, r := range results {
 		list = append(list, r)
 	}

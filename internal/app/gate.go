@@ -25,6 +25,12 @@ func installGate(cfg config.Config, set *infer.Set, log *slog.Logger) {
 			return fmt.Errorf("recall gate: %w", err)
 		}
 		info := m.Info()
+		if len(r.Failed) > 0 {
+			// A reference image the set could not process would let a
+			// model that fails on most of them pass on the rest.
+			log.Error("model refused by the recall gate: reference images failed", "model", info.Name, "version", info.Version, "failed", len(r.Failed), "first", r.Failed[0])
+			return fmt.Errorf("recall gate: %d reference images failed with %s (first: %s)", len(r.Failed), after.Info().Name, r.Failed[0])
+		}
 		if r.Recall < cfg.Reload.MinRecall {
 			log.Error("model refused by the recall gate", "model", info.Name, "version", info.Version, "set", after.Info().Name,
 				"recall", fmt.Sprintf("%.3f", r.Recall), "min_recall", cfg.Reload.MinRecall)

@@ -23,6 +23,10 @@ func StartReloader(ctx context.Context, cfg config.Config, set *infer.Set, reloa
 		if err != nil {
 			return nil, err
 		}
+		if c.ModelsDir != cfg.ModelsDir { // read at start only: it is the folder watched
+			log.Warn("reload: models_dir changed in the config; it applies at the next start", "models_dir", cfg.ModelsDir, "new", c.ModelsDir)
+			c.ModelsDir = cfg.ModelsDir
+		}
 		current = c
 		return c.Specs(), nil
 	}

@@ -192,6 +192,8 @@ func (c Config) CheckServe() []error {
 	}
 	if s.MaxPixels < 0 || s.MaxPixels > maxPixels {
 		bad("serve.max_pixels", "%d is outside 0..%d (0: max_pixels)", s.MaxPixels, maxPixels)
+	} else if s.MaxPixels > c.MaxPixels {
+		bad("serve.max_pixels", "%d is over max_pixels %d, which caps every mode: raise max_pixels too", s.MaxPixels, c.MaxPixels)
 	}
 	if s.MaxConcurrent < 0 || s.MaxConcurrent > maxWorkers() {
 		bad("serve.max_concurrent", "%d is outside 0..%d (%d per CPU core)", s.MaxConcurrent, maxWorkers(), maxPerCore)

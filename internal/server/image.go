@@ -458,6 +458,18 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 		// returned.
 		return fail(http.StatusInternalServerError, "detector_failed", fmt.Errorf("detection failed: %v", err))
 	}
+	if o.model != "" {
+		// The models may have been reloaded since the request named one:
+		// select among those that ran, and never answer with a selection
+		// that matches none of them (its detections would all be dropped).
+		ran := info.Models
+		if len(ran) == 0 {
+			ran = []infer.Info{info}
+		}
+		if selected = s.pickModels(o.model, ran); len(selected) == 0 {
+			return fail(http.StatusServiceUnavailable, "models_changed", fmt.Errorf("model %q is no longer running (the models were reloaded); retry", o.model))
+		}
+	}
 	res.dets, res.info = s.filter(dets, info, o, selected)
 	if !anonymize {
 		return res

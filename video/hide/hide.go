@@ -349,16 +349,22 @@ func Detections(img *gocv.Mat, dets []convert.Detection, def Options, byModel ma
 	if len(byModel) == 0 {
 		return Boxes(img, BoxesOf(dets), def)
 	}
+	// By model, in the order the models first appear, so that where two
+	// models' regions overlap, the same style shows frame after frame.
 	groups := map[string][]convert.Box{}
+	var order []string
 	for _, d := range dets {
+		if _, ok := groups[d.Model]; !ok {
+			order = append(order, d.Model)
+		}
 		groups[d.Model] = append(groups[d.Model], d.Box)
 	}
-	for model, boxes := range groups {
+	for _, model := range order {
 		o, ok := byModel[model]
 		if !ok {
 			o = def
 		}
-		if err := Boxes(img, boxes, o); err != nil {
+		if err := Boxes(img, groups[model], o); err != nil {
 			return err
 		}
 	}
