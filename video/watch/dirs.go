@@ -2,6 +2,7 @@ package watch
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,6 +29,43 @@ func ignoredName(name string) bool {
 // watchRoot is one watched input folder and the folder its tree goes to.
 type watchRoot struct {
 	in, out string // absolute
+}
+
+// addRoot adds the input folder in to the folders watched, with the folder
+// its tree goes to: out (absOut, absolute), out/<its base name> when
+// several folders are watched, or <in>_anonymized without out. An input
+// that is not a folder, is its own output or overlaps another input is
+// refused (batch.ErrUsage).
+func (w *watcher) addRoot(in, out, absOut string, several bool) error {
+	absIn, err := filepath.Abs(in)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(absIn)
+	if err != nil {
+		return fmt.Errorf("%w: watch %s: %v", batch.ErrUsage, in, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%w: watch %s: not a folder (--watch takes folders)", batch.ErrUsage, in)
+	}
+	root := absIn + "_anonymized"
+	if out != "" {
+		root = absOut
+		if several {
+			root = filepath.Join(absOut, filepath.Base(absIn))
+		}
+	}
+	if root == absIn || absOut == absIn {
+		return fmt.Errorf("%w: output folder %s is the input folder; choose another --out", batch.ErrUsage, root)
+	}
+	for _, r := range w.roots {
+		if within(absIn, r.in) || within(r.in, absIn) {
+			return fmt.Errorf("%w: watch: folders %s and %s overlap; name only the outer one", batch.ErrUsage, r.in, absIn)
+		}
+	}
+	w.roots = append(w.roots, &watchRoot{in: absIn, out: root})
+	w.skip = append(w.skip, root)
+	return nil
 }
 
 // within reports whether path is dir or lies under it.

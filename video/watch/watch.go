@@ -114,34 +114,9 @@ func newWatcher(det video.Detector, inputs []string, out string, o Options) (*wa
 		w.skip = append(w.skip, absOut)
 	}
 	for _, in := range inputs {
-		absIn, err := filepath.Abs(in)
-		if err != nil {
+		if err := w.addRoot(in, out, absOut, len(inputs) > 1); err != nil {
 			return nil, err
 		}
-		st, err := os.Stat(absIn)
-		if err != nil {
-			return nil, fmt.Errorf("%w: watch %s: %v", batch.ErrUsage, in, err)
-		}
-		if !st.IsDir() {
-			return nil, fmt.Errorf("%w: watch %s: not a folder (--watch takes folders)", batch.ErrUsage, in)
-		}
-		root := absIn + "_anonymized"
-		if out != "" {
-			root = absOut
-			if len(inputs) > 1 {
-				root = filepath.Join(absOut, filepath.Base(absIn))
-			}
-		}
-		if root == absIn || absOut == absIn {
-			return nil, fmt.Errorf("%w: output folder %s is the input folder; choose another --out", batch.ErrUsage, root)
-		}
-		for _, r := range w.roots {
-			if within(absIn, r.in) || within(r.in, absIn) {
-				return nil, fmt.Errorf("%w: watch: folders %s and %s overlap; name only the outer one", batch.ErrUsage, r.in, absIn)
-			}
-		}
-		w.roots = append(w.roots, &watchRoot{in: absIn, out: root})
-		w.skip = append(w.skip, root)
 	}
 	return w, nil
 }
@@ -158,6 +133,31 @@ func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	defer w.timer.Stop()
 
 	w.ctx = ctx
+	wg := w.startWorkers()
+	for _, r := range w.roots {
+		w.walk(r, r.in)
+	}
+	w.removeStaleTemps()
+	w.sweep(time.Now())
+	w.log.Info("watching", "folders", len(w.roots), "files", len(w.files), "settle_ms", w.o.Settle.Milliseconds())
+	if w.o.Ready != nil {
+		w.o.Ready()
+	}
+	w.loop(ctx)
+	// Finish the files in progress; those still queued are left.
+	close(w.images.ch)
+	close(w.videos.ch)
+	go func() { wg.Wait(); close(w.results) }()
+	for d := range w.results {
+		w.finish(d)
+	}
+	return w.summary(), nil
+}
+
+// startWorkers starts o.Jobs image workers and one video worker; the
+// returned group is done once their lanes' channels are closed and they
+// have sent their last outcomes.
+func (w *watcher) startWorkers() *sync.WaitGroup {
 	w.images.ch, w.videos.ch = make(chan watchJob), make(chan watchJob)
 	w.results = make(chan watchDone, w.o.Jobs+1)
 	var wg sync.WaitGroup
@@ -173,32 +173,27 @@ func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	}
 	wg.Add(1)
 	go worker(w.videos.ch)
+	return &wg
+}
 
-	for _, r := range w.roots {
-		w.walk(r, r.in)
-	}
-	w.removeStaleTemps()
-	w.sweep(time.Now())
-	w.log.Info("watching", "folders", len(w.roots), "files", len(w.files), "settle_ms", w.o.Settle.Milliseconds())
-	if w.o.Ready != nil {
-		w.o.Ready()
-	}
-
-loop:
+// loop is the event loop: it takes file events, timer ticks and workers'
+// outcomes, and hands queued files to free workers, until ctx ends or the
+// file watcher closes.
+func (w *watcher) loop(ctx context.Context) {
 	for {
 		imageCh, image := w.offer(&w.images)
 		videoCh, video := w.offer(&w.videos)
 		select {
 		case <-ctx.Done():
-			break loop
-		case ev, ok := <-fsw.Events:
+			return
+		case ev, ok := <-w.fsw.Events:
 			if !ok {
-				break loop
+				return
 			}
 			w.event(ev)
-		case err, ok := <-fsw.Errors:
+		case err, ok := <-w.fsw.Errors:
 			if !ok {
-				break loop
+				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				w.log.Warn("file events were lost; looking at every folder again", "err", err)
@@ -220,14 +215,6 @@ loop:
 			w.finish(d)
 		}
 	}
-	// Finish the files in progress; those still queued are left.
-	close(w.images.ch)
-	close(w.videos.ch)
-	go func() { wg.Wait(); close(w.results) }()
-	for d := range w.results {
-		w.finish(d)
-	}
-	return w.summary(), nil
 }
 
 func (w *watcher) event(ev fsnotify.Event) {
