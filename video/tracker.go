@@ -204,6 +204,16 @@ func (t *Tracker) Add(dets []convert.Detection, failed bool) {
 // distance, then detection score. Matched tracks take the detection;
 // the rest start new tracks.
 func (t *Tracker) match(f int, dets []convert.Detection) {
+	t.cacheDets(dets)
+	t.pairUp(f)
+	t.sortPairs()
+	t.assign(f)
+	t.startTracks(f)
+}
+
+// cacheDets keeps the frame's detections that have an area, with their
+// centres.
+func (t *Tracker) cacheDets(dets []convert.Detection) {
 	t.dets = t.dets[:0]
 	for _, d := range dets {
 		if !(d.Box.X2 > d.Box.X1) || !(d.Box.Y2 > d.Box.Y1) {
@@ -212,6 +222,12 @@ func (t *Tracker) match(f int, dets []convert.Detection) {
 		cx, cy := centre(d.Box)
 		t.dets = append(t.dets, detCache{d: d, cx: cx, cy: cy})
 	}
+}
+
+// pairUp lists the candidate pairs of a track still alive in frame f and a
+// detection of its label and model: close enough by IoU or by centre
+// distance (relative to the larger side).
+func (t *Tracker) pairUp(f int) {
 	t.pairs = t.pairs[:0]
 	for ti, tr := range t.tracks {
 		k := f - tr.last
@@ -233,6 +249,11 @@ func (t *Tracker) match(f int, dets []convert.Detection) {
 			t.pairs = append(t.pairs, pair{t: ti, d: di, iou: iou, dist: dist})
 		}
 	}
+}
+
+// sortPairs orders the pairs best first: by IoU, then centre distance, then
+// detection score (ties by index, so that the order is stable).
+func (t *Tracker) sortPairs() {
 	sort.Slice(t.pairs, func(i, j int) bool {
 		a, b := t.pairs[i], t.pairs[j]
 		if a.iou != b.iou {
@@ -249,6 +270,11 @@ func (t *Tracker) match(f int, dets []convert.Detection) {
 		}
 		return a.t < b.t
 	})
+}
+
+// assign gives each track its best pair's detection in frame f, each
+// detection going to one track at most.
+func (t *Tracker) assign(f int) {
 	t.taken = resetBools(t.taken, len(t.dets))
 	t.updated = resetBools(t.updated, len(t.tracks))
 	for _, p := range t.pairs {
@@ -259,6 +285,11 @@ func (t *Tracker) match(f int, dets []convert.Detection) {
 		t.updated[p.t] = true
 		t.update(t.tracks[p.t], f, t.dets[p.d])
 	}
+}
+
+// startTracks starts a new track in frame f for each detection no track
+// took.
+func (t *Tracker) startTracks(f int) {
 	for di, dc := range t.dets {
 		if t.taken[di] {
 			continue

@@ -70,32 +70,11 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 	if len(inputs) == 0 {
 		return nil, nil, fmt.Errorf("%w: no input paths", ErrUsage)
 	}
-	var absOut string
+	pl := &planner{out: out, format: format, seen: map[string]string{}}
 	if out != "" {
-		if absOut, err = filepath.Abs(out); err != nil {
+		if pl.absOut, err = filepath.Abs(out); err != nil {
 			return nil, nil, err
 		}
-	}
-	seen := map[string]string{}
-	add := func(in, outPath string) {
-		kind := KindImage
-		if imageio.IsVideo(in) {
-			kind = KindVideo
-		} else {
-			outPath = WithFormat(outPath, format)
-		}
-		t := Task{Input: in, Output: outPath, Kind: kind}
-		if samePath(in, outPath) {
-			// e.g. --out naming the folder a single input file is in: the
-			// original must never be replaced (or, without --overwrite,
-			// silently skipped as an existing output).
-			t.Err = fmt.Errorf("output %s is the input itself; choose another --out", outPath)
-		} else if prev, ok := seen[outPath]; ok {
-			t.Err = fmt.Errorf("output %s would also be written for %s; rename one of them or use --format keep", outPath, prev)
-		} else {
-			seen[outPath] = in
-		}
-		tasks = append(tasks, t)
 	}
 	for _, in := range inputs {
 		absIn, err := filepath.Abs(in)
@@ -104,19 +83,11 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 		}
 		st, err := os.Stat(in)
 		if err != nil {
-			tasks = append(tasks, Task{Input: in, Err: err})
+			pl.tasks = append(pl.tasks, Task{Input: in, Err: err})
 			continue
 		}
 		if !st.IsDir() {
-			switch {
-			case !imageio.IsImage(in) && !imageio.IsVideo(in):
-				other = append(other, in)
-			case out == "":
-				ext := filepath.Ext(in)
-				add(in, strings.TrimSuffix(in, ext)+"_anonymized"+ext)
-			default:
-				add(in, filepath.Join(out, filepath.Base(in)))
-			}
+			pl.file(in)
 			continue
 		}
 		root := filepath.Clean(in) + "_anonymized"
@@ -126,53 +97,104 @@ func Plan(inputs []string, out, format string) (tasks []Task, other []string, er
 				root = filepath.Join(out, filepath.Base(absIn))
 			}
 		}
-		absRoot, _ := filepath.Abs(root)
-		if absRoot == absIn {
-			return nil, nil, fmt.Errorf("%w: output folder %s is the input folder; choose another --out", ErrUsage, root)
-		}
-		if absOut != "" && absOut == absIn {
-			return nil, nil, fmt.Errorf("%w: output folder %s is the input folder; choose another --out", ErrUsage, out)
-		}
-		walkErr := filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				tasks = append(tasks, Task{Input: p, Err: err})
-				if d != nil && d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if p != in && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				ap, _ := filepath.Abs(p)
-				if ap == absRoot || (absOut != "" && ap == absOut) {
-					return fs.SkipDir // the output lies inside the input
-				}
-				return nil
-			}
-			if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
-				return nil
-			}
-			if !imageio.IsImage(p) && !imageio.IsVideo(p) {
-				other = append(other, p)
-				return nil
-			}
-			rel, err := filepath.Rel(in, p)
-			if err != nil {
-				return err
-			}
-			add(p, filepath.Join(root, rel))
-			return nil
-		})
-		if walkErr != nil {
-			return nil, nil, walkErr
+		if err := pl.folder(in, absIn, root); err != nil {
+			return nil, nil, err
 		}
 	}
-	return tasks, other, nil
+	return pl.tasks, pl.other, nil
+}
+
+// planner collects what Plan finds.
+type planner struct {
+	out, absOut string // --out as given and absolute; "" without it
+	format      string
+	seen        map[string]string // output -> the input it is written for
+	tasks       []Task
+	other       []string // neither images nor videos
+}
+
+// add plans the input in to be written to outPath (an image's extension
+// changed by the format), refusing an output that is the input itself or
+// one already planned for another input.
+func (pl *planner) add(in, outPath string) {
+	kind := KindImage
+	if imageio.IsVideo(in) {
+		kind = KindVideo
+	} else {
+		outPath = WithFormat(outPath, pl.format)
+	}
+	t := Task{Input: in, Output: outPath, Kind: kind}
+	if samePath(in, outPath) {
+		// e.g. --out naming the folder a single input file is in: the
+		// original must never be replaced (or, without --overwrite,
+		// silently skipped as an existing output).
+		t.Err = fmt.Errorf("output %s is the input itself; choose another --out", outPath)
+	} else if prev, ok := pl.seen[outPath]; ok {
+		t.Err = fmt.Errorf("output %s would also be written for %s; rename one of them or use --format keep", outPath, prev)
+	} else {
+		pl.seen[outPath] = in
+	}
+	pl.tasks = append(pl.tasks, t)
+}
+
+// file plans a single input file, named on the command line.
+func (pl *planner) file(in string) {
+	switch {
+	case !imageio.IsImage(in) && !imageio.IsVideo(in):
+		pl.other = append(pl.other, in)
+	case pl.out == "":
+		ext := filepath.Ext(in)
+		pl.add(in, strings.TrimSuffix(in, ext)+"_anonymized"+ext)
+	default:
+		pl.add(in, filepath.Join(pl.out, filepath.Base(in)))
+	}
+}
+
+// folder plans the files under the input folder in (absIn, absolute),
+// whose tree goes to root; an output folder equal to in is refused.
+func (pl *planner) folder(in, absIn, root string) error {
+	absRoot, _ := filepath.Abs(root)
+	if absRoot == absIn {
+		return fmt.Errorf("%w: output folder %s is the input folder; choose another --out", ErrUsage, root)
+	}
+	if pl.absOut != "" && pl.absOut == absIn {
+		return fmt.Errorf("%w: output folder %s is the input folder; choose another --out", ErrUsage, pl.out)
+	}
+	return filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			pl.tasks = append(pl.tasks, Task{Input: p, Err: err})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if p != in && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			ap, _ := filepath.Abs(p)
+			if ap == absRoot || (pl.absOut != "" && ap == pl.absOut) {
+				return fs.SkipDir // the output lies inside the input
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		if !imageio.IsImage(p) && !imageio.IsVideo(p) {
+			pl.other = append(pl.other, p)
+			return nil
+		}
+		rel, err := filepath.Rel(in, p)
+		if err != nil {
+			return err
+		}
+		pl.add(p, filepath.Join(root, rel))
+		return nil
+	})
 }
 
 // samePath reports whether a and b name the same file: the same absolute

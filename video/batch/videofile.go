@@ -75,41 +75,21 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 	if err := checkFrameSize(info, o.MaxPixels); err != nil {
 		return res, err
 	}
-	enc := o.Encode
-	enc.AudioFrom = ""
-	if o.KeepAudio && info.HasAudio {
-		enc.AudioFrom = in
-	}
 	src, err := ffmpeg.Open(ctx, info)
 	if err != nil {
 		return res, err
 	}
 	defer src.Close()
-	e, err := ffmpeg.NewEncoderFor(ctx, out, info, enc)
+	e, err := openEncoder(ctx, in, out, info, o)
 	if err != nil {
 		return res, err
 	}
 	defer e.Abort() // after a successful Close it does nothing
 	res.Codec = e.Codec()
-	if want := o.Encode.Codec; want != "" && want != e.Codec() {
-		o.Log.Info("video encoder changed", "file", out, "asked", want, "using", e.Codec())
-	}
 
 	det = video.Shrink(det, o.DetectMaxSide)
 	sink := &ffmpeg.Sink{Encoder: e, Recycle: src.Recycle}
-	seen := map[string]bool{}
-	sink.OnFrame = func(f video.Frame, r video.FrameResult) {
-		if len(r.Detections) > 0 {
-			res.FramesWithDetections++
-		}
-		if k := r.Model.Name + "\x00" + r.Model.Version + "\x00" + r.Model.SHA256; r.Model.Name != "" && !seen[k] {
-			seen[k] = true
-			res.Models = append(res.Models, r.Model)
-		}
-		if o.Progress != nil {
-			o.Progress(sink.Encoder.Frames(), info.Frames)
-		}
-	}
+	sink.OnFrame = res.onFrame(e, info.Frames, o.Progress)
 	if o.Progress != nil {
 		o.Progress(0, info.Frames)
 	}
@@ -126,6 +106,44 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 		res.FPS = float64(st.Written) / s
 	}
 	return res, nil
+}
+
+// openEncoder starts the encoder of out for the video in (info from Probe),
+// with in's audio when o.KeepAudio is set and it has audio, and logs a
+// change of encoder from the one asked for.
+func openEncoder(ctx context.Context, in, out string, info ffmpeg.VideoInfo, o FileOptions) (*ffmpeg.Encoder, error) {
+	enc := o.Encode
+	enc.AudioFrom = ""
+	if o.KeepAudio && info.HasAudio {
+		enc.AudioFrom = in
+	}
+	e, err := ffmpeg.NewEncoderFor(ctx, out, info, enc)
+	if err != nil {
+		return nil, err
+	}
+	if want := o.Encode.Codec; want != "" && want != e.Codec() {
+		o.Log.Info("video encoder changed", "file", out, "asked", want, "using", e.Codec())
+	}
+	return e, nil
+}
+
+// onFrame is the sink's OnFrame for a file: it counts into res the frames
+// with detections and the models that ran (each once), and tells progress
+// (when set) how many of total frames e has written.
+func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done, total int)) func(video.Frame, video.FrameResult) {
+	seen := map[string]bool{}
+	return func(f video.Frame, r video.FrameResult) {
+		if len(r.Detections) > 0 {
+			res.FramesWithDetections++
+		}
+		if k := r.Model.Name + "\x00" + r.Model.Version + "\x00" + r.Model.SHA256; r.Model.Name != "" && !seen[k] {
+			seen[k] = true
+			res.Models = append(res.Models, r.Model)
+		}
+		if progress != nil {
+			progress(e.Frames(), total)
+		}
+	}
 }
 
 // checkFrameSize refuses a video whose frames are over the pixel cap.
@@ -164,6 +182,25 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 	if v.Detector != nil {
 		det = v.Detector
 	}
+	fr, err := AnonymizeFile(ctx, det, t.Input, t.Output, fileOptions(t, o))
+	r.Width, r.Height = fr.Info.DisplayWidth, fr.Info.DisplayHeight
+	if err != nil {
+		return fail(err)
+	}
+	r.Video = videoResult(fr, v.KeepAudio)
+	if len(fr.Models) > 0 {
+		m := fr.Models[len(fr.Models)-1]
+		r.Model = &m
+	}
+	r.Status, r.Error = videoStatus(fr.Stats)
+	r.Millis = ms(time.Since(start))
+	return r
+}
+
+// fileOptions are the options for AnonymizeFile of the video task t in a
+// run with o.
+func fileOptions(t Task, o Options) FileOptions {
+	v := o.Video
 	fo := FileOptions{
 		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, MaxPixels: o.MaxPixels, Log: o.Log,
 		Pipeline: video.PipelineOptions{
@@ -175,37 +212,35 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 	if o.FrameProgress != nil {
 		fo.Progress = func(done, total int) { o.FrameProgress(t, done, total) }
 	}
-	fr, err := AnonymizeFile(ctx, det, t.Input, t.Output, fo)
-	r.Width, r.Height = fr.Info.DisplayWidth, fr.Info.DisplayHeight
-	if err != nil {
-		return fail(err)
-	}
+	return fo
+}
+
+// videoResult is what the result of a video file says about the video.
+func videoResult(fr FileResult, keepAudio bool) *VideoResult {
 	st := fr.Stats
-	r.Video = &VideoResult{
+	vr := &VideoResult{
 		Frames: st.Written, FramesRead: st.Read, FrameRate: fr.Info.FrameRate.String(),
 		Seconds: fr.Info.Duration.Seconds(), Rotation: fr.Info.Rotation,
-		Audio: v.KeepAudio && fr.Info.HasAudio, Codec: fr.Codec,
+		Audio: keepAudio && fr.Info.HasAudio, Codec: fr.Codec,
 		Regions: st.Detections, Persisted: st.Persisted, LookedAhead: st.LookedAhead,
 		FramesWithRegions: fr.FramesWithDetections,
 		HiddenWhole:       st.HiddenWhole, Dropped: st.Dropped, FPS: math.Round(fr.FPS*10) / 10,
 		Models: fr.Models,
 	}
-	if r.Video.Models == nil {
-		r.Video.Models = []convert.ModelInfo{}
+	if vr.Models == nil {
+		vr.Models = []convert.ModelInfo{}
 	}
-	if len(fr.Models) > 0 {
-		m := fr.Models[len(fr.Models)-1]
-		r.Model = &m
-	}
-	r.Status = StatusDone
+	return vr
+}
+
+// videoStatus is the status of a video written with st, and the error
+// that says why when frames were left out or hidden whole.
+func videoStatus(st video.PipelineStats) (status, msg string) {
 	switch {
 	case st.Dropped > 0:
-		r.Status = StatusDropped
-		r.Error = fmt.Sprintf("detect failed on %d of %d frames (left out of the video)", st.Dropped, st.Read)
+		return StatusDropped, fmt.Sprintf("detect failed on %d of %d frames (left out of the video)", st.Dropped, st.Read)
 	case st.HiddenWhole > 0:
-		r.Status = StatusHiddenWhole
-		r.Error = fmt.Sprintf("detect failed on %d of %d frames (hidden whole)", st.HiddenWhole, st.Read)
+		return StatusHiddenWhole, fmt.Sprintf("detect failed on %d of %d frames (hidden whole)", st.HiddenWhole, st.Read)
 	}
-	r.Millis = ms(time.Since(start))
-	return r
+	return StatusDone, ""
 }

@@ -173,6 +173,45 @@ func Run(ctx context.Context, det video.Detector, dir string, labels Labels, o O
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	start := time.Now()
+	res := evalAll(ctx, det, dir, names, labels, o)
+	wall := time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	r := Result{Model: det.Info()}
+	for _, b := range HeightBuckets {
+		r.Buckets = append(r.Buckets, Bucket{Name: b.Name})
+	}
+	var detect time.Duration
+	for _, ie := range res {
+		if ie.err != nil {
+			r.Failed = append(r.Failed, fmt.Sprintf("%s: %v", ie.name, ie.err))
+			continue
+		}
+		r.Images++
+		r.OverHiding += ie.over
+		detect += ie.detect
+		r.addFaces(ie)
+	}
+	if r.Faces > 0 {
+		r.Recall /= float64(r.Faces)
+		r.Recall80 /= float64(r.Faces)
+	}
+	if r.Images > 0 {
+		r.OverHiding /= float64(r.Images)
+		r.MsPerImage = float64(wall.Microseconds()) / 1000 / float64(r.Images)
+		r.DetectMs = float64(detect.Microseconds()) / 1000 / float64(r.Images)
+	}
+	if len(r.Failed) > 0 && r.Images == 0 {
+		return r, fmt.Errorf("no image could be evaluated: %s", r.Failed[0])
+	}
+	return r, nil
+}
+
+// evalAll evaluates the images names under dir, o.Jobs at a time, until
+// ctx ends (the images not started then are left zero).
+func evalAll(ctx context.Context, det video.Detector, dir string, names []string, labels Labels, o Options) []imageEval {
 	jobs := o.Jobs
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
@@ -180,7 +219,6 @@ func Run(ctx context.Context, det video.Detector, dir string, labels Labels, o O
 	res := make([]imageEval, len(names))
 	ch := make(chan int)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range jobs {
 		wg.Add(1)
 		go func() {
@@ -200,58 +238,34 @@ feed:
 	}
 	close(ch)
 	wg.Wait()
-	wall := time.Since(start)
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-	r := Result{Model: det.Info()}
-	for _, b := range HeightBuckets {
-		r.Buckets = append(r.Buckets, Bucket{Name: b.Name})
-	}
-	var detect time.Duration
-	for _, ie := range res {
-		if ie.err != nil {
-			r.Failed = append(r.Failed, fmt.Sprintf("%s: %v", ie.name, ie.err))
-			continue
-		}
-		r.Images++
-		r.OverHiding += ie.over
-		detect += ie.detect
-		for k, f := range ie.faces {
-			c := ie.coverage[k]
-			r.Faces++
-			h := f.H()
-			bi := 0
-			for j, b := range HeightBuckets {
-				if h >= b.Lo && h < b.Hi {
-					bi = j
-				}
-			}
-			r.Buckets[bi].Faces++
-			if c >= 0.5 {
-				r.Recall++
-				r.Buckets[bi].Hidden++
-			} else {
-				r.Missed = append(r.Missed, Missed{Image: ie.name, Box: f, Coverage: c})
-			}
-			if c >= 0.8 {
-				r.Recall80++
+	return res
+}
+
+// addFaces counts the labelled faces of one image evaluated: in all, in
+// their height bucket, hidden (at least half covered) or missed, and at
+// least 80% covered. Recall and Recall80 are counts until Run divides them.
+func (r *Result) addFaces(ie imageEval) {
+	for k, f := range ie.faces {
+		c := ie.coverage[k]
+		r.Faces++
+		h := f.H()
+		bi := 0
+		for j, b := range HeightBuckets {
+			if h >= b.Lo && h < b.Hi {
+				bi = j
 			}
 		}
+		r.Buckets[bi].Faces++
+		if c >= 0.5 {
+			r.Recall++
+			r.Buckets[bi].Hidden++
+		} else {
+			r.Missed = append(r.Missed, Missed{Image: ie.name, Box: f, Coverage: c})
+		}
+		if c >= 0.8 {
+			r.Recall80++
+		}
 	}
-	if r.Faces > 0 {
-		r.Recall /= float64(r.Faces)
-		r.Recall80 /= float64(r.Faces)
-	}
-	if r.Images > 0 {
-		r.OverHiding /= float64(r.Images)
-		r.MsPerImage = float64(wall.Microseconds()) / 1000 / float64(r.Images)
-		r.DetectMs = float64(detect.Microseconds()) / 1000 / float64(r.Images)
-	}
-	if len(r.Failed) > 0 && r.Images == 0 {
-		return r, fmt.Errorf("no image could be evaluated: %s", r.Failed[0])
-	}
-	return r, nil
 }
 
 func evalImage(det video.Detector, path, name string, faces []convert.Box, o Options) imageEval {

@@ -88,39 +88,11 @@ func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o Enc
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", path, err)
 	}
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(base, filepath.Ext(base))+".tmp-*"+filepath.Ext(base))
+	tmp, err := createTemp(path)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", path, err)
 	}
-	tmp := f.Name()
-	f.Close()
-
-	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-y"}
-	if videoOffset > 0 && o.AudioFrom != "" { // keep the video where it was against the audio
-		args = append(args, "-itsoffset", strconv.FormatFloat(videoOffset.Seconds(), 'f', 6, 64))
-	}
-	pixFmt, _ := rawFormat(w, h)
-	args = append(args, "-f", "rawvideo", "-pix_fmt", pixFmt, "-s", fmt.Sprintf("%dx%d", w, h),
-		"-framerate", rate.String(), "-i", "pipe:0")
-	if o.AudioFrom != "" {
-		args = append(args, "-i", o.AudioFrom, "-map", "0:v", "-map", "1:a?", "-c:a", "copy")
-	}
-	// One frame out for each frame in: no frame repeated to fill a gap
-	// before the first (a video starting after its audio), none dropped.
-	args = append(args, "-fps_mode", "passthrough")
-	args = append(args, codecArgs...)
-	// Nothing of the source's metadata but its timing (and, by frames
-	// decoded upright, its rotation) is carried over: no title, date or
-	// place, no chapters.
-	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
-	if ext := strings.ToLower(filepath.Ext(path)); ext == ".mp4" || ext == ".mov" || ext == ".m4v" {
-		args = append(args, "-movflags", "+faststart")
-	}
-	args = append(args, tmp)
+	args := ffmpegArgs(path, tmp, w, h, rate, o, videoOffset, codecArgs)
 
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	e := &Encoder{path: path, tmp: tmp, w: w, h: h, cmd: cmd, stderr: &stderrTail{}, codec: codec}
@@ -147,6 +119,52 @@ func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o Enc
 		e.yuv = &m
 	}
 	return e, nil
+}
+
+// createTemp creates the empty temporary file, hidden beside path (its
+// folder made if need be), that the encoder writes before it is moved into
+// place, and returns its name.
+func createTemp(path string) (string, error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, "."+strings.TrimSuffix(base, filepath.Ext(base))+".tmp-*"+filepath.Ext(base))
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	f.Close()
+	return tmp, nil
+}
+
+// ffmpegArgs is the ffmpeg command line that encodes w x h raw frames at
+// rate from its stdin into tmp (for path) with codecArgs, the audio of
+// o.AudioFrom copied in.
+func ffmpegArgs(path, tmp string, w, h int, rate Rational, o EncodeOptions, videoOffset time.Duration, codecArgs []string) []string {
+	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-y"}
+	if videoOffset > 0 && o.AudioFrom != "" { // keep the video where it was against the audio
+		args = append(args, "-itsoffset", strconv.FormatFloat(videoOffset.Seconds(), 'f', 6, 64))
+	}
+	pixFmt, _ := rawFormat(w, h)
+	args = append(args, "-f", "rawvideo", "-pix_fmt", pixFmt, "-s", fmt.Sprintf("%dx%d", w, h),
+		"-framerate", rate.String(), "-i", "pipe:0")
+	if o.AudioFrom != "" {
+		args = append(args, "-i", o.AudioFrom, "-map", "0:v", "-map", "1:a?", "-c:a", "copy")
+	}
+	// One frame out for each frame in: no frame repeated to fill a gap
+	// before the first (a video starting after its audio), none dropped.
+	args = append(args, "-fps_mode", "passthrough")
+	args = append(args, codecArgs...)
+	// Nothing of the source's metadata but its timing (and, by frames
+	// decoded upright, its rotation) is carried over: no title, date or
+	// place, no chapters.
+	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".mp4" || ext == ".mov" || ext == ".m4v" {
+		args = append(args, "-movflags", "+faststart")
+	}
+	args = append(args, tmp)
+	return args
 }
 
 // Codec is the ffmpeg encoder in use (after any fallback).
@@ -293,7 +311,17 @@ var containerCodecs = map[string][]string{
 
 // encoderArgs chooses the encoder for path and its ffmpeg options.
 func encoderArgs(ffmpeg, path string, w, h int, o EncodeOptions) (string, []string, error) {
-	codec := o.Codec
+	codec, err := chooseCodec(ffmpeg, path, o.Codec)
+	if err != nil {
+		return "", nil, err
+	}
+	return codec, codecOptions(codec, path, w, h, o), nil
+}
+
+// chooseCodec is the encoder for path: codec (default libx264) if its
+// container takes it, else the container's default; when ffmpeg lacks it,
+// mpeg4 (libvpx for WebM).
+func chooseCodec(ffmpeg, path, codec string) (string, error) {
 	if codec == "" {
 		codec = "libx264"
 	}
@@ -304,7 +332,7 @@ func encoderArgs(ffmpeg, path string, w, h int, o EncodeOptions) (string, []stri
 	}
 	have, err := ffmpegEncoders(ffmpeg)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if !have[codec] {
 		fallback := "mpeg4"
@@ -312,10 +340,16 @@ func encoderArgs(ffmpeg, path string, w, h int, o EncodeOptions) (string, []stri
 			fallback = "libvpx"
 		}
 		if !have[fallback] {
-			return "", nil, fmt.Errorf("ffmpeg has neither encoder %s nor %s", codec, fallback)
+			return "", fmt.Errorf("ffmpeg has neither encoder %s nor %s", codec, fallback)
 		}
 		codec = fallback
 	}
+	return codec, nil
+}
+
+// codecOptions are ffmpeg's options for encoding w x h frames into path
+// with codec.
+func codecOptions(codec, path string, w, h int, o EncodeOptions) []string {
 	args := []string{"-c:v", codec}
 	odd := w%2 != 0 || h%2 != 0
 	crf := o.CRF
@@ -368,7 +402,7 @@ func encoderArgs(ffmpeg, path string, w, h int, o EncodeOptions) (string, []stri
 			args = append(args, "-preset", o.Preset)
 		}
 	}
-	return codec, args, nil
+	return args
 }
 
 var encoderCache sync.Map // ffmpeg path -> map[string]bool

@@ -43,30 +43,33 @@ type VideoInfo struct {
 }
 
 type probeJSON struct {
-	Streams []struct {
-		Index         int               `json:"index"`
-		CodecType     string            `json:"codec_type"`
-		CodecName     string            `json:"codec_name"`
-		Width         int               `json:"width"`
-		Height        int               `json:"height"`
-		RFrameRate    string            `json:"r_frame_rate"`
-		AvgFrameRate  string            `json:"avg_frame_rate"`
-		NbFrames      string            `json:"nb_frames"`
-		NbReadPackets string            `json:"nb_read_packets"`
-		Duration      string            `json:"duration"`
-		StartTime     string            `json:"start_time"`
-		Tags          map[string]string `json:"tags"`
-		Disposition   map[string]int    `json:"disposition"`
-		SideData      []struct {
-			Type     string  `json:"side_data_type"`
-			Rotation float64 `json:"rotation"`
-		} `json:"side_data_list"`
-	} `json:"streams"`
-	Format struct {
+	Streams []probeStream `json:"streams"`
+	Format  struct {
 		FormatName string `json:"format_name"`
 		Duration   string `json:"duration"`
 		StartTime  string `json:"start_time"`
 	} `json:"format"`
+}
+
+// probeStream is one stream in ffprobe -show_streams.
+type probeStream struct {
+	Index         int               `json:"index"`
+	CodecType     string            `json:"codec_type"`
+	CodecName     string            `json:"codec_name"`
+	Width         int               `json:"width"`
+	Height        int               `json:"height"`
+	RFrameRate    string            `json:"r_frame_rate"`
+	AvgFrameRate  string            `json:"avg_frame_rate"`
+	NbFrames      string            `json:"nb_frames"`
+	NbReadPackets string            `json:"nb_read_packets"`
+	Duration      string            `json:"duration"`
+	StartTime     string            `json:"start_time"`
+	Tags          map[string]string `json:"tags"`
+	Disposition   map[string]int    `json:"disposition"`
+	SideData      []struct {
+		Type     string  `json:"side_data_type"`
+		Rotation float64 `json:"rotation"`
+	} `json:"side_data_list"`
 }
 
 // Probe reads what the video pipeline needs to know about a video file.
@@ -86,20 +89,7 @@ func Probe(ctx context.Context, path string) (VideoInfo, error) {
 		return VideoInfo{}, fmt.Errorf("probe %s: %w", path, err)
 	}
 	info := VideoInfo{Path: path}
-	vi := -1
-	for i, s := range pj.Streams {
-		switch s.CodecType {
-		case "video":
-			// Cover art in an audio file is a "video" stream of one picture.
-			if vi < 0 && s.Disposition["attached_pic"] == 0 {
-				vi = i
-			}
-		case "audio":
-			if !info.HasAudio {
-				info.HasAudio, info.AudioCodec = true, s.CodecName
-			}
-		}
-	}
+	vi := pickStreams(pj.Streams, &info)
 	if vi < 0 {
 		return VideoInfo{}, fmt.Errorf("probe %s: %w: no video stream", path, ErrCorrupt)
 	}
@@ -108,18 +98,7 @@ func Probe(ctx context.Context, path string) (VideoInfo, error) {
 	if info.Width <= 0 || info.Height <= 0 {
 		return VideoInfo{}, fmt.Errorf("probe %s: %w: video stream has no frame size", path, ErrCorrupt)
 	}
-	rot := 0.0
-	if r, ok := s.Tags["rotate"]; ok { // older ffprobe: degrees clockwise
-		if v, err := strconv.ParseFloat(r, 64); err == nil {
-			rot = v
-		}
-	}
-	for _, sd := range s.SideData {
-		if sd.Type == "Display Matrix" { // degrees counter-clockwise
-			rot = -sd.Rotation
-		}
-	}
-	info.Rotation = ((int(math.Round(rot/90))%4 + 4) % 4) * 90
+	info.Rotation = rotation(s)
 	info.DisplayWidth, info.DisplayHeight = info.Width, info.Height
 	if info.Rotation == 90 || info.Rotation == 270 {
 		info.DisplayWidth, info.DisplayHeight = info.Height, info.Width
@@ -135,34 +114,90 @@ func Probe(ctx context.Context, path string) (VideoInfo, error) {
 	if st, fst := seconds(s.StartTime), seconds(pj.Format.StartTime); st > fst {
 		info.StartOffset = st - fst
 	}
+	if info.Frames, err = countFrames(ctx, ffprobe, path, s, pj.Format.FormatName); err != nil {
+		return VideoInfo{}, fmt.Errorf("probe %s: count frames: %w", path, err)
+	}
+	var ok bool
+	if info.FrameRate, ok = frameRate(s, info); !ok {
+		return VideoInfo{}, fmt.Errorf("probe %s: %w: no frame rate", path, ErrCorrupt)
+	}
+	return info, nil
+}
+
+// pickStreams returns the index of the first video stream that is not cover
+// art (-1: none), and notes the first audio stream in info.
+func pickStreams(streams []probeStream, info *VideoInfo) int {
+	vi := -1
+	for i, s := range streams {
+		switch s.CodecType {
+		case "video":
+			// Cover art in an audio file is a "video" stream of one picture.
+			if vi < 0 && s.Disposition["attached_pic"] == 0 {
+				vi = i
+			}
+		case "audio":
+			if !info.HasAudio {
+				info.HasAudio, info.AudioCodec = true, s.CodecName
+			}
+		}
+	}
+	return vi
+}
+
+// rotation is the stream's display rotation, clockwise, in whole quarter
+// turns: 0, 90, 180 or 270.
+func rotation(s probeStream) int {
+	rot := 0.0
+	if r, ok := s.Tags["rotate"]; ok { // older ffprobe: degrees clockwise
+		if v, err := strconv.ParseFloat(r, 64); err == nil {
+			rot = v
+		}
+	}
+	for _, sd := range s.SideData {
+		if sd.Type == "Display Matrix" { // degrees counter-clockwise
+			rot = -sd.Rotation
+		}
+	}
+	return ((int(math.Round(rot/90))%4 + 4) % 4) * 90
+}
+
+// countFrames is the number of frames in the video stream s of the file at
+// path (formatName: its container), 0 when ffprobe does not say.
+func countFrames(ctx context.Context, ffprobe, path string, s probeStream, formatName string) (int, error) {
 	// MP4 and QuickTime index every frame; Matroska and WebM keep no
 	// count, and AVI's header may count a frame more than there is.
-	if strings.Contains(pj.Format.FormatName, "mp4") {
-		info.Frames, _ = strconv.Atoi(s.NbFrames)
+	frames := 0
+	if strings.Contains(formatName, "mp4") {
+		frames, _ = strconv.Atoi(s.NbFrames)
 	}
-	if info.Frames <= 0 {
+	if frames <= 0 {
 		out, err := runProbe(ctx, ffprobe, "-count_packets", "-select_streams", strconv.Itoa(s.Index), "-show_entries", "stream=nb_read_packets", path)
 		if err != nil {
-			return VideoInfo{}, fmt.Errorf("probe %s: count frames: %w", path, err)
+			return 0, err
 		}
 		var pc probeJSON
 		if err := json.Unmarshal(out, &pc); err == nil && len(pc.Streams) > 0 {
-			info.Frames, _ = strconv.Atoi(pc.Streams[0].NbReadPackets)
+			frames, _ = strconv.Atoi(pc.Streams[0].NbReadPackets)
 		}
 	}
+	return frames, nil
+}
+
+// frameRate is the stream's frame rate: its average rate, else its base
+// rate (either only up to 1000 fps), else frames over duration from info;
+// false when there is none.
+func frameRate(s probeStream, info VideoInfo) (Rational, bool) {
 	avg, errAvg := ParseRational(s.AvgFrameRate)
 	base, errBase := ParseRational(s.RFrameRate)
 	switch {
 	case errAvg == nil && avg.Float() <= 1000:
-		info.FrameRate = avg
+		return avg, true
 	case errBase == nil && base.Float() <= 1000:
-		info.FrameRate = base
+		return base, true
 	case info.Frames > 0 && info.Duration > 0:
-		info.FrameRate = RationalOf(float64(info.Frames) / info.Duration.Seconds())
-	default:
-		return VideoInfo{}, fmt.Errorf("probe %s: %w: no frame rate", path, ErrCorrupt)
+		return RationalOf(float64(info.Frames) / info.Duration.Seconds()), true
 	}
-	return info, nil
+	return Rational{}, false
 }
 
 func runProbe(ctx context.Context, ffprobe string, args ...string) ([]byte, error) {

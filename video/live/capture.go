@@ -462,118 +462,159 @@ func (r *rate) fps() float64 {
 	return max(1, math.Round(float64(r.n-1)/d))
 }
 
+// capturing is the state of the capture goroutine (run), owned by it.
+type capturing struct {
+	s        *Source
+	log      *slog.Logger
+	c        Capture // nil: to be (re)opened
+	backoff  time.Duration
+	index    int
+	lost     time.Time // when the source was lost (zero before the first loss)
+	attempt  int
+	meas     rate
+	paceAt   time.Time // real-time pacing: when the next frame is due
+	reported float64
+}
+
 // run is the capture goroutine.
 func (s *Source) run(c Capture) {
 	defer close(s.done)
 	defer s.finish()
+	k := &capturing{s: s, log: s.o.Log.With("source", s.o.Name), c: c, backoff: s.o.ReconnectMin}
 	defer func() {
-		if c != nil {
-			c.Close()
+		if k.c != nil {
+			k.c.Close()
 		}
 	}()
-	log := s.o.Log.With("source", s.o.Name)
-	backoff := s.o.ReconnectMin
-	index := 0
-	var (
-		lost     time.Time // when the source was lost (zero before the first loss)
-		attempt  int
-		meas     rate
-		paceAt   time.Time // real-time pacing: when the next frame is due
-		reported float64
-	)
-	connected := func() {
-		meas = rate{}
-		paceAt = time.Now()
-		reported = c.FPS()
-		s.fps.Store(math.Float64bits(reported))
-		if lost.IsZero() {
-			log.Info("live source opened", "fps", math.Round(reported*100)/100)
-		} else {
-			s.reconnects.Add(1)
-			log.Info("live source reconnected", "attempts", attempt, "down", time.Since(lost).Round(time.Millisecond))
-		}
-		attempt = 0
-	}
-	tooBig := func(err error) {
-		log.Error("live source stopped", "err", err)
-		s.stop(err)
-	}
-	if c != nil {
-		connected()
-		if err := CheckSize(c, s.o.Name, s.o.MaxPixels); err != nil {
-			tooBig(err)
-			return
-		}
+	if k.c != nil && !k.connected() {
+		return
 	}
 	for s.ctx.Err() == nil {
-		if c == nil {
-			if s.open == nil {
+		if k.c == nil {
+			if !k.reopen() {
 				return
 			}
-			attempt++
-			nc, err := s.open()
-			if err != nil {
-				log.Warn("live source not opened; retrying", "attempt", attempt, "in", backoff, "err", err)
-				if !s.wait(backoff) {
-					return
-				}
-				backoff = min(2*backoff, s.o.ReconnectMax)
-				continue
-			}
-			c = nc
-			connected()
-			if err := CheckSize(c, s.o.Name, s.o.MaxPixels); err != nil {
-				tooBig(err)
-				return
+			if k.c == nil {
+				continue // not opened: retried after the backoff
 			}
 		}
 		m := gocv.NewMat()
-		if !c.Read(&m) || m.Empty() {
+		if !k.c.Read(&m) || m.Empty() {
 			m.Close()
-			c.Close()
-			c = nil
-			if s.ctx.Err() != nil {
+			if !k.lose() {
 				return
 			}
-			if s.open == nil {
-				log.Info("live source ended", "frames", index)
-				return
-			}
-			lost = time.Now()
-			log.Warn("live source lost; reconnecting", "in", backoff, "frames", index)
-			if !s.wait(backoff) {
-				return
-			}
-			backoff = min(2*backoff, s.o.ReconnectMax)
 			continue
 		}
 		if err := checkPixels(s.o.Name, m.Cols(), m.Rows(), s.o.MaxPixels); err != nil {
 			m.Close() // never queued: no frame over the cap reaches the pipeline
-			tooBig(err)
+			k.tooBig(err)
 			return
 		}
-		backoff = s.o.ReconnectMin
-		if s.o.RealTime {
-			if !s.wait(time.Until(paceAt)) {
-				m.Close()
-				return
-			}
-			pace := reported
-			if pace == 0 {
-				pace = 25 // a file that gives no rate
-			}
-			paceAt = paceAt.Add(time.Duration(float64(time.Second) / pace))
-			if late := time.Since(paceAt); late > time.Second {
-				paceAt = paceAt.Add(late) // decoding fell behind: do not burst to catch up
-			}
+		k.backoff = s.o.ReconnectMin
+		if s.o.RealTime && !k.pace() {
+			m.Close()
+			return
 		}
-		now := time.Now()
-		meas.add(now)
-		if f := meas.fps(); f > 0 {
-			s.fps.Store(math.Float64bits(f))
-		}
-		s.captured.Add(1)
-		s.push(video.Frame{Index: index, PTS: now.Sub(s.start), Mat: m})
-		index++
+		k.deliver(m)
 	}
+}
+
+// connected takes note of a capture just opened (k.c) and checks the frame
+// size it reports; false when the source is stopped for it.
+func (k *capturing) connected() bool {
+	k.meas = rate{}
+	k.paceAt = time.Now()
+	k.reported = k.c.FPS()
+	k.s.fps.Store(math.Float64bits(k.reported))
+	if k.lost.IsZero() {
+		k.log.Info("live source opened", "fps", math.Round(k.reported*100)/100)
+	} else {
+		k.s.reconnects.Add(1)
+		k.log.Info("live source reconnected", "attempts", k.attempt, "down", time.Since(k.lost).Round(time.Millisecond))
+	}
+	k.attempt = 0
+	if err := CheckSize(k.c, k.s.o.Name, k.s.o.MaxPixels); err != nil {
+		k.tooBig(err)
+		return false
+	}
+	return true
+}
+
+// tooBig stops the source with err, a frame size over the cap.
+func (k *capturing) tooBig(err error) {
+	k.log.Error("live source stopped", "err", err)
+	k.s.stop(err)
+}
+
+// reopen tries once to open the source again (k.c is nil); false when
+// capture ends. When the attempt fails, k.c stays nil and the backoff has
+// been waited out.
+func (k *capturing) reopen() bool {
+	if k.s.open == nil {
+		return false
+	}
+	k.attempt++
+	nc, err := k.s.open()
+	if err != nil {
+		k.log.Warn("live source not opened; retrying", "attempt", k.attempt, "in", k.backoff, "err", err)
+		if !k.s.wait(k.backoff) {
+			return false
+		}
+		k.backoff = min(2*k.backoff, k.s.o.ReconnectMax)
+		return true
+	}
+	k.c = nc
+	return k.connected()
+}
+
+// lose closes the capture, which gave no frame; false when capture ends
+// (ctx done, a source that cannot be reopened, or ctx done during the
+// backoff), else the backoff has been waited out before reopening.
+func (k *capturing) lose() bool {
+	k.c.Close()
+	k.c = nil
+	if k.s.ctx.Err() != nil {
+		return false
+	}
+	if k.s.open == nil {
+		k.log.Info("live source ended", "frames", k.index)
+		return false
+	}
+	k.lost = time.Now()
+	k.log.Warn("live source lost; reconnecting", "in", k.backoff, "frames", k.index)
+	if !k.s.wait(k.backoff) {
+		return false
+	}
+	k.backoff = min(2*k.backoff, k.s.o.ReconnectMax)
+	return true
+}
+
+// pace waits until the next frame is due in real time and schedules the
+// one after; false when ctx ended first.
+func (k *capturing) pace() bool {
+	if !k.s.wait(time.Until(k.paceAt)) {
+		return false
+	}
+	pace := k.reported
+	if pace == 0 {
+		pace = 25 // a file that gives no rate
+	}
+	k.paceAt = k.paceAt.Add(time.Duration(float64(time.Second) / pace))
+	if late := time.Since(k.paceAt); late > time.Second {
+		k.paceAt = k.paceAt.Add(late) // decoding fell behind: do not burst to catch up
+	}
+	return true
+}
+
+// deliver stamps a captured frame, measures the rate and queues it.
+func (k *capturing) deliver(m gocv.Mat) {
+	now := time.Now()
+	k.meas.add(now)
+	if f := k.meas.fps(); f > 0 {
+		k.s.fps.Store(math.Float64bits(f))
+	}
+	k.s.captured.Add(1)
+	k.s.push(video.Frame{Index: k.index, PTS: now.Sub(k.s.start), Mat: m})
+	k.index++
 }
