@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"image"
 	"image/color"
+	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -426,4 +429,79 @@ func TestAuditJSONDeprecated(t *testing.T) {
 	if a := readAudit(t, audit); len(a.Images) != 1 || len(a.Models) != 2 {
 		t.Errorf("audit record: %d images, %d models; want 1 and the 2 default face models", len(a.Images), len(a.Models))
 	}
+}
+
+// astronautRGBA is the astronaut photo with an alpha ramp, as a PNG.
+func astronautRGBA(t *testing.T) []byte {
+	t.Helper()
+	f, err := os.Open(shared(t, "astronaut.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := src.Bounds()
+	m := image.NewNRGBA(b)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.NRGBAModel.Convert(src.At(x, y)).(color.NRGBA)
+			c.A = uint8(55 + (x+y)%200)
+			m.SetNRGBA(x, y, c)
+		}
+	}
+	var out bytes.Buffer
+	if err := png.Encode(&out, m); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// sameAlpha checks that PNG got has want's alpha, pixel for pixel.
+func sameAlpha(t *testing.T, what string, want, got []byte) {
+	t.Helper()
+	w, err := png.Decode(bytes.NewReader(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := png.Decode(bytes.NewReader(got))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if g.Bounds() != w.Bounds() {
+		t.Fatalf("%s: %v, want %v", what, g.Bounds(), w.Bounds())
+	}
+	for y := w.Bounds().Min.Y; y < w.Bounds().Max.Y; y++ {
+		for x := w.Bounds().Min.X; x < w.Bounds().Max.X; x++ {
+			if wa, ga := color.NRGBAModel.Convert(w.At(x, y)).(color.NRGBA).A, color.NRGBAModel.Convert(g.At(x, y)).(color.NRGBA).A; wa != ga {
+				t.Fatalf("%s: alpha at (%d, %d) is %d, want %d (the input's)", what, x, y, ga, wa)
+			}
+		}
+	}
+}
+
+// TestAlphaKept: an RGBA PNG comes out RGBA with the same alpha, its face
+// hidden in the colour channels, from a folder run and from the service.
+// (The alpha channel was dropped: the output was RGB.)
+func TestAlphaKept(t *testing.T) {
+	cfg := repoConfig(t)
+	root := t.TempDir()
+	in, out, audit := filepath.Join(root, "in"), filepath.Join(root, "out"), filepath.Join(root, "audit.json")
+	data := astronautRGBA(t)
+	writeFile(t, filepath.Join(in, "a.png"), data)
+	if code, _, stderr := runCLI(t, "--config", cfg, "--style", "solid", "--audit", audit, "--out", out, in); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	sameAlpha(t, "folder run", data, readFile(t, filepath.Join(out, "a.png")))
+	if im := readAudit(t, audit).image(t, filepath.Join(in, "a.png")); len(im.Detections) == 0 {
+		t.Error("no face hidden in the RGBA photo")
+	}
+	srv := startServe(t, nil, "--config", defaultServeConfig(t))
+	r := srv.post(t, "/v1/anonymize?style=solid", "image/png", data)
+	if r.status != http.StatusOK || r.header.Get("X-Anonymize-Detections") == "0" {
+		t.Fatalf("service: status %d, %s detections", r.status, r.header.Get("X-Anonymize-Detections"))
+	}
+	sameAlpha(t, "service", data, r.body)
 }

@@ -442,11 +442,12 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 		return res
 	}
 	t0 := time.Now()
-	img, err := imageio.DecodeMax(data, s.cfg.ServeMaxPixels())
+	img, alpha, err := imageio.DecodeAlphaMax(data, s.cfg.ServeMaxPixels())
 	if err != nil {
 		return fail(http.StatusBadRequest, "corrupt", err)
 	}
 	defer img.Close()
+	defer alpha.Close() // put back untouched: only the colour is anonymized
 	res.w, res.h = img.Cols(), img.Rows()
 	res.timing.Decode = msSince(t0)
 
@@ -480,7 +481,7 @@ func (s *Server) process(data []byte, format imageio.Format, o requestOptions, s
 	}
 	res.timing.Hide = msSince(t2)
 	t3 := time.Now()
-	out, err := imageio.Encode(img, format.Ext(), s.cfg.Output.JPEGQuality)
+	out, err := imageio.EncodeAlpha(img, alpha, format.Ext(), s.cfg.Output.JPEGQuality)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "encode_failed", err)
 	}

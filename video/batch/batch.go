@@ -479,12 +479,13 @@ func processImage(det video.Detector, t Task, o Options) ImageResult {
 			return r
 		}
 	}
-	img, err := imageio.ReadMax(t.Input, o.MaxPixels)
+	img, alpha, err := imageio.ReadAlphaMax(t.Input, o.MaxPixels)
 	if err != nil {
 		r.Output = ""
 		return fail(StatusFailed, fmt.Errorf("read: %w", err))
 	}
 	defer img.Close()
+	defer alpha.Close() // put back untouched: only the colour is anonymized
 	r.Width, r.Height = img.Cols(), img.Rows()
 	status := StatusDone
 	dets, info, derr := det.DetectInfo(img)
@@ -507,7 +508,7 @@ func processImage(det video.Detector, t Task, o Options) ImageResult {
 			return fail(StatusFailed, err)
 		}
 	}
-	if err := writeImage(img, t.Output, o.JPEGQuality); err != nil {
+	if err := writeImage(img, alpha, t.Output, o.JPEGQuality); err != nil {
 		r.Output = ""
 		return fail(StatusFailed, fmt.Errorf("write %s: %w", t.Output, err))
 	}
@@ -519,8 +520,10 @@ func processImage(det video.Detector, t Task, o Options) ImageResult {
 	return r
 }
 
-func writeImage(img gocv.Mat, path string, quality int) error {
-	data, err := imageio.Encode(img, filepath.Ext(path), quality)
+// writeImage encodes img (with alpha, when not empty, as its fourth
+// channel) in the format path names, atomically.
+func writeImage(img, alpha gocv.Mat, path string, quality int) error {
+	data, err := imageio.EncodeAlpha(img, alpha, filepath.Ext(path), quality)
 	if err != nil {
 		return err
 	}

@@ -238,3 +238,41 @@ func tiffSize(b []byte) (int, int, error) {
 	}
 	return w, h, nil
 }
+
+// ErrAnimated means an image holds several frames or pages (an animated
+// PNG, a multi-page TIFF): only still images are anonymized, and keeping
+// the first frame alone would drop the others silently.
+var ErrAnimated = errors.New("several frames or pages")
+
+// singleFrame reports an image of format f that holds more than one frame
+// or page: an APNG (an acTL chunk before the image data) or a TIFF whose
+// first directory links to a next one.
+func singleFrame(f Format, b []byte) error {
+	switch f {
+	case PNG:
+		for i := 8; i+8 <= len(b); {
+			n := int(binary.BigEndian.Uint32(b[i:]))
+			switch string(b[i+4 : i+8]) {
+			case "acTL":
+				return fmt.Errorf("%w: an animated PNG (APNG); convert it to a video, or split its frames, to anonymize every one", ErrAnimated)
+			case "IDAT", "IEND":
+				return nil
+			}
+			if n < 0 || n > len(b) {
+				return nil // the size check has passed: the rest is the decoder's
+			}
+			i += 12 + n
+		}
+	case TIFF:
+		var bo binary.ByteOrder = binary.LittleEndian
+		if b[0] == 'M' {
+			bo = binary.BigEndian
+		}
+		off := int64(bo.Uint32(b[4:]))
+		n := int64(bo.Uint16(b[off:]))
+		if next := off + 2 + 12*n; next+4 <= int64(len(b)) && bo.Uint32(b[next:]) != 0 {
+			return fmt.Errorf("%w: a multi-page TIFF; split its pages to anonymize every one", ErrAnimated)
+		}
+	}
+	return nil
+}

@@ -68,5 +68,7 @@ func FuzzSize(f *testing.F) {
 		if err == nil && (w <= 0 || h <= 0) {
 			t.Fatalf("%s: size %dx%d without an error", fm, w, h)
 		}
+		Check(data, 0) // the frame count and the caps: no panic
+		hasAlpha(fm, data)
 	})
 }

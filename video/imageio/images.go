@@ -122,6 +122,9 @@ func Check(data []byte, maxPixels int64) (f Format, w, h int, err error) {
 	if w, h, err = Size(f, data); err != nil {
 		return f, 0, 0, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
+	if err := singleFrame(f, data); err != nil {
+		return f, w, h, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
 	px := int64(w) * int64(h)
 	switch {
 	case px > maxPixels:
