@@ -52,5 +52,5 @@ func SetRecall(ctx context.Context, cfg config.Config, det infer.Detector, image
 	if err != nil {
 		return eval.Result{}, err
 	}
-	return eval.Run(ctx, det, images, labels, eval.Options{Hide: def})
+	return eval.Run(ctx, det, images, labels, eval.Options{Hide: def, MaxPixels: cfg.MaxPixels})
 }

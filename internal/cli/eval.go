@@ -65,7 +65,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	hide, _ := cfg.HideOptions()
 	r, err := eval.Run(c.Context, run, c.String("images"), labels, eval.Options{
-		Hide: hide, Jobs: cfg.Run.Jobs,
+		Hide: hide, Jobs: cfg.Run.Jobs, MaxPixels: cfg.MaxPixels,
 	})
 	if err != nil {
 		return &exitError{exitSomeFailed, err}

@@ -153,6 +153,9 @@ type Options struct {
 	// own (convert.ModelInfo.Style).
 	Hide hide.Options
 	Jobs int
+	// MaxPixels caps each image's width x height (max_pixels; 0: the
+	// default), as in a run.
+	MaxPixels int64
 }
 
 type imageEval struct {
@@ -270,7 +273,7 @@ func (r *Result) addFaces(ie imageEval) {
 
 func evalImage(det video.Detector, path, name string, faces []convert.Box, o Options) imageEval {
 	ie := imageEval{name: name, faces: faces}
-	img, err := imageio.Read(path)
+	img, err := imageio.ReadMax(path, o.MaxPixels)
 	if err != nil {
 		ie.err = err
 		return ie
