@@ -73,8 +73,9 @@ type Set struct {
 	// swapped in (e.g. a recall check on a reference set). after runs the
 	// set as it would be with m in: m and the other models, merged as
 	// DetectInfo merges them, so a plate model is not judged on faces
-	// alone. A refused model is closed, logged with the reason and not
-	// retried for the same content. ctx ends when the set is closed.
+	// alone. A refused model is closed and logged with the reason; it is
+	// judged again at the next reload, since the verdict depends on the
+	// rest of the set. ctx ends when the set is closed.
 	Gate func(ctx context.Context, m *Model, after Detector) error
 }
 
@@ -231,7 +232,7 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 			continue
 		}
 		var m *Model
-		lerr := kerr
+		lerr, gated := kerr, false
 		if lerr == nil {
 			m, lerr = s.rt.Load(sp.Dir, sp.Options)
 		}
@@ -246,11 +247,13 @@ func (s *Set) prepare(old []*slot, specs []Spec, initial bool) (next, loaded []*
 			}
 			if gerr := s.Gate(s.ctx, m, slotsDetector(after)); gerr != nil {
 				m.Close()
-				lerr = fmt.Errorf("model %s refused: %w", sp.Dir, gerr)
+				lerr, gated = fmt.Errorf("model %s refused: %w", sp.Dir, gerr), true
 			}
 		}
 		if lerr != nil {
-			if kerr == nil && s.ctx.Err() == nil { // a gate cut short by Close is no verdict
+			// Remember a model that cannot load, not a gate's verdict: that
+			// depends on the rest of the set, which may change.
+			if kerr == nil && !gated {
 				s.failed[key] = lerr
 			}
 			errs = append(errs, lerr)
