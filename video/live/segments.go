@@ -43,6 +43,11 @@ type SegmentOptions struct {
 	// dropped after detector errors), the segment ends and the next frame
 	// starts a new one, so a file never spans a hole (default 2 s).
 	Gap time.Duration
+	// Idle: when no frame has been written for this long (wall time: the
+	// source stopped or went away), the open segment is finalised without
+	// waiting for the next frame, so it plays while the source is down
+	// (default: Gap, at least 2 s).
+	Idle time.Duration
 	// FPS gives the frame rate of a new segment (nil, or 0 returned:
 	// 25). Frames are placed in time by their PTS: a frame that comes late
 	// fills the time since the previous one, a frame that comes early for
@@ -88,13 +93,17 @@ type SegmentStats struct {
 // tried at the next boundary, so one bad file does not stop a live run.
 //
 // Write is called from one goroutine (RunPipeline's writer); it owns and
-// closes each frame's Mat.
+// closes each frame's Mat. An idle timer finalises the open segment when
+// frames stop coming (Idle).
 type SegmentSink struct {
 	o   SegmentOptions
 	log *slog.Logger
 
-	cur     *segment
-	closing sync.WaitGroup
+	mu       sync.Mutex // cur, between Write, Close and the idle timer
+	cur      *segment
+	idle     *time.Timer
+	lastWall time.Time // when the last frame was written
+	closing  sync.WaitGroup
 
 	namesMu sync.Mutex
 	names   map[string]bool // paths of segments being written or finalised
@@ -124,6 +133,9 @@ func NewSegmentSink(o SegmentOptions) (*SegmentSink, error) {
 	}
 	if o.Gap <= 0 {
 		o.Gap = 2 * time.Second
+	}
+	if o.Idle <= 0 {
+		o.Idle = max(o.Gap, 2*time.Second)
 	}
 	if o.Extension == "" {
 		o.Extension = ".mp4"
@@ -170,6 +182,9 @@ func (s *SegmentSink) Stats() SegmentStats {
 // failed segment or JPEG is logged and counted, and the run goes on.
 func (s *SegmentSink) Write(f video.Frame, r video.FrameResult) error {
 	defer f.Mat.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.armIdle()
 	n := s.frames.Add(1)
 	if r.HiddenWhole {
 		s.hiddenWhole.Add(1)
@@ -205,12 +220,38 @@ func (s *SegmentSink) Write(f video.Frame, r video.FrameResult) error {
 // Close finalises the open segment and waits for every segment being
 // finalised. It returns an error when a segment could not be written.
 func (s *SegmentSink) Close() error {
+	s.mu.Lock()
+	if s.idle != nil {
+		s.idle.Stop()
+	}
 	s.finish()
+	s.mu.Unlock()
 	s.closing.Wait()
 	if n := s.segmentErrors.Load(); n > 0 {
 		return fmt.Errorf("segments: %d could not be written", n)
 	}
 	return nil
+}
+
+// armIdle (re)starts the idle timer after a frame (s.mu held).
+func (s *SegmentSink) armIdle() {
+	s.lastWall = time.Now()
+	if s.idle == nil {
+		s.idle = time.AfterFunc(s.o.Idle, s.onIdle)
+		return
+	}
+	s.idle.Reset(s.o.Idle)
+}
+
+// onIdle finalises the open segment when no frame came for Idle.
+func (s *SegmentSink) onIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil || time.Since(s.lastWall) < s.o.Idle {
+		return
+	}
+	s.log.Info("no frames: segment ends", "file", s.cur.path, "after", s.o.Idle)
+	s.finish()
 }
 
 // begin starts a segment at the frame at pts.

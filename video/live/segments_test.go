@@ -14,6 +14,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/ffmpeg"
 )
@@ -224,3 +225,44 @@ func TestLiveSegmentsPlayable(t *testing.T) {
 }
 
 // ---- preview -----------------------------------------------------------------
+
+// TestLiveSegmentEndsWhenFramesStop: when frames stop coming (the source
+// went away), the open segment is finalised after Idle without waiting for
+// the next frame, and the frames that come later start a new one. (It
+// stayed a temporary file through a 15.7 s outage, until the stream came
+// back.)
+func TestLiveSegmentEndsWhenFramesStop(t *testing.T) {
+	var mu sync.Mutex
+	var encs []*liveFakeEncoder
+	sink, err := NewSegmentSink(SegmentOptions{
+		Dir: t.TempDir(), Idle: 200 * time.Millisecond, FPS: func() float64 { return 10 },
+		Open: func(path string, w, h int, fps float64) (FrameEncoder, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			e := &liveFakeEncoder{path: path, fps: fps}
+			encs = append(encs, e)
+			return e, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := liveTemplate(16, 12)
+	defer tmpl.Close()
+	for i := range 3 {
+		sink.Write(video.Frame{Index: i, PTS: time.Duration(i) * 100 * time.Millisecond, Mat: tmpl.Clone()}, video.FrameResult{})
+	}
+	testenv.WaitFor(t, 10*time.Second, "the segment to be finalised while no frame comes", func() bool {
+		return sink.Stats().Segments == 1
+	}, nil)
+	// The source is back: a new segment.
+	sink.Write(video.Frame{Index: 3, PTS: 20 * time.Second, Mat: tmpl.Clone()}, video.FrameResult{})
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(encs) != 2 || sink.Stats().Segments != 2 {
+		t.Errorf("%d segments opened, %d written; want 2 and 2", len(encs), sink.Stats().Segments)
+	}
+}
