@@ -74,7 +74,8 @@ fi
 
 # 3. Build.
 say "building ./anonymize"
-go build -o anonymize . || die "go build failed (OpenCV 4.6 dev files and pkg-config are needed: libopencv-dev)"
+VERSION=$(git -C "$ROOT" describe --tags --always --dirty 2>/dev/null || echo dev)
+go build -ldflags "-X github.com/anonymize/anonymize/internal/cli.ldflagsVersion=$VERSION" -o anonymize . || die "go build failed (OpenCV 4.6 dev files and pkg-config are needed: libopencv-dev)"
 
 # install_model NAME SHA FILE: install FILE as model NAME unless already there.
 installed() { sha_ok "$MODELS/$1/model.onnx" "$2" && [ -f "$MODELS/$1/model.toml" ]; }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -24,9 +25,47 @@ const (
 	exitInterrupted = 130
 )
 
-// version is set at build time with
-// -ldflags "-X github.com/anonymize/anonymize/internal/cli.version=...".
-var version = "dev"
+// version is anonymize's version: set at build time with -ldflags
+// "-X github.com/anonymize/anonymize/internal/cli.ldflagsVersion=..."
+// (scripts/setup.sh sets it from git describe), else the build's own
+// record (buildVersion).
+var version = buildVersion(debug.ReadBuildInfo)
+
+// buildVersion is the -ldflags version when set, else the module version
+// of the build (go install module@v1.2.3), else the commit it was built
+// from (dev-REVISION, -dirty when the tree had changes), else "dev".
+func buildVersion(info func() (*debug.BuildInfo, bool)) string {
+	if ldflagsVersion != "" {
+		return ldflagsVersion
+	}
+	bi, ok := info()
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	v := "dev-" + rev[:min(12, len(rev))]
+	if dirty {
+		v += "-dirty"
+	}
+	return v
+}
+
+// ldflagsVersion is what -ldflags -X sets (see version).
+var ldflagsVersion string
 
 // exitError carries an exit code out of a command.
 type exitError struct {

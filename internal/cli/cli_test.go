@@ -4,6 +4,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,6 +108,31 @@ func TestModelsListMarksActive(t *testing.T) {
 		}
 		if !slices.Equal(marked, tt.active) {
 			t.Errorf("models list marks %q, want %q:\n%s", marked, tt.active, stdout)
+		}
+	}
+}
+
+// TestBuildVersion: without -ldflags, the version comes from the build's
+// record: the module version, else the commit (dirty or not), else "dev".
+func TestBuildVersion(t *testing.T) {
+	info := func(main string, settings ...debug.BuildSetting) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			return &debug.BuildInfo{Main: debug.Module{Version: main}, Settings: settings}, true
+		}
+	}
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "0123456789abcdef0123"}
+	for _, tc := range []struct {
+		info func() (*debug.BuildInfo, bool)
+		want string
+	}{
+		{info("v1.2.3"), "v1.2.3"},
+		{info("(devel)", rev), "dev-0123456789ab"},
+		{info("(devel)", rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"}), "dev-0123456789ab-dirty"},
+		{info("(devel)"), "dev"},
+		{func() (*debug.BuildInfo, bool) { return nil, false }, "dev"},
+	} {
+		if got := buildVersion(tc.info); got != tc.want {
+			t.Errorf("buildVersion: %q, want %q", got, tc.want)
 		}
 	}
 }
