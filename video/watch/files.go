@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/imageio"
 )
@@ -74,7 +75,7 @@ func (w *watcher) found(r *watchRoot, p string) {
 		}
 		return
 	}
-	if out := w.outputPath(r, p); !w.o.Overwrite && UpToDate(p, out) {
+	if out := w.outputPath(r, p); !w.o.Overwrite && w.upToDate(r, p, out) {
 		w.claims[out] = p
 		f.seen, f.stamp = true, st
 		f.result = batch.ImageResult{Input: p, Output: out, Status: batch.StatusSkipped, Detections: []convert.Detection{}}
@@ -177,6 +178,23 @@ func (w *watcher) sweep(now time.Time) {
 	if !next.IsZero() {
 		w.arm(next)
 	}
+}
+
+// upToDate reports whether out is the anonymized copy of in's present
+// content: written after in was last modified (UpToDate), or made from
+// content with the same sha256 as recorded (in was only touched since).
+func (w *watcher) upToDate(r *watchRoot, in, out string) bool {
+	if UpToDate(in, out) {
+		return true
+	}
+	if st, err := os.Stat(out); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	if h, err := fsutil.FileSHA256(in); err == nil && w.made.made(r.out, out, h) {
+		w.log.Info("unchanged since its output was made (only touched); not redone", "file", in)
+		return true
+	}
+	return false
 }
 
 // UpToDate reports whether out exists and was written no earlier than in

@@ -123,6 +123,9 @@ func (w *watcher) finish(d watchDone) {
 	default:
 		f.seen, f.stamp, f.hash, f.result = true, d.stamp, d.hash, d.result
 		r := d.result
+		if r.Output != "" && (r.Status == batch.StatusDone || r.Status == batch.StatusHiddenWhole) {
+			w.made.record(f.root.out, r.Output, d.hash)
+		}
 		if r.Error != "" {
 			w.log.Error("cannot anonymize", "file", r.Input, "status", r.Status, "err", r.Error)
 		} else {

@@ -82,6 +82,7 @@ type watcher struct {
 	others map[string]bool     // files seen that are neither images nor videos
 	dirs   map[string]bool     // the folders watched
 	claims map[string]string   // output -> the input writing it
+	made   *sources            // the content each output was made from
 	seq    uint64
 
 	ctx     context.Context
@@ -133,6 +134,7 @@ func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	defer w.timer.Stop()
 
 	w.ctx = ctx
+	w.made = newSources()
 	wg := w.startWorkers()
 	for _, r := range w.roots {
 		w.walk(r, r.in)
@@ -150,6 +152,9 @@ func (w *watcher) run(ctx context.Context) (batch.Summary, error) {
 	go func() { wg.Wait(); close(w.results) }()
 	for d := range w.results {
 		w.finish(d)
+	}
+	if err := w.made.save(); err != nil {
+		w.log.Warn("cannot record what the outputs were made from; they are redone at the next start", "err", err)
 	}
 	return w.summary(), nil
 }
