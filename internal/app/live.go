@@ -196,7 +196,7 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 				return
 			case <-tick.C:
 				ls, ss := src.Stats(), sink.Stats()
-				log.Info("live", "captured", ls.Captured, "dropped_queue", ls.Dropped, "written", ss.Frames,
+				log.Info("live", "captured", ls.Captured, "dropped_queue", ls.Dropped, "anonymized", ss.Frames, "in_files", ss.InFiles,
 					"hidden_whole", ss.HiddenWhole, "segments", ss.Segments, "reconnects", ls.Reconnects)
 			}
 		}

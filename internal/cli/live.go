@@ -86,7 +86,7 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 // printLiveSummary is the last line of a live run.
 func printLiveSummary(w io.Writer, name string, res app.LiveResult) {
 	ls, ss, st := res.Source, res.Sink, res.Pipeline
-	fmt.Fprintf(w, "anonymize: live %s: %d frames captured, %d written to %d segment files", name, ls.Captured, ss.Frames, ss.Segments)
+	fmt.Fprintf(w, "anonymize: live %s: %d frames captured, %d anonymized, %d in %d segment files", name, ls.Captured, ss.Frames, ss.InFiles, ss.Segments)
 	if ss.SegmentErrors > 0 {
 		fmt.Fprintf(w, " (%d segments lost)", ss.SegmentErrors)
 	}

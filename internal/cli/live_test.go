@@ -319,7 +319,7 @@ func TestLiveStreamReconnect(t *testing.T) {
 		m.Close()
 	}
 
-	summary := regexp.MustCompile(`anonymize: live .*: (\d+) frames captured, (\d+) written to (\d+) segment files.*; (\d+) reconnects;`).FindStringSubmatch(logs())
+	summary := regexp.MustCompile(`anonymize: live .*: (\d+) frames captured, \d+ anonymized, (\d+) in (\d+) segment files.*; (\d+) reconnects;`).FindStringSubmatch(logs())
 	if summary == nil {
 		t.Fatalf("no summary line; log:\n%s", logs())
 	}
@@ -328,6 +328,9 @@ func TestLiveStreamReconnect(t *testing.T) {
 	}
 	if summary[3] != strconv.Itoa(len(paths)) {
 		t.Errorf("summary says %s segments, %d on disk", summary[3], len(paths))
+	}
+	if summary[2] != strconv.Itoa(frames) {
+		t.Errorf("summary says the segment files hold %s frames; they hold %d", summary[2], frames)
 	}
 	// Segments are encoded at live.preset (ultrafast: x264 records its
 	// settings in the stream, and ultrafast is the preset without CABAC).

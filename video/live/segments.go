@@ -75,6 +75,7 @@ type SegmentOptions struct {
 type SegmentStats struct {
 	Frames        int64 // frames given to Write
 	HiddenWhole   int64 // of those, hidden whole after a detector failure
+	InFiles       int64 // frames the finalised segment files hold (a frame fills every slot of the file's rate since the last one)
 	Segments      int64 // segment files finalised
 	SegmentErrors int64 // segments that could not be written (lost)
 	JPEGs         int64 // JPEG frames written
@@ -108,7 +109,7 @@ type SegmentSink struct {
 	namesMu sync.Mutex
 	names   map[string]bool // paths of segments being written or finalised
 
-	frames, hiddenWhole, segments, segmentErrors, jpegs, jpegErrors atomic.Int64
+	frames, hiddenWhole, inFiles, segments, segmentErrors, jpegs, jpegErrors atomic.Int64
 }
 
 // segment is the file being written.
@@ -171,7 +172,7 @@ func NewSegmentSink(o SegmentOptions) (*SegmentSink, error) {
 // Stats returns the counts so far.
 func (s *SegmentSink) Stats() SegmentStats {
 	return SegmentStats{
-		Frames: s.frames.Load(), HiddenWhole: s.hiddenWhole.Load(),
+		Frames: s.frames.Load(), HiddenWhole: s.hiddenWhole.Load(), InFiles: s.inFiles.Load(),
 		Segments: s.segments.Load(), SegmentErrors: s.segmentErrors.Load(),
 		JPEGs: s.jpegs.Load(), JPEGErrors: s.jpegErrors.Load(),
 	}
@@ -344,6 +345,7 @@ func (s *SegmentSink) finish() {
 			return
 		}
 		s.segments.Add(1)
+		s.inFiles.Add(int64(c.n))
 		s.log.Info("segment written", "file", c.path, "frames", c.n, "seconds", math.Round(float64(c.n)/c.fps*10)/10)
 	}()
 }

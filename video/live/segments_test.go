@@ -108,7 +108,7 @@ func TestLiveSegmentsCutAndPlace(t *testing.T) {
 				i, filepath.Base(e.path), e.frames, e.closed, e.fps, w.name, w.frames)
 		}
 	}
-	if st := sink.Stats(); st.Segments != 3 || st.Frames != int64(len(frames)) || st.SegmentErrors != 0 {
+	if st := sink.Stats(); st.Segments != 3 || st.Frames != int64(len(frames)) || st.InFiles != 10 || st.SegmentErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if data, _ := os.ReadFile(taken); string(data) != "other" {
