@@ -8,11 +8,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-10s}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
   pkg=./$(dirname "${file#./}")
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
     echo "fuzz: $pkg $name for $FUZZTIME"
-    go test -tags matprofile -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/anonymize-fuzz.log 2>&1 ||
-      { cat /tmp/anonymize-fuzz.log; echo "fuzz: $name failed"; exit 1; }
+    if ! go test -tags matprofile -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+      # Go 1.26's fuzz coordinator can fail a target at the -fuzztime
+      # deadline with a bare "context deadline exceeded" and no input
+      # (golang/go#75804, fixed in Go 1.27): that is no finding. A real
+      # one writes its input under testdata/fuzz and says so.
+      if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+        echo "fuzz: $name: stopped at its deadline with no finding (golang/go#75804)"
+        continue
+      fi
+      cat "$log"; echo "fuzz: $name failed"; exit 1
+    fi
   done
 done
