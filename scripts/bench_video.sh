@@ -37,7 +37,7 @@ files=("$SHARED/data/video/video_01.mp4" "$SHARED/data/video/video_02.mp4" "$SHA
   "$CLIPS/video_02_720p.mp4" "$CLIPS/video_02_1080p.mp4")
 
 go build -o "$work/anonymize" .
-go test -c -o "$work/video.test" ./video/
+go test -c -o "$work/video.test" ./video/batch/
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "encoder: $CODEC preset $PRESET; detector input at most ${MAXSIDE} px; ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3)" >&2
