@@ -1,12 +1,10 @@
 package live
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video"
 )
 
@@ -85,26 +84,6 @@ func (d *liveGatedDetector) Info() convert.ModelInfo {
 	return convert.ModelInfo{Name: "gated", Version: "1"}
 }
 func (d *liveGatedDetector) Close() error { return nil }
-
-// liveLog is a logger whose output can be read while it is written.
-type liveLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *liveLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *liveLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *liveLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // countSink closes every frame and counts them.
 type countSink struct {
@@ -192,7 +171,7 @@ func TestLiveCaptureNeverWaitsForDetector(t *testing.T) {
 func TestLiveReconnect(t *testing.T) {
 	tmpl := liveTemplate(32, 24)
 	defer tmpl.Close()
-	var log liveLog
+	var log testenv.LogBuffer
 	var opens atomic.Int32
 	open := func() (Capture, error) {
 		switch opens.Add(1) {
@@ -205,7 +184,7 @@ func TestLiveReconnect(t *testing.T) {
 	defer cancel()
 	src := Start(ctx, nil, open, Options{
 		Name: "rtsp://user:secret@127.0.0.1:1/cam", Queue: 100,
-		ReconnectMin: time.Millisecond, ReconnectMax: 4 * time.Millisecond, Log: log.logger(),
+		ReconnectMin: time.Millisecond, ReconnectMax: 4 * time.Millisecond, Log: log.Logger(),
 	})
 	defer src.Close()
 	var got []int

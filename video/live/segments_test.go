@@ -119,10 +119,10 @@ func TestLiveSegmentsCutAndPlace(t *testing.T) {
 // TestLiveSegmentErrorGoesOn: a segment whose encoder fails is aborted,
 // counted and logged; the next segment is written.
 func TestLiveSegmentErrorGoesOn(t *testing.T) {
-	var log liveLog
+	var log testenv.LogBuffer
 	var encs []*liveFakeEncoder
 	sink, err := NewSegmentSink(SegmentOptions{
-		Dir: t.TempDir(), Length: time.Second, FPS: func() float64 { return 10 }, Log: log.logger(),
+		Dir: t.TempDir(), Length: time.Second, FPS: func() float64 { return 10 }, Log: log.Logger(),
 		Open: func(path string, w, h int, fps float64) (FrameEncoder, error) {
 			e := &liveFakeEncoder{path: path}
 			if len(encs) == 0 {
