@@ -132,7 +132,7 @@ func RunPipeline(ctx context.Context, src Source, det Detector, sink Sink, o Pip
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &pipeline{
-		src: src, det: det, sink: sink, o: o, tr: tr,
+		src: src, det: det, sink: sink, o: o, tr: tr, styles: hide.NewStyles(o.Hide),
 		ctx: inner, cancel: cancel,
 		window:  make(chan struct{}, o.Queue+o.Workers+tr.delay()),
 		maxLate: int64(o.Workers),
@@ -182,6 +182,8 @@ type pipeline struct {
 	// writer uses them.
 	tr   *Tracker
 	held []done
+
+	styles *hide.Styles // the styles the models carry, as options
 
 	ctx    context.Context // cancelled on the first error, or with the caller's
 	cancel context.CancelFunc
@@ -307,7 +309,7 @@ func (p *pipeline) process(j job) (done, bool) {
 	d.r.Model = info
 	if err == nil {
 		d.r.Detections = dets
-		if err = hide.Detections(&d.f.Mat, dets, p.o.Hide, hide.ForInfo(info, p.o.Hide)); err == nil {
+		if err = hide.Detections(&d.f.Mat, dets, p.o.Hide, p.styles.ForInfo(info)); err == nil {
 			return d, true
 		}
 		err = fmt.Errorf("hide: %w", err) // the frame may be partly hidden
@@ -472,7 +474,7 @@ func (p *pipeline) finishHeld(st *PipelineStats) {
 // hideExtras hides the tracker's regions in d's frame and records them in
 // its result; if that fails, the frame fails closed.
 func (p *pipeline) hideExtras(d *done, extras []convert.Detection, st *PipelineStats) {
-	if err := hide.Detections(&d.f.Mat, extras, p.o.Hide, hide.ForInfo(d.r.Model, p.o.Hide)); err != nil {
+	if err := hide.Detections(&d.f.Mat, extras, p.o.Hide, p.styles.ForInfo(d.r.Model)); err != nil {
 		// The frame may be partly hidden.
 		p.failClosed(d, fmt.Errorf("hide tracked regions: %w", err))
 		if d.dropped {

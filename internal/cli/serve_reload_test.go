@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"gocv.io/x/gocv"
 )
 
 // ---- reload ----------------------------------------------------------------------
@@ -232,4 +236,28 @@ func TestServeAdoptsBeside(t *testing.T) {
 	if strings.Contains(srv.log.String(), "model removed") {
 		t.Errorf("a model was removed by the adoption:\n%s", srv.log)
 	}
+}
+
+// renamedDetector answers as if the models had been reloaded under new
+// names while the request was in the detector.
+type renamedDetector struct{ server.Detector }
+
+func (r renamedDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, infer.Info, error) {
+	dets, info, err := r.Detector.DetectInfo(img)
+	for i := range dets {
+		dets[i].Model = "renamed"
+	}
+	info.Name, info.Dir, info.Models = "renamed", "/models/renamed", nil
+	return dets, info, err
+}
+
+// TestServeModelReloadedAway: a request that names a model (?model=) which
+// the models that ran no longer include, after a reload, is answered 503
+// models_changed, never 200 with its detections all dropped (the image
+// unhidden).
+func TestServeModelReloadedAway(t *testing.T) {
+	hooks := &serveHooks{wrap: func(d server.Detector) server.Detector { return renamedDetector{d} }}
+	srv := startServe(t, hooks, "--config", defaultServeConfig(t))
+	r := srv.post(t, "/v1/anonymize?model=yunet-n-dynamic", "image/jpeg", facePhoto(t, 320, 240, ".jpg"))
+	checkAPIError(t, "model reloaded away", r, http.StatusServiceUnavailable, "models_changed")
 }

@@ -11,6 +11,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"sync"
 
 	"gocv.io/x/gocv"
 
@@ -555,6 +556,10 @@ func FromStyle(def Options, st convert.Style) (Options, error) {
 // not make valid options (never, for a style from a validated config)
 // hides with def: its detections are still hidden.
 func ForInfo(info convert.ModelInfo, def Options) map[string]Options {
+	return forInfo(info, func(st *convert.Style) (Options, error) { return FromStyle(def, *st) })
+}
+
+func forInfo(info convert.ModelInfo, options func(*convert.Style) (Options, error)) map[string]Options {
 	parts := info.Models
 	if len(parts) == 0 {
 		parts = []convert.ModelInfo{info}
@@ -564,7 +569,7 @@ func ForInfo(info convert.ModelInfo, def Options) map[string]Options {
 		if p.Style == nil {
 			continue
 		}
-		if o, err := FromStyle(def, *p.Style); err == nil {
+		if o, err := options(p.Style); err == nil {
 			if m == nil {
 				m = map[string]Options{}
 			}
@@ -572,6 +577,32 @@ func ForInfo(info convert.ModelInfo, def Options) map[string]Options {
 		}
 	}
 	return m
+}
+
+// Styles is ForInfo for a run that hides frame after frame: each style a
+// model carries is turned into options once (a loaded model's style does
+// not change; a reload brings a new one), not on every frame. Safe for
+// concurrent use.
+type Styles struct {
+	def Options
+	m   sync.Map // *convert.Style -> Options
+}
+
+// NewStyles is a Styles over def.
+func NewStyles(def Options) *Styles { return &Styles{def: def} }
+
+// ForInfo is ForInfo(info, def).
+func (s *Styles) ForInfo(info convert.ModelInfo) map[string]Options {
+	return forInfo(info, func(st *convert.Style) (Options, error) {
+		if o, ok := s.m.Load(st); ok {
+			return o.(Options), nil
+		}
+		o, err := FromStyle(s.def, *st)
+		if err == nil {
+			s.m.Store(st, o)
+		}
+		return o, err
+	})
 }
 
 // ParseColour reads a colour as #rrggbb.

@@ -667,3 +667,18 @@ func BenchmarkHide(b *testing.B) {
 		})
 	}
 }
+
+// TestStylesForInfo: Styles gives what ForInfo gives, for each part of a
+// combined model that carries a style, and none for one that carries none.
+func TestStylesForInfo(t *testing.T) {
+	green := &convert.Style{Style: "solid", Colour: "#00ff00"}
+	info := convert.ModelInfo{Models: []convert.ModelInfo{{Name: "a", Style: green}, {Name: "b"}}}
+	def := Options{Style: Blur}
+	s := NewStyles(def)
+	for range 2 { // the second time from the cache
+		got, want := s.ForInfo(info), ForInfo(info, def)
+		if len(got) != 1 || got["a"] != want["a"] || got["a"].Colour != (color.RGBA{0, 255, 0, 255}) {
+			t.Fatalf("Styles.ForInfo %+v, ForInfo %+v; want a alone, solid green", got, want)
+		}
+	}
+}

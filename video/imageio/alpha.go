@@ -57,13 +57,17 @@ func ReadAlphaMax(path string, maxPixels int64) (bgr, alpha gocv.Mat, err error)
 // (EXIF orientation applied).
 func DecodeAlphaMax(data []byte, maxPixels int64) (bgr, alpha gocv.Mat, err error) {
 	f, _, _, err := Check(data, maxPixels)
-	if err != nil || !hasAlpha(f, data) {
-		return colourOnly(data, maxPixels)
+	if err != nil {
+		m, err := DecodeMax(data, maxPixels) // its error, as DecodeMax words it
+		return m, gocv.Mat{}, err
+	}
+	if !hasAlpha(f, data) {
+		return colourOnly(data)
 	}
 	m, err := gocv.IMDecode(data, gocv.IMReadUnchanged)
 	if err != nil || m.Empty() || m.Channels() != 4 {
 		m.Close() // not as its header says: decode as colour alone
-		return colourOnly(data, maxPixels)
+		return colourOnly(data)
 	}
 	defer m.Close()
 	if m.Type() != gocv.MatTypeCV8UC4 { // 16-bit: scaled to 8
@@ -78,10 +82,10 @@ func DecodeAlphaMax(data []byte, maxPixels int64) (bgr, alpha gocv.Mat, err erro
 	return bgr, alpha, nil
 }
 
-// colourOnly decodes data as DecodeMax does, with an empty alpha Mat (to
-// be closed like any other) beside it.
-func colourOnly(data []byte, maxPixels int64) (bgr, alpha gocv.Mat, err error) {
-	bgr, err = DecodeMax(data, maxPixels)
+// colourOnly decodes checked data as DecodeMax does, with an empty alpha
+// Mat (to be closed like any other) beside it.
+func colourOnly(data []byte) (bgr, alpha gocv.Mat, err error) {
+	bgr, err = decodeColour(data)
 	if err != nil {
 		return gocv.Mat{}, gocv.Mat{}, err
 	}

@@ -92,6 +92,11 @@ func DecodeMax(data []byte, maxPixels int64) (gocv.Mat, error) {
 	if _, _, _, err := Check(data, maxPixels); err != nil {
 		return gocv.Mat{}, err
 	}
+	return decodeColour(data)
+}
+
+// decodeColour is DecodeMax after Check has passed.
+func decodeColour(data []byte) (gocv.Mat, error) {
 	if isJPEG(data) && jpegTruncated(data) {
 		return gocv.Mat{}, fmt.Errorf("%w: truncated JPEG (the data ends before the end-of-image marker)", ErrDecode)
 	}

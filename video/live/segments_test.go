@@ -39,6 +39,18 @@ func (e *liveFakeEncoder) Write(img gocv.Mat) error {
 func (e *liveFakeEncoder) Close() error { e.closed = true; return nil }
 func (e *liveFakeEncoder) Abort()       { e.aborted = true }
 
+// recordingOpen opens a fake encoder for each segment and appends it to
+// encs, under mu.
+func recordingOpen(mu *sync.Mutex, encs *[]*liveFakeEncoder) func(string, int, int, float64) (FrameEncoder, error) {
+	return func(path string, w, h int, fps float64) (FrameEncoder, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		e := &liveFakeEncoder{path: path, fps: fps}
+		*encs = append(*encs, e)
+		return e, nil
+	}
+}
+
 // TestLiveSegmentsCutAndPlace: segments are cut every Length of capture
 // time and at gaps, named by their start time (UTC, sortable, never
 // colliding); frames are placed by time, duplicated over short pauses and
@@ -50,14 +62,8 @@ func TestLiveSegmentsCutAndPlace(t *testing.T) {
 	var encs []*liveFakeEncoder
 	sink, err := NewSegmentSink(SegmentOptions{
 		Dir: dir, Length: time.Second, Gap: 500 * time.Millisecond, Start: start,
-		FPS: func() float64 { return 10 },
-		Open: func(path string, w, h int, fps float64) (FrameEncoder, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			e := &liveFakeEncoder{path: path, fps: fps}
-			encs = append(encs, e)
-			return e, nil
-		},
+		FPS:  func() float64 { return 10 },
+		Open: recordingOpen(&mu, &encs),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -236,13 +242,7 @@ func TestLiveSegmentEndsWhenFramesStop(t *testing.T) {
 	var encs []*liveFakeEncoder
 	sink, err := NewSegmentSink(SegmentOptions{
 		Dir: t.TempDir(), Idle: 200 * time.Millisecond, FPS: func() float64 { return 10 },
-		Open: func(path string, w, h int, fps float64) (FrameEncoder, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			e := &liveFakeEncoder{path: path, fps: fps}
-			encs = append(encs, e)
-			return e, nil
-		},
+		Open: recordingOpen(&mu, &encs),
 	})
 	if err != nil {
 		t.Fatal(err)
