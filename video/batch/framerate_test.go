@@ -2,8 +2,10 @@ package batch
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/anonymize/anonymize/internal/testenv"
@@ -54,5 +56,112 @@ func TestVideoFileRateChange(t *testing.T) {
 	}
 	if p := videotest.FFprobeFile(t, out); p.Streams[0].NbReadFrames != "75" {
 		t.Errorf("output has %s frames, want 75", p.Streams[0].NbReadFrames)
+	}
+}
+
+// makeVFR writes vfr.mp4 into dir: video_01.mp4 (29.97 fps, with audio)
+// less its frames 20 to 40, each other frame kept at its time, as a phone
+// that drops frames records (a variable frame rate).
+func makeVFR(t testing.TB, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "vfr.mp4")
+	videotest.FFmpegRun(t, "-i", testenv.Shared(t, "data/video/video_01.mp4"),
+		"-vf", "select='not(between(n,20,40))'", "-fps_mode", "vfr", "-c:a", "copy", out)
+	return out
+}
+
+// anonymizeKeepingAudio runs AnonymizeFile on in with audio kept and
+// returns the output's path.
+func anonymizeKeepingAudio(t *testing.T, in string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	_, err := AnonymizeFile(context.Background(), nopDetector{}, in, out, FileOptions{
+		Encode: ffmpeg.EncodeOptions{Preset: "ultrafast"}, KeepAudio: true,
+		Pipeline: video.PipelineOptions{Hide: solidBlack},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkFrameTimes fails unless every frame of out is shown when the same
+// frame of in is, within a millisecond.
+func checkFrameTimes(t *testing.T, in, out string) {
+	t.Helper()
+	want, got := videotest.FramePTS(t, in), videotest.FramePTS(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("output has %d frames, input %d", len(got), len(want))
+	}
+	bad := 0
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 0.001 {
+			if bad++; bad <= 3 {
+				t.Errorf("frame %d at %.6f s, in the input at %.6f s", i, got[i], want[i])
+			}
+		}
+	}
+	if bad > 3 {
+		t.Errorf("... %d frames off in all", bad)
+	}
+}
+
+// checkStreamStarts fails unless out's video and audio start when in's do
+// (within a millisecond: the audio stays in sync), the audio copied.
+func checkStreamStarts(t *testing.T, in, out string) {
+	t.Helper()
+	ins, outs := videotest.FFprobeTiming(t, in), videotest.FFprobeTiming(t, out)
+	if len(outs) != len(ins) {
+		t.Fatalf("output has %d streams, input %d", len(outs), len(ins))
+	}
+	for i := range ins {
+		a, b := ins[i], outs[i]
+		if b.CodecType != a.CodecType || (a.CodecType == "audio" && b.CodecName != a.CodecName) {
+			t.Errorf("stream %d is %s %s, in the input %s %s", i, b.CodecType, b.CodecName, a.CodecType, a.CodecName)
+		}
+		if math.Abs(atof(t, b.StartTime)-atof(t, a.StartTime)) > 0.001 {
+			t.Errorf("%s starts at %s s, in the input at %s s", a.CodecType, b.StartTime, a.StartTime)
+		}
+	}
+}
+
+func atof(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("ffprobe: %q is not a number", s)
+	}
+	return f
+}
+
+// TestVideoFileVariableRate: a video with a variable frame rate (21 frames
+// missing after 0.667 s) comes out with every frame at its time, not
+// moved to a constant rate's grid (which put frame 21 at 0.870 s and the
+// picture up to 0.5 s off its copied sound).
+func TestVideoFileVariableRate(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	in := makeVFR(t, t.TempDir())
+	if n := len(videotest.FramePTS(t, in)); n != 69 {
+		t.Fatalf("test clip has %d frames, want 69", n)
+	}
+	out := anonymizeKeepingAudio(t, in)
+	checkFrameTimes(t, in, out)
+	checkStreamStarts(t, in, out)
+}
+
+// TestVideoFileConstantRate: a constant-rate video (29.97 fps) keeps its
+// frame count, rate, duration and frame times, its audio in sync.
+func TestVideoFileConstantRate(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	in := testenv.Shared(t, "data/video/video_01.mp4")
+	out := anonymizeKeepingAudio(t, in)
+	checkFrameTimes(t, in, out)
+	checkStreamStarts(t, in, out)
+	a, b := videotest.FFprobeTiming(t, in)[0], videotest.FFprobeTiming(t, out)[0]
+	if b.NbFrames != a.NbFrames || b.AvgFrameRate != a.AvgFrameRate {
+		t.Errorf("output: %s frames at %s fps, input %s at %s", b.NbFrames, b.AvgFrameRate, a.NbFrames, a.AvgFrameRate)
+	}
+	if d := math.Abs(atof(t, b.Duration) - atof(t, a.Duration)); d > 0.001 {
+		t.Errorf("output lasts %s s, input %s s", b.Duration, a.Duration)
 	}
 }

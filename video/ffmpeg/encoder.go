@@ -52,37 +52,75 @@ type Encoder struct {
 	codec  string
 	done   bool
 	err    error // sticky
+	// frame is one frame's length at the nominal rate (Write's spacing);
+	// tick is one unit of the output's time base, rounded up.
+	frame, tick time.Duration
+	// first and last are the times given for the first and the latest
+	// frame; buf holds the Matroska head of each frame.
+	first, last time.Duration
+	buf         []byte
 }
 
-// NewEncoder starts encoding a w x h video at fps frames per second into
-// path, with o's codec, preset and quality, copying the audio of
-// o.AudioFrom when set. The codec falls back to one the container takes
-// (webm: VP9, avi: MPEG-4), and to MPEG-4 when ffmpeg lacks it.
+// NewEncoder starts encoding a w x h video into path, with o's codec,
+// preset and quality, copying the audio of o.AudioFrom when set. Frames
+// written with Write follow each other at fps frames per second; WriteAt
+// places each at its own time (the last one lasting 1/fps). The codec
+// falls back to one the container takes (webm: VP9, avi: MPEG-4), and to
+// MPEG-4 when ffmpeg lacks it.
 func NewEncoder(path string, w, h int, fps float64, o EncodeOptions) (*Encoder, error) {
 	r := RationalOf(fps)
 	if !r.Valid() {
 		return nil, fmt.Errorf("encode %s: frame rate %g is not positive", path, fps)
 	}
-	return newEncoder(context.Background(), path, w, h, r, o, 0)
+	return newEncoder(context.Background(), path, encodeSpec{w: w, h: h, rate: r}, o)
 }
 
 // NewEncoderFor starts encoding a video like the one info describes (from
-// Probe) into path: its display size, its exact frame rate, and, when
-// o.AudioFrom is set, the offset of its video from the start of its audio.
-// Cancelling ctx kills the encoder.
+// Probe) into path: its display size, its frame rate and time base (frames
+// written with WriteAt keep their times exactly), and, when o.AudioFrom is
+// set, the offset of its video from the start of its audio. Cancelling ctx
+// kills the encoder.
 func NewEncoderFor(ctx context.Context, path string, info VideoInfo, o EncodeOptions) (*Encoder, error) {
-	return newEncoder(ctx, path, info.DisplayWidth, info.DisplayHeight, info.FrameRate, o, info.StartOffset)
+	return newEncoder(ctx, path, encodeSpec{
+		w: info.DisplayWidth, h: info.DisplayHeight, rate: info.FrameRate,
+		timeBase: info.TimeBase, offset: info.StartOffset,
+	}, o)
 }
 
-// newEncoder is NewEncoder with an exact rate, and the offset of the video
-// from the start of the audio of o.AudioFrom.
-func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o EncodeOptions, videoOffset time.Duration) (*Encoder, error) {
+// encodeSpec is the video an Encoder writes.
+type encodeSpec struct {
+	w, h int
+	// rate is the nominal frame rate: Write's spacing, the last frame's
+	// length, and the time base when timeBase is not valid.
+	rate     Rational
+	timeBase Rational // of the output (seconds per tick)
+	// offset of the video from the start of the audio of o.AudioFrom.
+	offset time.Duration
+}
+
+// outTimeBase is the time base of the output: sp.timeBase, else a fine one
+// (at least 90 kHz) holding every frame of sp.rate in a whole number of
+// ticks.
+func (sp encodeSpec) outTimeBase() Rational {
+	if sp.timeBase.Valid() {
+		return sp.timeBase
+	}
+	k := (90000 + sp.rate.Num - 1) / sp.rate.Num
+	return Rational{1, k * sp.rate.Num}
+}
+
+// newEncoder starts the encoder of sp into path.
+func newEncoder(ctx context.Context, path string, sp encodeSpec, o EncodeOptions) (*Encoder, error) {
 	ffmpeg, err := lookFFmpeg("ffmpeg")
 	if err != nil {
 		return nil, err
 	}
+	w, h := sp.w, sp.h
 	if w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("encode %s: frame size %dx%d", path, w, h)
+	}
+	if !sp.rate.Valid() {
+		return nil, fmt.Errorf("encode %s: frame rate %s is not positive", path, sp.rate)
 	}
 	codec, codecArgs, err := encoderArgs(ffmpeg, path, w, h, o)
 	if err != nil {
@@ -92,10 +130,12 @@ func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o Enc
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", path, err)
 	}
-	args := ffmpegArgs(path, tmp, w, h, rate, o, videoOffset, codecArgs)
+	tb := sp.outTimeBase()
+	args := ffmpegArgs(path, tmp, tb, o, sp.offset, codecArgs)
 
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
-	e := &Encoder{path: path, tmp: tmp, w: w, h: h, cmd: cmd, stderr: &stderrTail{}, codec: codec}
+	e := &Encoder{path: path, tmp: tmp, w: w, h: h, cmd: cmd, stderr: &stderrTail{}, codec: codec,
+		frame: durationOf(int64(sp.rate.Den), sp.rate.Num), tick: durationUp(int64(tb.Num), tb.Den)}
 	cmd.Stderr = e.stderr
 	// A pipe of our own rather than StdinPipe's, whose buffer cannot be
 	// enlarged.
@@ -114,6 +154,10 @@ func newEncoder(ctx context.Context, path string, w, h int, rate Rational, o Enc
 	}
 	growPipe(pw)
 	e.in = pw
+	if _, err := pw.Write(mkvHeader(w, h, mkvFourCC(w, h), e.frame)); err != nil {
+		e.kill()
+		return nil, fmt.Errorf("encode %s: start ffmpeg: %w", path, err)
+	}
 	if rawI420(w, h) {
 		m := gocv.NewMatWithSize(h*3/2, w, gocv.MatTypeCV8UC1)
 		e.yuv = &m
@@ -138,23 +182,23 @@ func createTemp(path string) (string, error) {
 	return tmp, nil
 }
 
-// ffmpegArgs is the ffmpeg command line that encodes w x h raw frames at
-// rate from its stdin into tmp (for path) with codecArgs, the audio of
-// o.AudioFrom copied in.
-func ffmpegArgs(path, tmp string, w, h int, rate Rational, o EncodeOptions, videoOffset time.Duration, codecArgs []string) []string {
+// ffmpegArgs is the ffmpeg command line that encodes the timed raw frames
+// of a Matroska stream on its stdin into tmp (for path) with codecArgs,
+// in the time base tb, the audio of o.AudioFrom copied in.
+func ffmpegArgs(path, tmp string, tb Rational, o EncodeOptions, videoOffset time.Duration, codecArgs []string) []string {
 	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-y"}
 	if videoOffset > 0 && o.AudioFrom != "" { // keep the video where it was against the audio
 		args = append(args, "-itsoffset", strconv.FormatFloat(videoOffset.Seconds(), 'f', 6, 64))
 	}
-	pixFmt, _ := rawFormat(w, h)
-	args = append(args, "-f", "rawvideo", "-pix_fmt", pixFmt, "-s", fmt.Sprintf("%dx%d", w, h),
-		"-framerate", rate.String(), "-i", "pipe:0")
+	args = append(args, "-f", "matroska", "-i", "pipe:0")
 	if o.AudioFrom != "" {
 		args = append(args, "-i", o.AudioFrom, "-map", "0:v", "-map", "1:a?", "-c:a", "copy")
 	}
-	// One frame out for each frame in: no frame repeated to fill a gap
-	// before the first (a video starting after its audio), none dropped.
-	args = append(args, "-fps_mode", "passthrough")
+	// One frame out for each frame in, at its own time: no frame repeated
+	// to fill a gap (before the first, when the video starts after its
+	// audio, or where frames are missing), none dropped, none moved to a
+	// constant rate's grid.
+	args = append(args, "-fps_mode", "passthrough", "-enc_time_base:v", tb.String())
 	args = append(args, codecArgs...)
 	// Nothing of the source's metadata but its timing (and, by frames
 	// decoded upright, its rotation) is carried over: no title, date or
@@ -173,8 +217,18 @@ func (e *Encoder) Codec() string { return e.codec }
 // Frames is how many frames were written.
 func (e *Encoder) Frames() int { return e.frames }
 
-// Write encodes one frame. img must be w x h, 8-bit BGR; it is not closed.
+// Write encodes one frame, 1/fps after the one before (at the nominal
+// rate). img must be w x h, 8-bit BGR; it is not closed.
 func (e *Encoder) Write(img gocv.Mat) error {
+	return e.WriteAt(img, e.first+time.Duration(e.frames)*e.frame)
+}
+
+// WriteAt encodes one frame at pts: the first frame written starts the
+// video, each later one comes pts after it, less the first's pts. A pts
+// not after the latest frame's is moved one tick of the output's time base
+// after it (the frame is kept). img must be w x h, 8-bit BGR; it is not
+// closed.
+func (e *Encoder) WriteAt(img gocv.Mat, pts time.Duration) error {
 	if e.err != nil {
 		return e.err
 	}
@@ -196,7 +250,7 @@ func (e *Encoder) Write(img gocv.Mat) error {
 		data = img.ToBytes()
 	}
 	if err == nil {
-		_, err = e.in.Write(data)
+		e.buf, err = writeMKVFrame(e.in, e.buf, e.place(pts), data)
 	}
 	if err != nil {
 		// ffmpeg has gone: its stderr says why.
@@ -210,6 +264,30 @@ func (e *Encoder) Write(img gocv.Mat) error {
 	}
 	e.frames++
 	return nil
+}
+
+// place is the time in the stream of the next frame, given at pts: from
+// the first frame's, and after the latest frame's.
+func (e *Encoder) place(pts time.Duration) time.Duration {
+	if e.frames == 0 {
+		e.first, e.last = pts, pts
+		return 0
+	}
+	if pts <= e.last {
+		pts = e.last + e.tick
+	}
+	e.last = pts
+	return pts - e.first
+}
+
+// durationOf is num/den seconds, rounded to the nanosecond; durationUp
+// rounds up.
+func durationOf(num int64, den int) time.Duration {
+	return time.Duration((num*int64(time.Second) + int64(den)/2) / int64(den))
+}
+
+func durationUp(num int64, den int) time.Duration {
+	return time.Duration((num*int64(time.Second) + int64(den) - 1) / int64(den))
 }
 
 // Close finishes the file and moves it into place. On error nothing is

@@ -29,6 +29,9 @@ type VideoInfo struct {
 	// FrameRate is the average rate (frames over duration), or the
 	// stream's base rate when the average is not known.
 	FrameRate Rational `json:"-"`
+	// TimeBase is the unit of the stream's timestamps (seconds per tick):
+	// frames are decoded and encoded with their times in it.
+	TimeBase Rational `json:"-"`
 	// Frames is the number of frames (from the container's index, or
 	// counted packet by packet where the container has no count).
 	Frames int `json:"frames"`
@@ -60,6 +63,7 @@ type probeStream struct {
 	Height        int               `json:"height"`
 	RFrameRate    string            `json:"r_frame_rate"`
 	AvgFrameRate  string            `json:"avg_frame_rate"`
+	TimeBase      string            `json:"time_base"`
 	NbFrames      string            `json:"nb_frames"`
 	NbReadPackets string            `json:"nb_read_packets"`
 	Duration      string            `json:"duration"`
@@ -99,6 +103,7 @@ func Probe(ctx context.Context, path string) (VideoInfo, error) {
 		return VideoInfo{}, fmt.Errorf("probe %s: %w: video stream has no frame size", path, ErrCorrupt)
 	}
 	info.Rotation = rotation(s)
+	info.TimeBase, _ = ParseRational(s.TimeBase)
 	info.DisplayWidth, info.DisplayHeight = info.Width, info.Height
 	if info.Rotation == 90 || info.Rotation == 270 {
 		info.DisplayWidth, info.DisplayHeight = info.Height, info.Width

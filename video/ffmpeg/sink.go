@@ -6,7 +6,9 @@ import (
 	"github.com/anonymize/anonymize/video"
 )
 
-// Sink is a video.Sink writing frames into an Encoder. It closes each
+// Sink is a video.Sink writing frames into an Encoder, each at its PTS
+// (Encoder.WriteAt: the video keeps the source's timing, constant or
+// variable, and the gaps of frames left out). It closes each
 // frame's Mat after encoding it; Close closes the Encoder (finishing the
 // file). On an error the caller aborts the Encoder.
 type Sink struct {
@@ -19,9 +21,9 @@ type Sink struct {
 	Recycle func(gocv.Mat)
 }
 
-// Write encodes f and closes (or recycles) its Mat.
+// Write encodes f at f.PTS and closes (or recycles) its Mat.
 func (s *Sink) Write(f video.Frame, r video.FrameResult) error {
-	err := s.Encoder.Write(f.Mat)
+	err := s.Encoder.WriteAt(f.Mat, f.PTS)
 	if s.Recycle != nil {
 		s.Recycle(f.Mat)
 	} else {

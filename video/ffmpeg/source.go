@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -33,10 +34,16 @@ type Source struct {
 	size   int // bytes per frame
 	// yuv receives each I420 frame from the pipe before its conversion to
 	// BGR (nil when frames come as BGR).
-	yuv    *gocv.Mat
-	next   int
-	err    error // sticky: io.EOF or the error that ended the stream
-	closed bool
+	yuv *gocv.Mat
+	// pts brings each frame's time from the decoder's listing (readPTS),
+	// read from ptsPipe until done is closed.
+	pts     chan time.Duration
+	ptsPipe *os.File
+	done    chan struct{}
+	last    time.Duration // the latest frame's time
+	next    int
+	err     error // sticky: io.EOF or the error that ended the stream
+	closed  bool
 }
 
 // Open starts decoding the video file that info describes (from
@@ -51,31 +58,55 @@ func Open(ctx context.Context, info VideoInfo) (*Source, error) {
 		return nil, fmt.Errorf("decode %s: no frame size", info.Path)
 	}
 	pixFmt, size := rawFormat(w, h)
+	tb := info.TimeBase
+	if !tb.Valid() {
+		tb = Rational{1, 90000}
+	}
 	// Every frame passes as it is (-fps_mode passthrough), timed in the
-	// input's own time base (-enc_time_base -1): in the default one, of
-	// the average rate, frames of a faster part of a file whose rate
-	// changes (15 then 60 fps) share timestamps, and the muxer's complaints
-	// about them would read as decoding errors. Those, which say a file is
-	// damaged, stay errors (finish).
-	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
-		"-i", info.Path, "-map", "0:v:0", "-an", "-sn", "-dn",
-		"-fps_mode", "passthrough", "-enc_time_base:v", "-1", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
+	// input's own time base: in the default one, of the average rate,
+	// frames of a faster part of a file whose rate changes (15 then 60
+	// fps) would share timestamps, and the muxer's complaints about them
+	// would read as decoding errors. Those, which say a file is damaged,
+	// stay errors (finish). The decoded frames are split (after the
+	// rotation, done once) into the raw frames and their times (ptsArgs).
+	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-i", info.Path,
+		"-filter_complex", "[0:v:0]split=2[v][t]", "-an", "-sn", "-dn"}
+	cmd := exec.CommandContext(ctx, ffmpeg, append(args, ptsArgs(pixFmt, tb)...)...)
 	s := &Source{ctx: ctx, info: info, cmd: cmd, pool: newMatPool(h, w, 8), stderr: &stderrTail{}, size: size}
-	cmd.Stderr = s.stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
+	if err := s.start(); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", info.Path, err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("decode %s: start ffmpeg: %w", info.Path, err)
-	}
-	growPipe(out)
-	s.out = out
 	if rawI420(w, h) {
 		m := gocv.NewMatWithSize(h*3/2, w, gocv.MatTypeCV8UC1)
 		s.yuv = &m
 	}
 	return s, nil
+}
+
+// start starts the decoder with its frames on stdout and their times on
+// fd 3, read by readPTS.
+func (s *Source) start() error {
+	s.cmd.Stderr = s.stderr
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	s.cmd.ExtraFiles = []*os.File{pw} // fd 3
+	err = s.cmd.Start()
+	pw.Close() // ffmpeg holds its own copy
+	if err != nil {
+		pr.Close()
+		return fmt.Errorf("start ffmpeg: %w", err)
+	}
+	growPipe(out)
+	s.out, s.ptsPipe = out, pr
+	s.pts, s.done = make(chan time.Duration, 64), make(chan struct{})
+	go readPTS(pr, s.pts, s.done)
+	return nil
 }
 
 // matPool keeps frame Mats for reuse: a new Mat of a frame's size costs
@@ -168,12 +199,34 @@ func (s *Source) Read() (video.Frame, error) {
 	if s.yuv != nil {
 		gocv.CvtColor(*s.yuv, &m, gocv.ColorYUVToBGRIYUV) // IYUV is I420
 	}
-	f := video.Frame{Index: s.next, Mat: m}
-	if r := s.info.FrameRate; r.Valid() {
-		f.PTS = time.Duration(int64(s.next) * int64(time.Second) * int64(r.Den) / int64(r.Num))
+	pts, err := s.framePTS()
+	if err != nil {
+		m.Close()
+		_ = s.cmd.Process.Kill()
+		s.err = s.finish(err)
+		return video.Frame{}, s.err
 	}
+	f := video.Frame{Index: s.next, PTS: pts, Mat: m}
 	s.next++
 	return f, nil
+}
+
+// framePTS is the time of the frame just read, from the decoder's
+// listing; one the decoder did not know comes a frame of the average
+// rate after the one before.
+func (s *Source) framePTS() (time.Duration, error) {
+	pts, ok := <-s.pts
+	if !ok {
+		return 0, errNoPTS(s.next)
+	}
+	if pts == -1 {
+		pts = 0
+		if r := s.info.FrameRate; s.next > 0 && r.Valid() {
+			pts = s.last + ticks(int64(r.Den), Rational{1, r.Num})
+		}
+	}
+	s.last = pts
+	return pts, nil
 }
 
 // finish waits for the decoder after its output ended and says how the
@@ -222,15 +275,22 @@ func (s *Source) Close() error {
 		s.yuv.Close()
 		s.yuv = nil
 	}
-	if s.closed {
-		return nil
+	if s.done != nil {
+		close(s.done) // readPTS stops
+		s.done = nil
 	}
-	s.closed = true
-	if s.err == nil {
-		s.err = fmt.Errorf("decode %s: source closed", s.info.Path)
+	if !s.closed {
+		s.closed = true
+		if s.err == nil {
+			s.err = fmt.Errorf("decode %s: source closed", s.info.Path)
+		}
+		_ = s.cmd.Process.Kill()
+		_ = s.out.Close()
+		_ = s.cmd.Wait()
 	}
-	_ = s.cmd.Process.Kill()
-	_ = s.out.Close()
-	_ = s.cmd.Wait()
+	if s.ptsPipe != nil {
+		_ = s.ptsPipe.Close()
+		s.ptsPipe = nil
+	}
 	return nil
 }

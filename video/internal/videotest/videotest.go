@@ -134,3 +134,52 @@ func Leftovers(t testing.TB, dir string, keep ...string) []string {
 	}
 	return out
 }
+
+// StreamTiming is ffprobe's reading of one stream's timing.
+type StreamTiming struct {
+	CodecType    string `json:"codec_type"`
+	CodecName    string `json:"codec_name"`
+	AvgFrameRate string `json:"avg_frame_rate"`
+	NbFrames     string `json:"nb_frames"`
+	StartTime    string `json:"start_time"`
+	Duration     string `json:"duration"`
+}
+
+// FFprobeTiming reads the start, duration, rate and frame count of every
+// stream of path.
+func FFprobeTiming(t testing.TB, path string) []StreamTiming {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-print_format", "json", "-show_entries",
+		"stream=codec_type,codec_name,avg_frame_rate,nb_frames,start_time,duration", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p struct {
+		Streams []StreamTiming `json:"streams"`
+	}
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return p.Streams
+}
+
+// FramePTS is the presentation time in seconds of every frame of the first
+// video stream of path, in order (ffprobe -show_frames).
+func FramePTS(t testing.TB, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var pts []float64
+	for _, l := range strings.Fields(string(out)) {
+		// (a frame with side data prints a trailing empty field)
+		f, err := strconv.ParseFloat(strings.TrimRight(l, ","), 64)
+		if err != nil {
+			t.Fatalf("ffprobe %s: frame time %q: %v", path, l, err)
+		}
+		pts = append(pts, f)
+	}
+	return pts
+}

@@ -1,0 +1,88 @@
+package ffmpeg
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/anonymize/anonymize/video/internal/videotest"
+)
+
+// TestFrameTimes: frames written with WriteAt keep their times (a gap of
+// a second, uneven spacing), a time not after the one before is moved just
+// after it rather than lost, and Source reads the times back; for frames
+// passing as I420 and as BGR (odd size).
+func TestFrameTimes(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	ms := time.Millisecond
+	written := []time.Duration{500 * ms, 533 * ms, 567 * ms, 1567 * ms, 1580 * ms, 1580 * ms, 1700 * ms}
+	// (the second 1580 ms goes one tick of 1/90000 s later)
+	want := []time.Duration{0, 33 * ms, 67 * ms, 1067 * ms, 1080 * ms, 1080*ms + 11112, 1200 * ms}
+	for _, size := range [][2]int{{64, 48}, {65, 49}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "times.mp4")
+			frame := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(40, 80, 120, 0), size[1], size[0], gocv.MatTypeCV8UC3)
+			defer frame.Close()
+			e, err := NewEncoder(out, size[0], size[1], 30, EncodeOptions{Preset: "ultrafast"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pts := range written {
+				if err := e.WriteAt(frame, pts); err != nil {
+					e.Abort()
+					t.Fatal(err)
+				}
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := videotest.FramePTS(t, out)
+			if len(got) != len(want) {
+				t.Fatalf("%d frames, want %d", len(got), len(want))
+			}
+			for i, w := range want {
+				if d := got[i] - got[0] - w.Seconds(); math.Abs(d) > 1e-4 {
+					t.Errorf("frame %d at %.6f s from the first, want %.6f", i, got[i]-got[0], w.Seconds())
+				}
+			}
+			checkSourceTimes(t, out, got)
+		})
+	}
+}
+
+// checkSourceTimes fails unless Source reads path's frames at the times
+// ffprobe gives (want, in seconds).
+func checkSourceTimes(t *testing.T, path string, want []float64) {
+	t.Helper()
+	info, err := Probe(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(context.Background(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for i := 0; ; i++ {
+		f, err := src.Read()
+		if err == io.EOF {
+			if i != len(want) {
+				t.Errorf("Source read %d frames, want %d", i, len(want))
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Mat.Close()
+		if i < len(want) && math.Abs(f.PTS.Seconds()-want[i]) > 1e-6 {
+			t.Errorf("Source: frame %d at %v, ffprobe says %.6f s", i, f.PTS, want[i])
+		}
+	}
+}
