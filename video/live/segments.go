@@ -20,10 +20,12 @@ import (
 	"github.com/anonymize/anonymize/video/imageio"
 )
 
-// FrameEncoder writes one video file; *ffmpeg.Encoder is one. Close finalises the
-// file (it appears under its name only then, playable); Abort discards it.
+// FrameEncoder writes one video file; *ffmpeg.Encoder is one. WriteAt
+// adds a frame at its time from the file's first frame (times only grow).
+// Close finalises the file (it appears under its name only then,
+// playable); Abort discards it.
 type FrameEncoder interface {
-	Write(img gocv.Mat) error
+	WriteAt(img gocv.Mat, pts time.Duration) error
 	Close() error
 	Abort()
 }
@@ -48,11 +50,12 @@ type SegmentOptions struct {
 	// waiting for the next frame, so it plays while the source is down
 	// (default: Gap, at least 2 s).
 	Idle time.Duration
-	// FPS gives the frame rate of a new segment (nil, or 0 returned:
-	// 25). Frames are placed in time by their PTS: a frame that comes late
-	// fills the time since the previous one, a frame that comes early for
-	// its slot is left out of the file, so a file plays in real time
-	// whatever the capture and detection rates.
+	// FPS gives the nominal frame rate of a new segment (nil, or 0
+	// returned: 25): the length of its last frame, and its time base. Each
+	// frame is written at its capture time (its PTS), none repeated or left
+	// out, so a file holds every frame written and plays in real time
+	// (frame count and duration those of the source) whatever the capture
+	// and detection rates, also before the rate is measured.
 	FPS func() float64
 	// Start is the wall-clock time of PTS 0; it names the files.
 	Start time.Time
@@ -75,7 +78,7 @@ type SegmentOptions struct {
 type SegmentStats struct {
 	Frames        int64 // frames given to Write
 	HiddenWhole   int64 // of those, hidden whole after a detector failure
-	InFiles       int64 // frames the finalised segment files hold (a frame fills every slot of the file's rate since the last one)
+	InFiles       int64 // frames the finalised segment files hold
 	Segments      int64 // segment files finalised
 	SegmentErrors int64 // segments that could not be written (lost)
 	JPEGs         int64 // JPEG frames written
@@ -119,8 +122,8 @@ type segment struct {
 	start  time.Duration // PTS of its first frame
 	last   time.Duration // PTS of the latest frame
 	w, h   int
-	fps    float64
-	n      int // frames in the file (duplicates included)
+	fps    float64 // nominal rate
+	n      int     // frames in the file
 	failed bool
 }
 
@@ -306,25 +309,21 @@ func (s *SegmentSink) release(path string) {
 	s.namesMu.Unlock()
 }
 
-// place writes f into c at its time: as many copies as the slots since the
-// previous frame, none when its slot is already filled.
+// place writes f into c at its capture time.
 func (s *SegmentSink) place(c *segment, f video.Frame) {
 	if c.failed {
 		return
 	}
-	slot := int(math.Round((f.PTS - c.start).Seconds() * c.fps))
-	for c.n <= slot {
-		if err := c.enc.Write(f.Mat); err != nil {
-			c.enc.Abort()
-			c.enc = nil
-			c.failed = true
-			s.release(c.path)
-			s.segmentErrors.Add(1)
-			s.log.Error("segment lost; frames until the next segment are not recorded", "file", c.path, "err", err)
-			return
-		}
-		c.n++
+	if err := c.enc.WriteAt(f.Mat, f.PTS-c.start); err != nil {
+		c.enc.Abort()
+		c.enc = nil
+		c.failed = true
+		s.release(c.path)
+		s.segmentErrors.Add(1)
+		s.log.Error("segment lost; frames until the next segment are not recorded", "file", c.path, "err", err)
+		return
 	}
+	c.n++
 }
 
 // finish ends the open segment, finalising it in the background.
@@ -346,7 +345,8 @@ func (s *SegmentSink) finish() {
 		}
 		s.segments.Add(1)
 		s.inFiles.Add(int64(c.n))
-		s.log.Info("segment written", "file", c.path, "frames", c.n, "seconds", math.Round(float64(c.n)/c.fps*10)/10)
+		secs := (c.last - c.start).Seconds() + 1/c.fps
+		s.log.Info("segment written", "file", c.path, "frames", c.n, "seconds", math.Round(secs*10)/10)
 	}()
 }
 

@@ -23,17 +23,19 @@ import (
 type liveFakeEncoder struct {
 	path     string
 	fps      float64
-	frames   []uint8 // pixel (0,0) of each frame written
+	frames   []uint8         // pixel (0,0) of each frame written
+	pts      []time.Duration // and its time in the file
 	closed   bool
 	aborted  bool
 	failFrom int // Write fails from this frame on (0: never)
 }
 
-func (e *liveFakeEncoder) Write(img gocv.Mat) error {
+func (e *liveFakeEncoder) WriteAt(img gocv.Mat, pts time.Duration) error {
 	if e.failFrom > 0 && len(e.frames)+1 >= e.failFrom {
 		return errors.New("disk full")
 	}
 	e.frames = append(e.frames, img.GetUCharAt(0, 0))
+	e.pts = append(e.pts, pts)
 	return nil
 }
 func (e *liveFakeEncoder) Close() error { e.closed = true; return nil }
@@ -53,8 +55,9 @@ func recordingOpen(mu *sync.Mutex, encs *[]*liveFakeEncoder) func(string, int, i
 
 // TestLiveSegmentsCutAndPlace: segments are cut every Length of capture
 // time and at gaps, named by their start time (UTC, sortable, never
-// colliding); frames are placed by time, duplicated over short pauses and
-// left out when they come faster than the file's rate.
+// colliding); every frame is written once, at its capture time from the
+// segment's start, whatever the nominal rate (it was placed on a grid of
+// the rate: repeated over short pauses, left out when it came early).
 func TestLiveSegmentsCutAndPlace(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Date(2026, 11, 25, 22, 10, 0, 0, time.UTC)
@@ -77,10 +80,10 @@ func TestLiveSegmentsCutAndPlace(t *testing.T) {
 	defer tmpl.Close()
 	ms := time.Millisecond
 	frames := []time.Duration{
-		0, 100 * ms, 140 * ms, // 140: early for slot 1, left out
-		400 * ms,  // slots 2-4 filled by this frame
+		0, 100 * ms, 140 * ms, // 140: sooner than the rate's 100 ms
+		400 * ms,  // after a pause
 		1000 * ms, // segment 2
-		1100 * ms, // slot 1
+		1100 * ms,
 		2000 * ms, // 900 ms pause > Gap: segment 3 (name taken: _1)
 		2100 * ms, 2200 * ms,
 	}
@@ -99,22 +102,23 @@ func TestLiveSegmentsCutAndPlace(t *testing.T) {
 	want := []struct {
 		name   string
 		frames []uint8
+		pts    []time.Duration
 	}{
-		{"2026-11-25T22-10-00.000Z.mp4", []uint8{0, 1, 3, 3, 3}},
-		{"2026-11-25T22-10-01.000Z.mp4", []uint8{4, 5}},
-		{"2026-11-25T22-10-02.000Z_1.mp4", []uint8{6, 7, 8}},
+		{"2026-11-25T22-10-00.000Z.mp4", []uint8{0, 1, 2, 3}, []time.Duration{0, 100 * ms, 140 * ms, 400 * ms}},
+		{"2026-11-25T22-10-01.000Z.mp4", []uint8{4, 5}, []time.Duration{0, 100 * ms}},
+		{"2026-11-25T22-10-02.000Z_1.mp4", []uint8{6, 7, 8}, []time.Duration{0, 100 * ms, 200 * ms}},
 	}
 	if len(encs) != len(want) {
 		t.Fatalf("%d segments, want %d", len(encs), len(want))
 	}
 	for i, w := range want {
 		e := encs[i]
-		if filepath.Base(e.path) != w.name || !slices.Equal(e.frames, w.frames) || !e.closed || e.fps != 10 {
-			t.Errorf("segment %d: %s frames %v closed %v fps %g; want %s frames %v, closed, 10 fps",
-				i, filepath.Base(e.path), e.frames, e.closed, e.fps, w.name, w.frames)
+		if filepath.Base(e.path) != w.name || !slices.Equal(e.frames, w.frames) || !slices.Equal(e.pts, w.pts) || !e.closed || e.fps != 10 {
+			t.Errorf("segment %d: %s frames %v at %v closed %v fps %g; want %s frames %v at %v, closed, 10 fps",
+				i, filepath.Base(e.path), e.frames, e.pts, e.closed, e.fps, w.name, w.frames, w.pts)
 		}
 	}
-	if st := sink.Stats(); st.Segments != 3 || st.Frames != int64(len(frames)) || st.InFiles != 10 || st.SegmentErrors != 0 {
+	if st := sink.Stats(); st.Segments != 3 || st.Frames != int64(len(frames)) || st.InFiles != 9 || st.SegmentErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if data, _ := os.ReadFile(taken); string(data) != "other" {
