@@ -35,7 +35,7 @@ type EncodeOptions struct {
 // appears under its name only when Close succeeds: until then ffmpeg
 // writes a hidden temporary file beside it (.NAME.tmp-*), which Abort, or a
 // failed Close, removes. Frames must be 8-bit BGR of the size given;
-// Write copies them, and the caller keeps ownership of each Mat. Close or
+// Write and WriteAt copy them, and the caller keeps ownership of each Mat. Close or
 // Abort releases the Encoder's own memory: one of them must be called.
 //
 // An Encoder is used by one goroutine at a time.

@@ -4,6 +4,11 @@
 // with x264's fast presets (OpenCV's VideoWriter only runs x264 at its slow
 // default), and copies the audio track in the same step.
 //
+// Frames keep their times: the decoder lists each frame's presentation time
+// beside the raw frames (timestamps.go), and the encoder reads the frames
+// as a Matroska stream that times each one (mkv.go), so constant and
+// variable frame rates alike come out as they went in.
+//
 // Frames of even width and height pass as planar YUV 4:2:0 (I420), which
 // OpenCV converts to and from BGR here: half the bytes of BGR through each
 // pipe, and OpenCV's conversions cost less than ffmpeg's swscale ones, which

@@ -18,8 +18,9 @@ import (
 // Source decodes a video file's frames with an ffmpeg process. It
 // implements video.Source: each Frame's Mat belongs to the caller, who
 // closes it or hands it back with Recycle.
-// Frames come upright (rotation applied) at the display size, in decoding
-// order, one per frame of the file (none dropped or repeated).
+// Frames come upright (rotation applied) at the display size, in
+// presentation order, one per frame of the file (none dropped or
+// repeated), each with its presentation time (PTS) in the file.
 //
 // A file that ends early or that the decoder reports errors in makes Read
 // return an error wrapping ErrCorrupt instead of io.EOF, so a truncated
