@@ -287,7 +287,11 @@ func (c *Config) decode(path string) error {
 		return fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
 	c.file = path
-	return c.resolve(filepath.Dir(path))
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return c.resolve(dir)
 }
 
 // SearchPath is where a config file is looked for when none is named, in
