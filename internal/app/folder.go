@@ -17,6 +17,9 @@ import (
 type Plan struct {
 	Tasks []batch.Task
 	Other []string
+	// Shard of Shards is this worker's part of a split run (1 of 1: the
+	// whole run); Left counts the tasks left to the other shards.
+	Shard, Shards, Left int
 }
 
 // Videos is how many of the tasks are videos.
@@ -33,12 +36,20 @@ func (p Plan) Videos() int {
 // PlanFolder lists the work for paths under cfg's output settings and
 // checks the destination: an output folder that would replace an input is
 // a *SetupError, and so is a video.codec ffmpeg lacks when there are videos.
+//
+// A run split into shards (config.Shard) keeps only this shard's tasks
+// (batch.Split); the shard that cannot be known is a *SetupError.
 func PlanFolder(paths []string, cfg config.Config) (Plan, error) {
+	k, n, err := cfg.Shard()
+	if err != nil {
+		return Plan{}, &SetupError{err}
+	}
 	tasks, other, err := batch.Plan(paths, cfg.Output.Dir, cfg.Output.Format)
 	if err == nil {
 		err = GuardOutput(paths, cfg)
 	}
-	plan := Plan{Tasks: tasks, Other: other}
+	plan := Plan{Other: other, Shard: k, Shards: n}
+	plan.Tasks, plan.Left = batch.Split(tasks, k, n)
 	if err == nil && plan.Videos() > 0 {
 		err = CheckCodec(cfg)
 	}

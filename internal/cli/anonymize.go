@@ -30,6 +30,10 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	}
 	quiet := c.Bool("quiet")
 	log := newLogger(stderr, quiet)
+	logConfig(log, cfg)
+	if c.IsSet("shard") && (c.Bool("watch") || c.IsSet("camera") || c.IsSet("stream")) {
+		return usageErr("--shard splits a folder run; it does not apply to --watch, --camera or --stream")
+	}
 	if c.IsSet("camera") || c.IsSet("stream") {
 		if c.IsSet("camera") && c.IsSet("stream") {
 			return usageErr("--camera and --stream are exclusive")
@@ -71,7 +75,7 @@ func cmdFolder(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) err
 	sum := app.RunFolder(c.Context, det, plan, cfg, opts)
 	finish()
 	if !quiet {
-		printSummary(env.Stderr, sum, time.Since(start))
+		printSummary(env.Stderr, sum, plan, time.Since(start))
 	}
 	if c.Context.Err() != nil {
 		return &exitError{exitInterrupted, errors.New("interrupted: images not yet started were not written")}
@@ -101,8 +105,9 @@ func progress(w io.Writer, plan app.Plan, o *app.FolderOptions) (finish func()) 
 	return func() { bar.Finish() }
 }
 
-// printSummary is the last line of a folder run.
-func printSummary(w io.Writer, sum batch.Summary, elapsed time.Duration) {
+// printSummary is the last line of a folder run; a shard of a split run
+// says how many files it took and how many it left to the others.
+func printSummary(w io.Writer, sum batch.Summary, plan app.Plan, elapsed time.Duration) {
 	fmt.Fprintf(w, "anonymize: %d written, %d skipped (output exists), %d failed", sum.Done, sum.Skipped, sum.Failed)
 	if sum.HiddenWhole+sum.Dropped > 0 {
 		fmt.Fprintf(w, ", %d hidden whole after a detector error", sum.HiddenWhole+sum.Dropped)
@@ -113,5 +118,9 @@ func printSummary(w io.Writer, sum batch.Summary, elapsed time.Duration) {
 			fmt.Fprintf(w, " (%d frames hidden whole or dropped after a detector error)", n)
 		}
 	}
-	fmt.Fprintf(w, "; %d regions hidden; %d other files ignored; %.1f s\n", sum.Hidden, sum.NotProcessed, elapsed.Seconds())
+	fmt.Fprintf(w, "; %d regions hidden; %d other files ignored", sum.Hidden, sum.NotProcessed)
+	if plan.Shards > 1 {
+		fmt.Fprintf(w, "; shard %d/%d: took %d of %d files, left %d to the other shards", plan.Shard, plan.Shards, len(plan.Tasks), len(plan.Tasks)+plan.Left, plan.Left)
+	}
+	fmt.Fprintf(w, "; %.1f s\n", elapsed.Seconds())
 }

@@ -113,7 +113,7 @@ func Run(ctx context.Context, env Env) int {
 }
 
 var (
-	flagConfig = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "read settings from `FILE` (default: ./config.toml, else config.toml beside the binary)"}
+	flagConfig = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "read settings from `FILE` (default: ./config.toml, else ~/.config/anonymize/config.toml, else /etc/anonymize/config.toml, else config.toml beside the binary; docs/CONFIG.md)"}
 	flagQuiet  = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors: no progress bar, no summary"}
 )
 
@@ -123,7 +123,7 @@ func anonymizeFlags() []cli.Flag {
 	flags = append(flags,
 		&cli.StringFlag{Name: "audit", Usage: "write an audit record to `FILE`: each model (name, version, sha256, threshold, style), and per input its sha256, its output's and every box with score and label"},
 		&cli.StringFlag{Name: "json", Hidden: true, Usage: "deprecated name of --audit (`FILE`)"})
-	flags = append(flags, settingFlags("jobs", "overwrite", "threads")...)
+	flags = append(flags, settingFlags("jobs", "overwrite", "threads", "shard")...)
 	flags = append(flags,
 		&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "keep running: anonymize what is in the folders, then every new or changed image and video as it arrives"},
 		&cli.StringFlag{Name: "camera", Usage: "anonymize a live camera: OpenCV device `INDEX` (e.g. 0)"},
@@ -170,6 +170,7 @@ func newApp(env Env) *cli.App {
 			modelsCommand(stdout),
 			evalCommand(stdout, stderr),
 			serveCommand(env),
+			configCommand(stdout),
 		},
 	}
 }

@@ -72,6 +72,7 @@ func cmdServe(c *cli.Context, env Env) error {
 		hooks = &serveHooks{}
 	}
 	log := newLogger(env.Stderr, c.Bool("quiet"))
+	logConfig(log, cfg)
 
 	// A live source (--camera, --stream) is opened before anything else: a
 	// camera that is not there is an error at once.
@@ -173,6 +174,11 @@ func serveSettings(c *cli.Context) (config.Config, error) {
 	}
 	// settings has checked [serve] with the flags over it.
 	cfg.SizeWorkers(&cfg.Serve.MaxConcurrent, runtime.NumCPU())
+	tok, err := cfg.ServeToken() // serve.token_file, read once at start
+	if err != nil {
+		return cfg, usageErr("%v", err)
+	}
+	cfg.Serve.Token = tok
 	return cfg, nil
 }
 

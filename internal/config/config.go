@@ -50,6 +50,10 @@ type Config struct {
 
 	Run struct {
 		Jobs int `toml:"jobs"`
+		// Shards splits a folder run among this many workers (0 or 1: no
+		// split), each taking the files whose path hashes to its shard:
+		// --shard K/N, or JOB_COMPLETION_INDEX in a Kubernetes Indexed Job.
+		Shards int `toml:"shards"`
 	} `toml:"run"`
 
 	Video struct {
@@ -148,6 +152,9 @@ type Config struct {
 		// Token, when set, must come as "Authorization: Bearer TOKEN" on
 		// every endpoint but /healthz and /readyz.
 		Token string `toml:"token"`
+		// TokenFile holds the token instead (a Kubernetes secret, a systemd
+		// credential); relative to this file. Not both.
+		TokenFile string `toml:"token_file"`
 	} `toml:"serve"`
 
 	Hub struct {
@@ -163,6 +170,11 @@ type Config struct {
 	// thresholdFlag and tilesFlag: --threshold and --tiles were given, and
 	// beat every [detectors] value for this run.
 	thresholdFlag, tilesFlag bool
+	// fromEnv are the ANONYMIZE_ variables that set keys; jobIndex is
+	// JOB_COMPLETION_INDEX + 1 (0: not set); shardFlag is --shard K/N.
+	fromEnv   []string
+	jobIndex  int
+	shardFlag string
 }
 
 // DetectorConfig overrides settings for one model; empty values inherit.
@@ -239,42 +251,77 @@ func Default() Config {
 	return c
 }
 
-// Load reads path strictly over the defaults: unknown keys are errors
+// Load reads the config (LoadEnv) with the process's environment.
+func Load(path string) (Config, error) { return LoadEnv(path, os.Environ()) }
+
+// LoadEnv reads path strictly over the defaults: unknown keys are errors
 // naming the key and the file; relative paths resolve against the file's
-// folder. An empty path means config.toml in the working directory or beside
-// the executable, else the defaults.
-func Load(path string) (Config, error) {
+// folder. An empty path means the first file of SearchPath that exists,
+// else the defaults. Then the ANONYMIZE_ variables of environ apply over
+// it (applyEnv), so the precedence is: built-in defaults < config file <
+// environment < flags (which the commands apply).
+func LoadEnv(path string, environ []string) (Config, error) {
 	c := Default()
 	if path == "" {
-		path = find()
-		if path == "" {
-			return c, c.resolve("")
+		path = find(SearchPath(environ))
+	}
+	if path != "" {
+		if err := c.decode(path); err != nil {
+			return c, err
 		}
 	}
-	md, err := toml.DecodeFile(path, &c)
+	return c, c.applyEnv(environ)
+}
+
+// decode reads the file at path over c and resolves its paths.
+func (c *Config) decode(path string) error {
+	md, err := toml.DecodeFile(path, c)
 	if err != nil {
-		return c, fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+		return fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
 	c.file = path
-	if err := c.resolve(filepath.Dir(path)); err != nil {
-		return c, err
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
 	}
-	return c, nil
+	return c.resolve(dir)
 }
 
-func find() string {
-	if _, err := os.Stat("config.toml"); err == nil {
-		return "config.toml"
+// SearchPath is where a config file is looked for when none is named, in
+// order: ./config.toml, $XDG_CONFIG_HOME/anonymize/config.toml (XDG's
+// default ~/.config when unset), /etc/anonymize/config.toml, and last
+// config.toml beside the executable (a build in its checkout).
+func SearchPath(environ []string) []string {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
+	paths := []string{"config.toml"}
+	xdg := env["XDG_CONFIG_HOME"]
+	if xdg == "" && env["HOME"] != "" {
+		xdg = filepath.Join(env["HOME"], ".config")
+	}
+	if xdg != "" {
+		paths = append(paths, filepath.Join(xdg, "anonymize", "config.toml"))
+	}
+	paths = append(paths, filepath.Join("/etc", "anonymize", "config.toml"))
 	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "config.toml")
+		paths = append(paths, filepath.Join(filepath.Dir(exe), "config.toml"))
+	}
+	return paths
+}
+
+// find is the first of paths that exists, else "".
+func find(paths []string) string {
+	for _, p := range paths {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
@@ -293,6 +340,7 @@ func (c *Config) resolve(base string) error {
 	c.ModelsDir = abs(c.ModelsDir)
 	c.Runtime.Library = abs(c.Runtime.Library)
 	c.Output.Dir = abs(c.Output.Dir)
+	c.Serve.TokenFile = abs(c.Serve.TokenFile)
 	c.Reload.ReferenceImages = abs(c.Reload.ReferenceImages)
 	c.Reload.ReferenceBoxes = abs(c.Reload.ReferenceBoxes)
 	for i, cat := range c.Hub.Catalogs {

@@ -65,6 +65,7 @@ func (c Config) Check() error {
 	c.checkReload(v)
 	c.checkDetectors(v)
 	v.errs = append(v.errs, c.CheckServe()...)
+	c.checkFleet(v)
 	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
 		v.bad("hub.mirror", "%q is not an http(s) URL", m)
 	}

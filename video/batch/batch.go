@@ -33,6 +33,9 @@ type Task struct {
 	Kind Kind
 	// Err is set when the task cannot run (e.g. two inputs map to one output).
 	Err error
+	// Rel is Input's path below its input folder, slash-separated (a file
+	// named as an input: its name); a split run hashes it (ShardOf).
+	Rel string
 }
 
 // Kind is what a task's input is.
@@ -116,14 +119,14 @@ type planner struct {
 // add plans the input in to be written to outPath (an image's extension
 // changed by the format), refusing an output that is the input itself or
 // one already planned for another input.
-func (pl *planner) add(in, outPath string) {
+func (pl *planner) add(in, rel, outPath string) {
 	kind := KindImage
 	if imageio.IsVideo(in) {
 		kind = KindVideo
 	} else {
 		outPath = WithFormat(outPath, pl.format)
 	}
-	t := Task{Input: in, Output: outPath, Kind: kind}
+	t := Task{Input: in, Output: outPath, Kind: kind, Rel: filepath.ToSlash(rel)}
 	if samePath(in, outPath) {
 		// e.g. --out naming the folder a single input file is in: the
 		// original must never be replaced (or, without --overwrite,
@@ -144,9 +147,9 @@ func (pl *planner) file(in string) {
 		pl.other = append(pl.other, in)
 	case pl.out == "":
 		ext := filepath.Ext(in)
-		pl.add(in, strings.TrimSuffix(in, ext)+"_anonymized"+ext)
+		pl.add(in, filepath.Base(in), strings.TrimSuffix(in, ext)+"_anonymized"+ext)
 	default:
-		pl.add(in, filepath.Join(pl.out, filepath.Base(in)))
+		pl.add(in, filepath.Base(in), filepath.Join(pl.out, filepath.Base(in)))
 	}
 }
 
@@ -192,7 +195,7 @@ func (pl *planner) folder(in, absIn, root string) error {
 		if err != nil {
 			return err
 		}
-		pl.add(p, filepath.Join(root, rel))
+		pl.add(p, rel, filepath.Join(root, rel))
 		return nil
 	})
 }
