@@ -16,7 +16,7 @@ import (
 // TestMainHelperProcess is the anonymize binary in a child process for
 // TestSignals: main itself, with its signal handling.
 func TestMainHelperProcess(t *testing.T) {
-	args := os.Getenv("ANONYMIZE_MAIN_HELPER")
+	args := os.Getenv("TEST_ANONYMIZE_MAIN_HELPER")
 	if args == "" {
 		t.Skip("helper process for TestSignals")
 	}
@@ -34,7 +34,7 @@ func TestSignals(t *testing.T) {
 	out := t.TempDir()
 	args := []string{"--config", cfg, "--stream", clip, "--segment", "60s", "--out", out, "--style", "solid"}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMainHelperProcess$")
-	cmd.Env = append(os.Environ(), "ANONYMIZE_MAIN_HELPER="+strings.Join(args, "\n"))
+	cmd.Env = append(os.Environ(), "TEST_ANONYMIZE_MAIN_HELPER="+strings.Join(args, "\n"))
 	var stderr testenv.LogBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

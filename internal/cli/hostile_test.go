@@ -56,7 +56,7 @@ func hostileCorpus(t *testing.T, dir string) []string {
 // TestCLIHelperProcess is the command in a child process for the tests
 // that measure it from outside (peak memory).
 func TestCLIHelperProcess(t *testing.T) {
-	args := os.Getenv("ANONYMIZE_CLI_HELPER")
+	args := os.Getenv("TEST_ANONYMIZE_CLI_HELPER")
 	if args == "" {
 		t.Skip("helper process")
 	}
@@ -80,7 +80,7 @@ func TestHostileInputs(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCLIHelperProcess$")
-	cmd.Env = append(os.Environ(), "ANONYMIZE_CLI_HELPER="+strings.Join([]string{"--config", cfg, "--style", "solid", "--out", out, "--audit", audit, in}, "\n"))
+	cmd.Env = append(os.Environ(), "TEST_ANONYMIZE_CLI_HELPER="+strings.Join([]string{"--config", cfg, "--style", "solid", "--out", out, "--audit", audit, in}, "\n"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()

@@ -84,12 +84,12 @@ func (s *mjpegServer) kill() {
 }
 
 // liveSeconds is how long the reconnect test streams: 10 s, or
-// $ANONYMIZE_LIVE_SECONDS (30 for the acceptance run).
+// $TEST_ANONYMIZE_LIVE_SECONDS (30 for the acceptance run).
 func liveSeconds(t *testing.T) time.Duration {
-	if v := os.Getenv("ANONYMIZE_LIVE_SECONDS"); v != "" {
+	if v := os.Getenv("TEST_ANONYMIZE_LIVE_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 6 {
-			t.Fatalf("ANONYMIZE_LIVE_SECONDS=%q: want a whole number of seconds, at least 6", v)
+			t.Fatalf("TEST_ANONYMIZE_LIVE_SECONDS=%q: want a whole number of seconds, at least 6", v)
 		}
 		return time.Duration(n) * time.Second
 	}
