@@ -43,6 +43,9 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	if c.Bool("watch") {
 		return cmdWatch(c, cfg, log, env)
 	}
+	if c.IsSet("metrics") {
+		return usageErr("--metrics is for the long-running modes (--watch, --camera, --stream); serve has /metrics on its --listen address")
+	}
 
 	return cmdFolder(c, cfg, log, env)
 }
