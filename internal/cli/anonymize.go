@@ -29,7 +29,7 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 		return err
 	}
 	quiet := c.Bool("quiet")
-	log := newLogger(stderr, quiet)
+	log := newLogger(stderr, quiet, logOptionsOf(c))
 	if c.IsSet("camera") || c.IsSet("stream") {
 		if c.IsSet("camera") && c.IsSet("stream") {
 			return usageErr("--camera and --stream are exclusive")

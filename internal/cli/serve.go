@@ -71,7 +71,7 @@ func cmdServe(c *cli.Context, env Env) error {
 	if hooks == nil {
 		hooks = &serveHooks{}
 	}
-	log := newLogger(env.Stderr, c.Bool("quiet"))
+	log := newLogger(env.Stderr, c.Bool("quiet"), logOptionsOf(c))
 
 	// A live source (--camera, --stream) is opened before anything else: a
 	// camera that is not there is an error at once.
