@@ -55,6 +55,10 @@ type PipelineOptions struct {
 	// running at once: while that many are, further frames are failed at
 	// once rather than handed to a detector that is not answering.
 	Timeout time.Duration
+	// OnDrop, when set, is called (from the writer) for each frame dropped
+	// as it is counted in PipelineStats.Dropped, so a live run's metrics
+	// see drops as they happen.
+	OnDrop func()
 }
 
 // PipelineStats count what a RunPipeline call did.
@@ -399,7 +403,7 @@ func (p *pipeline) write(out <-chan done) PipelineStats {
 	for d := range out {
 		switch {
 		case d.dropped:
-			st.Dropped++
+			p.drop(&st)
 		case d.r.HiddenWhole:
 			st.HiddenWhole++
 		}
@@ -441,6 +445,14 @@ func (p *pipeline) write(out <-chan done) PipelineStats {
 	return st
 }
 
+// drop counts a dropped frame.
+func (p *pipeline) drop(st *PipelineStats) {
+	st.Dropped++
+	if p.o.OnDrop != nil {
+		p.o.OnDrop()
+	}
+}
+
 // track hands the next frame in order to the tracker, if there is one, and
 // emits the frames it has finished; without one it emits d at once.
 func (p *pipeline) track(d done, st *PipelineStats) {
@@ -478,7 +490,7 @@ func (p *pipeline) hideExtras(d *done, extras []convert.Detection, st *PipelineS
 		// The frame may be partly hidden.
 		p.failClosed(d, fmt.Errorf("hide tracked regions: %w", err))
 		if d.dropped {
-			st.Dropped++
+			p.drop(st)
 			st.Detections -= len(d.r.Detections) // counted when it came
 		} else {
 			st.HiddenWhole++

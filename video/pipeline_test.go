@@ -310,11 +310,16 @@ func TestPipelineFailClosed(t *testing.T) {
 			det := newFake(7)
 			det.fail = map[int]bool{3: true, 7: true}
 			sink := newMemSink(t, true)
+			onDrop := 0 // OnDrop is called from the writer alone
 			st, err := RunPipeline(context.Background(), synthSource(t, n), det, sink, PipelineOptions{
 				Workers: 3, Queue: 2, DropOnError: drop, Hide: hide.Options{Style: hide.Solid, Colour: fill},
+				OnDrop: func() { onDrop++ },
 			})
 			if err != nil {
 				t.Fatalf("RunPipeline: %v (a failed detection is not a pipeline error)", err)
+			}
+			if onDrop != st.Dropped {
+				t.Errorf("OnDrop called %d times for %d frames dropped", onDrop, st.Dropped)
 			}
 			want := PipelineStats{Read: n, Written: n - 2, Dropped: 2, Detections: n - 2}
 			if !drop {

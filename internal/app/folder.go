@@ -8,6 +8,7 @@ import (
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/internal/metrics"
 	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/watch"
 )
@@ -80,6 +81,9 @@ type FolderOptions struct {
 	// anonymize's, for the record.
 	Audit, Version string
 	Log            *slog.Logger
+	// Metrics, when set, counts a watch's files and frames, times its
+	// detector and turns ready once the folders are watched.
+	Metrics *metrics.Run
 }
 
 // RunFolder anonymizes the plan's tasks with det under cfg until done or
@@ -125,15 +129,21 @@ func writeRecord(o FolderOptions, det *infer.Set, results []Result, sum *batch.S
 func Watch(ctx context.Context, det *infer.Set, paths []string, cfg config.Config, o FolderOptions) (batch.Summary, error) {
 	results := map[string]Result{} // the last outcome of each input
 	start := time.Now()
-	sum, err := watch.Run(ctx, det, paths, cfg.Output.Dir, watch.Options{
-		Options: BatchOptions(cfg, det, o.Log),
+	bo := BatchOptions(cfg, det, o.Log)
+	bo.Video.Detector = o.Metrics.Timed(bo.Video.Detector)
+	sum, err := watch.Run(ctx, o.Metrics.Timed(det), paths, cfg.Output.Dir, watch.Options{
+		Options: bo,
 		Settle:  time.Duration(cfg.Watch.SettleMS) * time.Millisecond,
 		Report: func(r batch.ImageResult) {
 			if o.Audit != "" {
 				results[r.Input] = Hashed(r)
 			}
+			o.Metrics.File(r.Status)
+			o.Metrics.Add(fileCounts(r))
 		},
+		Ready: func() { o.Metrics.SetReady(func() (bool, string) { return true, "" }) },
 	})
+	o.Metrics.SetReady(func() (bool, string) { return false, "the watch has stopped" })
 	if err != nil {
 		return sum, setupIfUsage(err)
 	}
@@ -143,4 +153,22 @@ func Watch(ctx context.Context, det *infer.Set, paths []string, cfg config.Confi
 	}
 	writeRecord(o, det, list, &sum, time.Since(start))
 	return sum, nil
+}
+
+// fileCounts are the frames of a file a watch finished, for the metrics:
+// an image is one frame, a video its frames.
+func fileCounts(r batch.ImageResult) metrics.Counts {
+	if v := r.Video; v != nil {
+		return metrics.Counts{FramesIn: int64(v.FramesRead), FramesOut: int64(v.Frames),
+			HiddenWhole: int64(v.HiddenWhole), DroppedDetector: int64(v.Dropped)}
+	}
+	switch r.Status {
+	case batch.StatusDone:
+		return metrics.Counts{FramesIn: 1, FramesOut: 1}
+	case batch.StatusHiddenWhole:
+		return metrics.Counts{FramesIn: 1, FramesOut: 1, HiddenWhole: 1}
+	case batch.StatusDropped:
+		return metrics.Counts{FramesIn: 1, DroppedDetector: 1}
+	}
+	return metrics.Counts{} // skipped, or failed before it was read
 }

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/internal/metrics"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/ffmpeg"
@@ -105,6 +107,9 @@ type LiveOutputs struct {
 	Preview *live.Preview
 	// Workers run detection in parallel.
 	Workers int
+	// Metrics, when set, shows the run's counts and detector latency, and
+	// is ready while the source is connected.
+	Metrics *metrics.Run
 }
 
 // liveSink is a SegmentSink or a PreviewSink.
@@ -202,11 +207,15 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 		}
 	}()
 
-	st, perr := video.RunPipeline(pipeCtx, src, set.ForVideo(), sink, video.PipelineOptions{
+	var dropped atomic.Int64 // after a detector failure
+	unobserve := observeLive(out.Metrics, in.Name, src, sink, &dropped)
+	defer unobserve()
+	st, perr := video.RunPipeline(pipeCtx, src, out.Metrics.Timed(set.ForVideo()), sink, video.PipelineOptions{
 		Workers: workers, Queue: workers, Hide: hide,
 		Persist: cfg.Video.PersistFrames, Lookahead: 0,
 		DropOnError: cfg.Video.OnError == "drop",
 		Timeout:     time.Duration(cfg.Video.TimeoutMS) * time.Millisecond,
+		OnDrop:      func() { dropped.Add(1) },
 	})
 	close(pipeDone)
 	close(statsDone)
@@ -215,4 +224,25 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 		log.Warn("live", "err", err)
 	}
 	return LiveResult{Source: src.Stats(), Sink: sink.Stats(), Pipeline: st, PipeErr: perr, SinkErr: serr}, nil
+}
+
+// observeLive shows a live run's counts in m (nil: none) and makes m ready
+// while src is connected; the returned func keeps the last counts and
+// makes m not ready.
+func observeLive(m *metrics.Run, name string, src *live.Source, sink liveSink, dropped *atomic.Int64) (stop func()) {
+	detach := m.Attach(func() metrics.Counts {
+		ls, ss := src.Stats(), sink.Stats()
+		return metrics.Counts{FramesIn: ls.Captured, FramesOut: ss.Frames, HiddenWhole: ss.HiddenWhole,
+			DroppedQueue: ls.Dropped, DroppedDetector: dropped.Load(), Reconnects: ls.Reconnects}
+	})
+	m.SetReady(func() (bool, string) {
+		if src.Connected() {
+			return true, ""
+		}
+		return false, fmt.Sprintf("live source %s is not connected (opening or reconnecting)", name)
+	})
+	return func() {
+		detach()
+		m.SetReady(func() (bool, string) { return false, fmt.Sprintf("live run of %s has stopped", name) })
+	}
 }

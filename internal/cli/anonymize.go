@@ -29,7 +29,7 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 		return err
 	}
 	quiet := c.Bool("quiet")
-	log := newLogger(stderr, quiet)
+	log := newLogger(stderr, quiet, logOptionsOf(c))
 	logConfig(log, cfg)
 	if c.IsSet("shard") && (c.Bool("watch") || c.IsSet("camera") || c.IsSet("stream")) {
 		return usageErr("--shard splits a folder run; it does not apply to --watch, --camera or --stream")
@@ -46,6 +46,9 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	}
 	if c.Bool("watch") {
 		return cmdWatch(c, cfg, log, env)
+	}
+	if c.IsSet("metrics") {
+		return usageErr("--metrics is for the long-running modes (--watch, --camera, --stream); serve has /metrics on its --listen address")
 	}
 
 	return cmdFolder(c, cfg, log, env)

@@ -95,8 +95,13 @@ type Env struct {
 // codes").
 func Run(ctx context.Context, env Env) int {
 	stderr := env.Stderr
+	args, logs, err := takeLogFlags(env.Args)
+	if err != nil {
+		fmt.Fprintf(stderr, "anonymize: %v\n", err)
+		return exitUsage
+	}
 	app := newApp(env)
-	err := app.RunContext(ctx, permuteArgs(app, env.Args))
+	err = app.RunContext(withLogOptions(ctx, logs), permuteArgs(app, args))
 	if err == nil {
 		return exitOK
 	}
@@ -129,7 +134,7 @@ func anonymizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "camera", Usage: "anonymize a live camera: OpenCV device `INDEX` (e.g. 0)"},
 		&cli.StringFlag{Name: "stream", Usage: "anonymize a live stream: rtsp, http or udp `URL`, or a file played in real time"},
 	)
-	flags = append(flags, settingFlags("segment", "jpeg-every", "preview", "keep-audio", "codec", "preset", "persist", "lookahead", "on-error", "providers")...)
+	flags = append(flags, settingFlags("segment", "jpeg-every", "preview", "keep-audio", "codec", "preset", "persist", "lookahead", "on-error", "providers", "metrics")...)
 	return append(flags, flagQuiet)
 }
 
@@ -147,7 +152,7 @@ func newApp(env Env) *cli.App {
 		Version:        version,
 		Writer:         stdout,
 		ErrWriter:      stderr,
-		Flags:          anonymizeFlags(),
+		Flags:          append(anonymizeFlags(), logFlags...),
 		ArgsUsage:      "PATH...",
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action:         func(c *cli.Context) error { return cmdAnonymize(c, env) },
@@ -193,14 +198,6 @@ func settings(c *cli.Context) (config.Config, error) {
 		return cfg, usageErr("invalid flag value: %v", err)
 	}
 	return cfg, nil
-}
-
-func newLogger(stderr io.Writer, quiet bool) *slog.Logger {
-	level := slog.LevelInfo
-	if quiet {
-		level = slog.LevelError
-	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func isTerminal(w io.Writer) bool {

@@ -49,7 +49,7 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		return usageErr("%v", err)
 	}
 	cfg.SizeWorkers(&cfg.Run.Jobs, runtime.NumCPU())
-	log := newLogger(stderr, true)
+	log := newLogger(stderr, true, logOptionsOf(c))
 	det, err := loadDetector(cfg, log)
 	if err != nil {
 		return err

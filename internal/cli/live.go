@@ -55,11 +55,17 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 	}
 	workers := 0 // one detection worker per core
 	cfg.SizeWorkers(&workers, runtime.NumCPU())
+	m, stopMetrics, err := startMetrics(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	set, err := loadDetector(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer set.Close()
+	m.Follow(set)
 
 	var preview *live.Preview
 	if cfg.Live.Preview != "" {
@@ -72,7 +78,7 @@ func cmdLive(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) error
 	stopReload := startReloader(ctx, c, cfg, set, env.Reload, log)
 	defer stopReload()
 
-	res, err := app.RunLive(ctx, in, set, cfg, app.LiveOutputs{Dir: cfg.Output.Dir, Preview: preview, Workers: workers}, log)
+	res, err := app.RunLive(ctx, in, set, cfg, app.LiveOutputs{Dir: cfg.Output.Dir, Preview: preview, Workers: workers, Metrics: m}, log)
 	if err != nil {
 		return usageErr("%v", err)
 	}

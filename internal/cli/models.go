@@ -37,7 +37,8 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 			{
 				Name:  "list",
 				Usage: "list installed models (* = the configured one) and every catalogue's models",
-				Flags: []cli.Flag{flagConfig, flagModelsDir},
+				Flags: []cli.Flag{flagConfig, flagModelsDir,
+					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, dir, size, sha256, configured, catalog and state of each model"}},
 				Action: func(c *cli.Context) error {
 					return cmdModelsList(c, stdout)
 				},
@@ -166,6 +167,9 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 	installed, err := models.ListInstalled(cfg.ModelsDir)
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
+	}
+	if c.Bool("json") {
+		return writeModelsJSON(stdout, cfg, installed, h.Entries())
 	}
 	// The installed version of each folder name, as pull installs them.
 	have := map[string]string{}

@@ -27,7 +27,7 @@ func serveCommand(env Env) *cli.Command {
 		Usage: "run an HTTP service: POST an image to /v1/anonymize or /v1/detect",
 		Description: "Endpoints: POST /v1/anonymize (image in, anonymized image out in the same format;\n" +
 			"query: style, shape, mask_scale, colour, threshold, model), POST /v1/detect (JSON boxes),\n" +
-			"GET /v1/models, /healthz, /readyz and /metrics (Prometheus). With --camera or --stream it\n" +
+			"GET /v1/models, /healthz, /readyz, /metrics (Prometheus) and /openapi.json. With --camera or --stream it\n" +
 			"also anonymizes that live source and serves the anonymized view at GET /v1/stream.mjpeg\n" +
 			"(MJPEG; with --out DIR it also writes segment files, as live mode does). Settings: [serve] in\n" +
 			"config.toml. Models are reloaded on SIGHUP and, with reload.watch, when the models folder\n" +
@@ -71,7 +71,7 @@ func cmdServe(c *cli.Context, env Env) error {
 	if hooks == nil {
 		hooks = &serveHooks{}
 	}
-	log := newLogger(env.Stderr, c.Bool("quiet"))
+	log := newLogger(env.Stderr, c.Bool("quiet"), logOptionsOf(c))
 	logConfig(log, cfg)
 
 	// A live source (--camera, --stream) is opened before anything else: a

@@ -26,16 +26,22 @@ func cmdWatch(c *cli.Context, cfg config.Config, log *slog.Logger, env Env) erro
 	if err := app.CheckCodec(cfg); err != nil { // a video may arrive at any time
 		return exitFor(err)
 	}
+	m, stopMetrics, err := startMetrics(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	det, err := loadDetector(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer det.Close()
+	m.Follow(det)
 	stopReload := startReloader(c.Context, c, cfg, det, env.Reload, log)
 	defer stopReload()
 
 	start := time.Now()
-	sum, err := app.Watch(c.Context, det, c.Args().Slice(), cfg, app.FolderOptions{Audit: auditPath(c, log), Version: version, Log: log})
+	sum, err := app.Watch(c.Context, det, c.Args().Slice(), cfg, app.FolderOptions{Audit: auditPath(c, log), Version: version, Log: log, Metrics: m})
 	elapsed := time.Since(start)
 	if err != nil {
 		return exitFor(err)

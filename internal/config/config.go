@@ -103,6 +103,12 @@ type Config struct {
 		SettleMS int `toml:"settle_ms"`
 	} `toml:"watch"`
 
+	Metrics struct {
+		// Listen serves /healthz, /readyz and /metrics of a watch or live
+		// run at HOST:PORT ("": off); serve has them on its own address.
+		Listen string `toml:"listen"`
+	} `toml:"metrics"`
+
 	// Aliases name models for --model: faces, plates and people by default.
 	Aliases map[string]string `toml:"aliases"`
 

@@ -58,6 +58,11 @@ func (c Config) Check() error {
 		v.bad("output.format", "%q (keep, png or jpg)", c.Output.Format)
 	}
 	v.between("output.jpeg_quality", c.Output.JPEGQuality, 1, 100)
+	if l := c.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			v.bad("metrics.listen", "%q: want HOST:PORT, e.g. 127.0.0.1:9090 (\"\": off)", l)
+		}
+	}
 	v.between("run.jobs", c.Run.Jobs, 0, maxWorkers())
 	c.checkVideo(v)
 	c.checkLive(v)

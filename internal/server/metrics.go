@@ -5,32 +5,30 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/metrics"
 )
 
 // ---- metrics ---------------------------------------------------------------
 
 // serveMetrics are the service's Prometheus metrics, in a registry of
-// their own (with the Go and process collectors).
+// their own (with the Go and process collectors); the model metrics are
+// those watch and live mode show too (internal/metrics).
 type serveMetrics struct {
-	reg            *prometheus.Registry
-	requests       *prometheus.CounterVec
-	latency        *prometheus.HistogramVec
-	rejected       *prometheus.CounterVec
-	inFlight       prometheus.Gauge
-	queued         prometheus.Gauge
-	detections     *prometheus.CounterVec
-	reloads        prometheus.Counter
-	reloadFailures prometheus.Counter
-	modelInfo      *prometheus.GaugeVec
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	rejected   *prometheus.CounterVec
+	inFlight   prometheus.Gauge
+	queued     prometheus.Gauge
+	detections *prometheus.CounterVec
+	models     *metrics.Models
 }
 
 func newServeMetrics(s *Server) *serveMetrics {
 	m := &serveMetrics{
-		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "anonymize_http_requests_total", Help: "HTTP requests answered, by endpoint and status code.",
 		}, []string{"endpoint", "code"}),
@@ -50,18 +48,10 @@ func newServeMetrics(s *Server) *serveMetrics {
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "anonymize_detections_total", Help: "Regions detected (and, for /v1/anonymize, hidden), by model and label.",
 		}, []string{"model", "label"}),
-		reloads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "anonymize_model_reloads_total", Help: "Models swapped in or removed while serving.",
-		}),
-		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "anonymize_model_reload_failures_total", Help: "Model reloads that failed (the running model stayed).",
-		}),
-		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "anonymize_model_info", Help: "The models serving now (value 1).",
-		}, []string{"model", "version", "sha256", "provider"}),
+		models: metrics.NewModels(),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.rejected, m.inFlight, m.queued, m.detections,
-		m.reloads, m.reloadFailures, m.modelInfo,
+	m.reg = metrics.NewRegistry(append(m.models.Collectors(),
+		m.requests, m.latency, m.rejected, m.inFlight, m.queued, m.detections,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_uploads_in_progress", Help: "Request bodies being received now."},
 			func() float64 { return float64(len(s.uploads)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_ready", Help: "1 while /readyz answers 200."},
@@ -70,8 +60,7 @@ func newServeMetrics(s *Server) *serveMetrics {
 					return 1
 				}
 				return 0
-			}),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			}))...)
 	return m
 }
 
@@ -87,27 +76,6 @@ func (m *serveMetrics) countDetections(dets []convert.Detection) {
 	}
 }
 
-func (m *serveMetrics) setModels(infos []infer.Info) {
-	m.modelInfo.Reset()
-	for _, i := range infos {
-		m.modelInfo.WithLabelValues(i.Name, i.Version, i.SHA256, i.Provider).Set(1)
-	}
-}
-
 // watchReloads keeps the model metrics in line with the set's reloads,
 // until the set is closed.
-func (s *Server) watchReloads(set *infer.Set) {
-	events := set.Subscribe()
-	s.m.setModels(set.Models())
-	go func() {
-		for ev := range events {
-			switch {
-			case ev.Err != nil:
-				s.m.reloadFailures.Inc()
-			case ev.Swapped, ev.Removed:
-				s.m.reloads.Inc()
-			}
-			s.m.setModels(set.Models())
-		}
-	}()
-}
+func (s *Server) watchReloads(set *infer.Set) { s.m.models.Follow(set) }

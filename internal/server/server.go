@@ -25,6 +25,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -86,6 +87,8 @@ type Server struct {
 
 	m   *serveMetrics
 	mux *http.ServeMux
+	// routes are the endpoints mux serves, as registered (Routes).
+	routes []Route
 	// live is the anonymized live view (serve --camera/--stream); nil
 	// without a live source. Set before serving.
 	live *live.Preview
@@ -159,7 +162,7 @@ func New(cfg config.Config, log *slog.Logger) *Server {
 	}
 	s.token = sha256.Sum256([]byte(cfg.Serve.Token))
 	s.m = newServeMetrics(s)
-	s.mux = s.routes()
+	s.mux = s.newMux()
 	return s
 }
 
@@ -169,12 +172,20 @@ const (
 	needsModels             // the models loaded (else 503 not_ready)
 )
 
-// routes is the service's ServeMux: each endpoint by method and path,
+// Route is one endpoint of the service: a method and a path.
+type Route struct{ Method, Path string }
+
+// Routes are the endpoints the service serves, in registration order
+// (docs/API.md and openapi.json describe each).
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// newMux is the service's ServeMux: each endpoint by method and path,
 // wrapped in the checks it needs; the same path with another method is 405
 // and an unknown path 404, both as JSON errors like every other.
-func (s *Server) routes() *http.ServeMux {
+func (s *Server) newMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	handle := func(method, path string, needs int, h http.HandlerFunc) {
+		s.routes = append(s.routes, Route{method, path})
 		mux.Handle(method+" "+path, s.observe(path, s.guard(needs, h)))
 		mux.Handle(path, s.observe(path, s.guard(needs&needsToken, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", method)
@@ -188,8 +199,9 @@ func (s *Server) routes() *http.ServeMux {
 	handle(http.MethodGet, "/healthz", 0, s.handleHealth)
 	handle(http.MethodGet, "/readyz", 0, s.handleReady)
 	handle(http.MethodGet, "/metrics", needsToken, promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	handle(http.MethodGet, "/openapi.json", 0, handleOpenAPI)
 	mux.Handle("/", s.observe("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, http.StatusNotFound, "not_found", "no endpoint %s (POST /v1/anonymize, POST /v1/detect, GET /v1/models, /healthz, /readyz, /metrics)", r.URL.Path)
+		s.fail(w, http.StatusNotFound, "not_found", "no endpoint %s (POST /v1/anonymize, POST /v1/detect, GET /v1/models, /healthz, /readyz, /metrics, /openapi.json)", r.URL.Path)
 	})))
 	return mux
 }
@@ -296,6 +308,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
 	w.WriteHeader(status)
 	w.Write(append(data, '\n'))
+}
+
+// openAPI is the OpenAPI 3.0 description of every route (openapi.json).
+//
+//go:embed openapi.json
+var openAPI []byte
+
+// handleOpenAPI serves the service's OpenAPI description. It needs no
+// token, like /healthz: it tells nothing a client could not read in
+// docs/API.md.
+func handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(openAPI)))
+	w.Write(openAPI)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -64,7 +64,7 @@ func DecodeAlphaMax(data []byte, maxPixels int64) (bgr, alpha gocv.Mat, err erro
 	if !hasAlpha(f, data) {
 		return colourOnly(data)
 	}
-	m, err := gocv.IMDecode(data, gocv.IMReadUnchanged)
+	m, err := gocv.IMDecode(withoutICCP(data), gocv.IMReadUnchanged)
 	if err != nil || m.Empty() || m.Channels() != 4 {
 		m.Close() // not as its header says: decode as colour alone
 		return colourOnly(data)

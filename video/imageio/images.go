@@ -100,7 +100,7 @@ func decodeColour(data []byte) (gocv.Mat, error) {
 	if isJPEG(data) && jpegTruncated(data) {
 		return gocv.Mat{}, fmt.Errorf("%w: truncated JPEG (the data ends before the end-of-image marker)", ErrDecode)
 	}
-	m, err := gocv.IMDecode(data, gocv.IMReadColor)
+	m, err := gocv.IMDecode(withoutICCP(data), gocv.IMReadColor)
 	if err != nil {
 		m.Close()
 		return gocv.Mat{}, fmt.Errorf("%w: %v", ErrDecode, err)

@@ -301,6 +301,7 @@ type Source struct {
 
 	captured, dropped, reconnects atomic.Int64
 	fps                           atomic.Uint64 // float64 bits: the rate of the current connection
+	up                            atomic.Bool   // a capture is open (not lost, not reconnecting)
 }
 
 // Start starts capturing. first is an already opened capture to read
@@ -325,6 +326,10 @@ func (s *Source) Start() time.Time { return s.start }
 func (s *Source) Stats() Stats {
 	return Stats{Captured: s.captured.Load(), Dropped: s.dropped.Load(), Reconnects: s.reconnects.Load()}
 }
+
+// Connected says whether the source is open now: false before it is
+// first opened, while it is lost and being reconnected, and once it ended.
+func (s *Source) Connected() bool { return s.up.Load() }
 
 // FPS is the frame rate of the current connection: measured once enough
 // frames have arrived, else what the source reports, else 0.
@@ -480,6 +485,7 @@ type capturing struct {
 func (s *Source) run(c Capture) {
 	defer close(s.done)
 	defer s.finish()
+	defer s.up.Store(false)
 	k := &capturing{s: s, log: s.o.Log.With("source", s.o.Name), c: c, backoff: s.o.ReconnectMin}
 	defer func() {
 		if k.c != nil {
@@ -538,6 +544,7 @@ func (k *capturing) connected() bool {
 		k.tooBig(err)
 		return false
 	}
+	k.s.up.Store(true)
 	return true
 }
 
@@ -572,6 +579,7 @@ func (k *capturing) reopen() bool {
 // (ctx done, a source that cannot be reopened, or ctx done during the
 // backoff), else the backoff has been waited out before reopening.
 func (k *capturing) lose() bool {
+	k.s.up.Store(false)
 	k.c.Close()
 	k.c = nil
 	if k.s.ctx.Err() != nil {
