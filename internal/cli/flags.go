@@ -114,6 +114,8 @@ func settingTable() []setting {
 			set:  func(c *cli.Context, cfg *config.Config) { cfg.Runtime.Providers = c.StringSlice("providers") }},
 		intSetting("detect-max-side", "", "video.detect_max_side", "videos: shrink each frame for detection to a longer side of `N` px (0: full size)", "",
 			func(c *config.Config) *int { return &c.Video.DetectMaxSide }),
+		intSetting("tile-side", "", "video.tile_side", "videos: also detect one full-size `N`-px tile per shrunk frame, in rotation (0: off)", "",
+			func(c *config.Config) *int { return &c.Video.TileSide }),
 		// serve
 		stringSetting("listen", "l", "serve.listen", "listen on `HOST:PORT` (an empty host: this machine only)", func(c *config.Config) *string { return &c.Serve.Listen }),
 		intSetting("max-concurrent", "", "serve.max_concurrent", "process `N` images at once", "one per CPU core",

@@ -27,6 +27,10 @@ type FileOptions struct {
 	// side is at most this many pixels (0: detect at full size). Regions
 	// are still hidden in the full frame.
 	DetectMaxSide int
+	// TileSide: frames shrunk for detection also get one full-size tile
+	// of this many pixels, in rotation (video.Schedule; 0: off). Look-ahead
+	// (when on) is raised to cover the rotation.
+	TileSide int
 	// MaxPixels caps the frame size (width x height; 0:
 	// imageio.DefaultMaxPixels): a file whose probed frames are larger is
 	// refused before any frame is decoded.
@@ -87,7 +91,13 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 	defer e.Abort() // after a successful Close it does nothing
 	res.Codec = e.Codec()
 
-	det = video.Shrink(det, o.DetectMaxSide)
+	sched := video.NewSchedule(det, o.DetectMaxSide, o.TileSide)
+	if p := sched.Period(info.DisplayWidth, info.DisplayHeight); p > 0 && o.Pipeline.Lookahead > 0 {
+		// A face may first be seen at full size up to p-1 frames after it
+		// appears: look-ahead hides it from its first frame.
+		o.Pipeline.Lookahead = max(o.Pipeline.Lookahead, p-1)
+	}
+	det = sched
 	sink := &ffmpeg.Sink{Encoder: e, Recycle: src.Recycle}
 	sink.OnFrame = res.onFrame(e, info.Frames, o.Progress)
 	if o.Progress != nil {
@@ -202,7 +212,7 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 func fileOptions(t Task, o Options) FileOptions {
 	v := o.Video
 	fo := FileOptions{
-		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, MaxPixels: o.MaxPixels, Log: o.Log,
+		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, TileSide: v.TileSide, MaxPixels: o.MaxPixels, Log: o.Log,
 		Pipeline: video.PipelineOptions{
 			Workers: v.Workers, Hide: o.Hide,
 			Persist: v.Persist, Lookahead: v.Lookahead,

@@ -286,13 +286,22 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 		ie.err = fmt.Errorf("detect: %w", err)
 		return ie
 	}
-	w, h := img.Cols(), img.Rows()
-	mask := maskOf(dets, w, h, o.Hide, hide.ForInfo(info, o.Hide))
-	ie.coverage = make([]float64, len(faces))
+	ie.coverage, ie.over = Score(dets, faces, img.Cols(), img.Rows(), o.Hide, hide.ForInfo(info, o.Hide))
+	ie.processed = true
+	return ie
+}
+
+// Score measures the mask dets get in a w x h image with labelled faces:
+// the share of each face's box the mask hides, and the share of the image
+// masked outside every face box enlarged 1.5x about its centre
+// (over-hiding). def and byModel are the hiding options as maskOf takes
+// them.
+func Score(dets []convert.Detection, faces []convert.Box, w, h int, def hide.Options, byModel map[string]hide.Options) (cover []float64, over float64) {
+	mask := maskOf(dets, w, h, def, byModel)
+	cover = make([]float64, len(faces))
 	for i, f := range faces {
-		ie.coverage[i] = coverage(mask, w, h, f)
+		cover[i] = coverage(mask, w, h, f)
 	}
-	// Over-hiding: masked pixels outside every face box enlarged 1.5x.
 	allowed := make([]bool, w*h)
 	for _, f := range faces {
 		cx, cy := (f.X1+f.X2)/2, (f.Y1+f.Y2)/2
@@ -305,15 +314,13 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 			}
 		}
 	}
-	over := 0
+	n := 0
 	for i, m := range mask {
 		if m != 0 && !allowed[i] {
-			over++
+			n++
 		}
 	}
-	ie.over = float64(over) / float64(w*h)
-	ie.processed = true
-	return ie
+	return cover, float64(n) / float64(w*h)
 }
 
 // maskOf is the mask hide.Detections would apply for dets: each model's
