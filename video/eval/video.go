@@ -150,7 +150,9 @@ func (o VideoOptions) withDefaults() (VideoOptions, error) {
 func recordMiddles(shots []shot, seen map[int]video.FrameResult, next func(video.Frame, video.FrameResult)) func(video.Frame, video.FrameResult) {
 	mids := map[int]bool{}
 	for _, s := range shots {
-		mids[s.mid] = true
+		if s.ie.err == nil {
+			mids[s.mid] = true
+		}
 	}
 	return func(f video.Frame, r video.FrameResult) {
 		if mids[f.Index] {
