@@ -38,7 +38,11 @@ type FileOptions struct {
 	// Progress, when set, is told after each frame written and once at the
 	// start (done 0), with the number of frames the file has.
 	Progress func(done, total int)
-	Log      *slog.Logger
+	// OnFrame, when set, is called for every frame written, in order, with
+	// the regions hidden in it (FrameResult.Detections, the tracker's kept
+	// and looked-ahead regions included); the frame's Mat is closed by then.
+	OnFrame func(video.Frame, video.FrameResult)
+	Log     *slog.Logger
 }
 
 // FileResult says what AnonymizeFile did.
@@ -99,7 +103,7 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 	}
 	det = sched
 	sink := &ffmpeg.Sink{Encoder: e, Recycle: src.Recycle}
-	sink.OnFrame = res.onFrame(e, info.Frames, o.Progress)
+	sink.OnFrame = res.onFrame(e, info.Frames, o.Progress, o.OnFrame)
 	if o.Progress != nil {
 		o.Progress(0, info.Frames)
 	}
@@ -139,8 +143,9 @@ func openEncoder(ctx context.Context, in, out string, info ffmpeg.VideoInfo, o F
 
 // onFrame is the sink's OnFrame for a file: it counts into res the frames
 // with detections and the models that ran (each once), and tells progress
-// (when set) how many of total frames e has written.
-func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done, total int)) func(video.Frame, video.FrameResult) {
+// (when set) how many of total frames e has written, then calls hook (when
+// set).
+func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done, total int), hook func(video.Frame, video.FrameResult)) func(video.Frame, video.FrameResult) {
 	seen := map[string]bool{}
 	return func(f video.Frame, r video.FrameResult) {
 		if len(r.Detections) > 0 {
@@ -152,6 +157,9 @@ func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done,
 		}
 		if progress != nil {
 			progress(e.Frames(), total)
+		}
+		if hook != nil {
+			hook(f, r)
 		}
 	}
 }
