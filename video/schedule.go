@@ -26,8 +26,9 @@ import (
 //     a face's first visit (Schedule.Period sizes both).
 //
 // Tiles overlap by an eighth of their side, so a face up to that size lies
-// whole in one; larger faces come from the whole-frame pass, which finds
-// them at a third of their size.
+// whole in one, and only faces up to that size are taken from tiles;
+// larger ones come from the whole-frame pass, which finds them at a third
+// of their size.
 type Schedule struct {
 	det      Detector
 	maxSide  int
@@ -112,6 +113,13 @@ func tileStarts(n, t int) []int {
 	return out
 }
 
+// tileMaxFace is the tallest face taken from a tile of side t: the tiles'
+// overlap, so that any face the tiles are for lies whole in one. Taller
+// ones are the whole-frame pass's (an 80-px face of a 1080p frame is 27 px
+// at 640), and a tall false box in a tile, kept until the tile comes
+// round, would hide a lot.
+func tileMaxFace(t int) int { return t / 8 }
+
 // tileKeep maps a tile's detections to frame pixels and keeps the small
 // ones not cut by an inner edge of the tile (the whole-frame pass finds
 // the others), marked to be kept until the tile's next visit.
@@ -123,7 +131,7 @@ func tileKeep(dets []convert.Detection, t image.Rectangle, w, h, period int) []c
 		const e = 2
 		cut := (t.Min.X > 0 && b.X1 <= float32(t.Min.X+e)) || (t.Min.Y > 0 && b.Y1 <= float32(t.Min.Y+e)) ||
 			(t.Max.X < w && b.X2 >= float32(t.Max.X-e)) || (t.Max.Y < h && b.Y2 >= float32(t.Max.Y-e))
-		if cut || b.H() > float32(t.Dy())/2 {
+		if cut || b.H() > float32(tileMaxFace(t.Dy())) {
 			continue
 		}
 		d.Box = b

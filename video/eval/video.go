@@ -137,8 +137,12 @@ func (o VideoOptions) withDefaults() (VideoOptions, error) {
 	if o.FramesPerPhoto <= 0 {
 		o.FramesPerPhoto = 11
 	}
+	// No region of a neighbouring photo may reach the scored frame: not by
+	// persistence, look-ahead, or the hold of a tile's face until its tile
+	// comes round again (video.Schedule, which raises look-ahead to match).
 	p := o.File.Pipeline
-	o.FramesPerPhoto = max(o.FramesPerPhoto, 2*max(p.Persist, p.Lookahead)+1)
+	period := video.NewSchedule(nil, o.File.DetectMaxSide, o.File.TileSide).Period(o.Width, o.Height)
+	o.FramesPerPhoto = max(o.FramesPerPhoto, 2*max(p.Persist, p.Lookahead, period)+1)
 	if o.FPS <= 0 {
 		o.FPS = 30
 	}
