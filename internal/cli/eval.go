@@ -140,6 +140,9 @@ func printEvalMode(w io.Writer, cfg config.Config, mode evalMode) {
 	case mode.frames:
 		fmt.Fprintf(w, "as video     the video models, each image %s for detection\n", how)
 	case mode.clip():
+		if n := video.NewSchedule(nil, side, cfg.Video.TileSide).Period(mode.w, mode.h); n > 0 {
+			how += fmt.Sprintf(", plus one of %d full-size %d-px tiles per frame in rotation", n, cfg.Video.TileSide)
+		}
 		fmt.Fprintf(w, "as video     a %dx%d clip through the video-file path (%s %s), frames %s for detection\n", mode.w, mode.h, cfg.Video.Codec, cfg.Video.Preset, how)
 	}
 }
