@@ -5,14 +5,18 @@ package convert
 // detectors (infer) fills in and the code that consumes detections (video,
 // audit records) reads.
 type ModelInfo struct {
-	Name      string   `json:"name"`
-	Version   string   `json:"version"`
-	Adapter   string   `json:"adapter"`
-	SHA256    string   `json:"sha256"`
-	Provider  string   `json:"provider"`
-	Threshold float32  `json:"threshold"`
-	Hide      []string `json:"hide"`
-	Tiles     string   `json:"tiles,omitempty"`
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Adapter  string `json:"adapter"`
+	SHA256   string `json:"sha256"`
+	Provider string `json:"provider"`
+	// Threshold is the score a detection must reach; with Bands, the
+	// threshold of the tallest boxes (the last band).
+	Threshold float32 `json:"threshold"`
+	// Bands is the size-aware threshold, when the model runs with one.
+	Bands Bands    `json:"threshold_bands,omitempty"`
+	Hide  []string `json:"hide"`
+	Tiles string   `json:"tiles,omitempty"`
 	// Style is how this model's detections are hidden, as its settings
 	// say (the run's [hide] with its own [detectors] table over it); nil:
 	// the run's default.

@@ -43,6 +43,11 @@ type Detection struct {
 	// with Source SourcePersist or SourceLookahead and the Label, Class,
 	// Model and Score of the sighting it comes from.
 	Source string `json:"source,omitempty"`
+	// Revisit is set by a detection schedule that looks at this part of
+	// the frame this closely only every Revisit frames (video.Schedule's
+	// tiles): the tracker keeps hiding the region until then. 0: the next
+	// frame looks again.
+	Revisit int `json:"-"`
 }
 
 // Sources of regions hidden without a detection in the frame itself.

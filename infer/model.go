@@ -41,6 +41,9 @@ type Detector interface {
 type LoadOptions struct {
 	// Threshold replaces the manifest's default score threshold when > 0.
 	Threshold float32
+	// Bands, when set, replace Threshold by one that depends on the height
+	// of each box in source pixels (convert.Bands).
+	Bands convert.Bands
 	// Hide replaces the manifest's labels to hide when set; each must be
 	// one of the model's labels.
 	Hide []string
@@ -87,6 +90,9 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	if o.Threshold < 0 || o.Threshold > 1 {
 		return nil, fmt.Errorf("threshold %g is outside [0, 1]", o.Threshold)
 	}
+	if err := o.Bands.Validate(); err != nil {
+		return nil, fmt.Errorf("load model %s: threshold_bands: %w", dir, err)
+	}
 	if len(o.Hide) > 0 {
 		for _, h := range o.Hide {
 			if !slices.Contains(man.Labels, h) {
@@ -125,10 +131,14 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	if o.Threshold > 0 {
 		thr = o.Threshold
 	}
+	bands := slices.Clone(o.Bands)
+	if len(bands) > 0 {
+		thr = bands[len(bands)-1].Threshold
+	}
 
 	m := &Model{
 		info: Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, SHA256: sum,
-			Provider: provider, Threshold: thr, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String(), Style: o.Style},
+			Provider: provider, Threshold: thr, Bands: bands, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String(), Style: o.Style},
 		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{}, tiles: tiles,
 	}
 	for _, h := range man.Hide {
@@ -185,19 +195,33 @@ func (m *Model) Close() error {
 }
 
 // Detect runs the model on img and returns the detections to hide, after
-// NMS, with boxes in img's pixels.
+// NMS, with boxes in img's pixels. img is the source itself: threshold
+// bands are applied at the boxes' heights in img.
 func (m *Model) Detect(img gocv.Mat) ([]convert.Detection, error) {
-	dets, err := m.detectTiled(img, m.info.Threshold)
-	if err != nil {
-		return nil, err
-	}
-	return convert.Filter(dets, func(d convert.Detection) bool { return m.hide[d.Label] }), nil
+	d, _, err := m.DetectScaled(img, 1)
+	return d, err
 }
 
 // DetectInfo is Detect plus the model's Info.
 func (m *Model) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
-	d, err := m.Detect(img)
-	return d, m.info, err
+	return m.DetectScaled(img, 1)
+}
+
+// DetectScaled is DetectInfo on a copy of the source scaled by 1/scale
+// (scale: source pixels per pixel of img, as video.Shrink passes): the
+// threshold bands are applied at each box's height in source pixels, and
+// the boxes stay in img's pixels.
+func (m *Model) DetectScaled(img gocv.Mat, scale float32) ([]convert.Detection, Info, error) {
+	thr := m.info.Threshold
+	if len(m.info.Bands) > 0 {
+		thr = m.info.Bands.Min()
+	}
+	dets, err := m.detectTiled(img, thr)
+	if err != nil {
+		return nil, m.info, err
+	}
+	dets = m.info.Bands.Keep(dets, scale)
+	return convert.Filter(dets, func(d convert.Detection) bool { return m.hide[d.Label] }), m.info, nil
 }
 
 // DetectAll returns every detection at or above threshold, of every label,

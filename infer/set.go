@@ -325,7 +325,7 @@ func contentKey(sp Spec) (string, error) {
 			return "", fmt.Errorf("load model %s: %w", sp.Dir, err)
 		}
 	}
-	fmt.Fprintf(h, "\x00%g\x00%q\x00%s\x00%t", sp.Options.Threshold, sp.Options.Hide, sp.Options.Tiles, sp.Options.ImagesOnly)
+	fmt.Fprintf(h, "\x00%g\x00%v\x00%q\x00%s\x00%t", sp.Options.Threshold, sp.Options.Bands, sp.Options.Hide, sp.Options.Tiles, sp.Options.ImagesOnly)
 	if st := sp.Options.Style; st != nil { // a new style is a new model: the Info that carries it changes
 		fmt.Fprintf(h, "\x00%+v", *st)
 	}
@@ -342,7 +342,13 @@ func (s *Set) Detect(img gocv.Mat) ([]convert.Detection, error) {
 // reading the set and running it is retried on its replacement, so a swap
 // never fails a frame.
 func (s *Set) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
-	return s.detect(img, false)
+	return s.detect(img, false, 1)
+}
+
+// DetectScaled is DetectInfo on a copy of the source scaled by 1/scale: each
+// model's threshold bands apply at source heights (Model.DetectScaled).
+func (s *Set) DetectScaled(img gocv.Mat, scale float32) ([]convert.Detection, Info, error) {
+	return s.detect(img, false, scale)
 }
 
 // ForVideo is the set as video frames see it: every model but those loaded
@@ -353,12 +359,16 @@ func (s *Set) ForVideo() Detector { return videoView{s} }
 type videoView struct{ s *Set }
 
 func (v videoView) Detect(img gocv.Mat) ([]convert.Detection, error) {
-	d, _, err := v.s.detect(img, true)
+	d, _, err := v.s.detect(img, true, 1)
 	return d, err
 }
 
 func (v videoView) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
-	return v.s.detect(img, true)
+	return v.s.detect(img, true, 1)
+}
+
+func (v videoView) DetectScaled(img gocv.Mat, scale float32) ([]convert.Detection, Info, error) {
+	return v.s.detect(img, true, scale)
 }
 
 func (v videoView) Info() Info {
@@ -390,7 +400,7 @@ func infos(cur []*slot) []Info {
 	return out
 }
 
-func (s *Set) detect(img gocv.Mat, video bool) ([]convert.Detection, Info, error) {
+func (s *Set) detect(img gocv.Mat, video bool, scale float32) ([]convert.Detection, Info, error) {
 	for attempt := 0; ; attempt++ {
 		p := s.slots.Load()
 		cur := *p
@@ -400,7 +410,7 @@ func (s *Set) detect(img gocv.Mat, video bool) ([]convert.Detection, Info, error
 		if video {
 			cur = forVideo(cur)
 		}
-		all, info, err := runSlots(img, cur)
+		all, info, err := runSlots(img, cur, scale)
 		if errors.Is(err, ErrClosed) && attempt < 100 && s.slots.Load() != p {
 			continue // swapped meanwhile: run on the new set
 		}
@@ -408,12 +418,13 @@ func (s *Set) detect(img gocv.Mat, video bool) ([]convert.Detection, Info, error
 	}
 }
 
-// runSlots runs every model of cur on img and merges their detections.
-func runSlots(img gocv.Mat, cur []*slot) ([]convert.Detection, Info, error) {
+// runSlots runs every model of cur on img (the source scaled by 1/scale)
+// and merges their detections.
+func runSlots(img gocv.Mat, cur []*slot, scale float32) ([]convert.Detection, Info, error) {
 	var all []convert.Detection
 	infos := make([]Info, 0, len(cur))
 	for _, sl := range cur {
-		d, err := sl.model.Detect(img)
+		d, _, err := sl.model.DetectScaled(img, scale)
 		if err != nil {
 			return nil, Combine(infos), err
 		}
@@ -436,12 +447,12 @@ func runSlots(img gocv.Mat, cur []*slot) ([]convert.Detection, Info, error) {
 type slotsDetector []*slot
 
 func (d slotsDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
-	all, _, err := runSlots(img, d)
+	all, _, err := runSlots(img, d, 1)
 	return all, err
 }
 
 func (d slotsDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, Info, error) {
-	return runSlots(img, d)
+	return runSlots(img, d, 1)
 }
 
 func (d slotsDetector) Info() Info { return Combine(infos(d)) }

@@ -22,6 +22,22 @@ type Detector interface {
 	Info() convert.ModelInfo
 }
 
+// ScaledDetector is a Detector that can be told a frame was shrunk:
+// scale is source pixels per pixel of img, so size-aware thresholds
+// (convert.Bands) apply at the heights the boxes have in the source
+// (infer.Model, infer.Set). Boxes stay in img's pixels.
+type ScaledDetector interface {
+	DetectScaled(img gocv.Mat, scale float32) ([]convert.Detection, convert.ModelInfo, error)
+}
+
+// detectScaled runs det on img, the source scaled by 1/scale.
+func detectScaled(det Detector, img gocv.Mat, scale float32) ([]convert.Detection, convert.ModelInfo, error) {
+	if sd, ok := det.(ScaledDetector); ok {
+		return sd.DetectScaled(img, scale)
+	}
+	return det.DetectInfo(img)
+}
+
 // shrinkDetector runs a detector on a smaller copy of big frames and maps
 // the boxes back: on a 1080p frame YuNet at full size takes about nine
 // times as long as at 640 px, which no real-time budget on a small CPU
@@ -54,8 +70,8 @@ func (d *shrinkDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.
 	sw, sh := max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
 	small := shrinkFrame(img, sw, sh)
 	defer small.Close()
-	dets, info, err := d.Detector.DetectInfo(small)
 	fx, fy := float32(w)/float32(sw), float32(h)/float32(sh)
+	dets, info, err := detectScaled(d.Detector, small, fy)
 	for i := range dets {
 		b := &dets[i].Box
 		b.X1, b.X2, b.Y1, b.Y2 = b.X1*fx, b.X2*fx, b.Y1*fy, b.Y2*fy

@@ -121,7 +121,7 @@ func RunPipeline(ctx context.Context, src Source, det Detector, sink Sink, o Pip
 		return PipelineStats{}, fmt.Errorf("pipeline: timeout %v: negative", o.Timeout)
 	}
 	var tr *Tracker
-	if o.Persist != 0 || o.Lookahead != 0 {
+	if o.Persist != 0 || o.Lookahead != 0 || revisits(det) {
 		var err error
 		if tr, err = NewTracker(TrackOptions{Persist: o.Persist, Lookahead: o.Lookahead}); err != nil {
 			return PipelineStats{}, fmt.Errorf("pipeline: %w", err)
@@ -385,6 +385,13 @@ func (p *pipeline) detect(m gocv.Mat) (gocv.Mat, []convert.Detection, convert.Mo
 		abandon()
 		return gocv.Mat{}, nil, convert.ModelInfo{}, errStopped
 	}
+}
+
+// revisits tells whether det marks detections to be kept until it looks
+// again (a Schedule with tiles): they need a tracker even with Persist 0.
+func revisits(det Detector) bool {
+	r, ok := det.(interface{ Revisits() bool })
+	return ok && r.Revisits()
 }
 
 func wrapDetect(err error) error {

@@ -102,11 +102,15 @@ type Tracker struct {
 
 // track is one face followed across frames.
 type track struct {
-	id    int
-	det   convert.Detection // the last sighting (its box, label, model, score)
-	last  int               // the frame of the last sighting
-	born  int               // the frame of the first sighting
-	first convert.Box       // the box of the first sighting
+	id   int
+	det  convert.Detection // the last sighting (its box, label, model, score)
+	last int               // the frame of the last sighting
+	// hold is the last frame it is kept in unless seen again: Persist
+	// frames after a sighting, or until a schedule looks again
+	// (Detection.Revisit), whichever is later.
+	hold  int
+	born  int         // the frame of the first sighting
+	first convert.Box // the box of the first sighting
 	// vx, vy is the centre's motion in pixels per frame, once known
 	// (hasVel: seen in two frames).
 	vx, vy float64
@@ -187,7 +191,7 @@ func (t *Tracker) Add(dets []convert.Detection, failed bool) {
 	keep := t.tracks[:0]
 	for _, tr := range t.tracks {
 		k := f - tr.last
-		if k > t.o.Persist {
+		if f > tr.hold {
 			continue
 		}
 		keep = append(keep, tr)
@@ -231,7 +235,7 @@ func (t *Tracker) pairUp(f int) {
 	t.pairs = t.pairs[:0]
 	for ti, tr := range t.tracks {
 		k := f - tr.last
-		if k > t.o.Persist+1 {
+		if f > tr.hold+1 {
 			continue
 		}
 		pb := t.move(tr, k)
@@ -294,7 +298,7 @@ func (t *Tracker) startTracks(f int) {
 		if t.taken[di] {
 			continue
 		}
-		tr := &track{id: t.nextID, det: dc.d, last: f, born: f, first: dc.d.Box}
+		tr := &track{id: t.nextID, det: dc.d, last: f, born: f, first: dc.d.Box, hold: f + max(t.o.Persist, dc.d.Revisit)}
 		t.nextID++
 		if t.o.Lookahead == 0 || f == 0 {
 			tr.backfilled = true // nothing to place
@@ -319,6 +323,7 @@ func (t *Tracker) update(tr *track, f int, dc detCache) {
 	tr.hasVel = true
 	tr.det = dc.d
 	tr.last = f
+	tr.hold = max(tr.hold, f+max(t.o.Persist, dc.d.Revisit))
 }
 
 // backfill places tr's look-ahead regions into the held frames before the

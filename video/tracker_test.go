@@ -267,3 +267,31 @@ func BenchmarkTracker(b *testing.B) {
 	}
 	b.ReportMetric(float64(extras)/float64(b.N), "regions/frame")
 }
+
+// TestTrackerRevisit: a face found in a tile that is looked at again only
+// every 8 frames stays hidden until then, though Persist is 2; a face of
+// the whole-frame pass (Revisit 0) is kept for Persist frames only.
+func TestTrackerRevisit(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 2})
+	tile := faceAt(50, 50, 12)
+	tile.Revisit = 8
+	whole := faceAt(300, 300, 40)
+	step(tr, []convert.Detection{tile, whole}, false)
+	for f := 1; f <= 9; f++ {
+		got := step(tr, nil, false)[f]
+		var small, big int
+		for _, d := range got {
+			if d.Box.W() < 30 {
+				small++
+			} else {
+				big++
+			}
+		}
+		if wantSmall := f <= 8; (small == 1) != wantSmall {
+			t.Errorf("frame %d: the tile's face hidden %d times, want %v (until its tile comes round at frame 8)", f, small, wantSmall)
+		}
+		if wantBig := f <= 2; (big == 1) != wantBig {
+			t.Errorf("frame %d: the whole-frame face hidden %d times, want %v (Persist 2)", f, big, wantBig)
+		}
+	}
+}

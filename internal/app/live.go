@@ -210,7 +210,11 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	var dropped atomic.Int64 // after a detector failure
 	unobserve := observeLive(out.Metrics, in.Name, src, sink, &dropped)
 	defer unobserve()
-	st, perr := video.RunPipeline(pipeCtx, src, out.Metrics.Timed(set.ForVideo()), sink, video.PipelineOptions{
+	// Frames are detected as video files are (video.Schedule): shrunk to
+	// detect_max_side, plus a full-size tile in rotation whose faces the
+	// tracker keeps until the tile comes round again.
+	det := out.Metrics.Timed(video.NewSchedule(set.ForVideo(), cfg.Video.DetectMaxSide, cfg.Video.TileSide))
+	st, perr := video.RunPipeline(pipeCtx, src, det, sink, video.PipelineOptions{
 		Workers: workers, Queue: workers, Hide: hide,
 		Persist: cfg.Video.PersistFrames, Lookahead: 0,
 		DropOnError: cfg.Video.OnError == "drop",

@@ -30,7 +30,7 @@ func VideoOptions(c config.Config, set *infer.Set) batch.VideoOptions {
 		KeepAudio: c.Video.KeepAudio,
 		Persist:   c.Video.PersistFrames, Lookahead: c.Video.LookaheadFrames,
 		Timeout:       time.Duration(c.Video.TimeoutMS) * time.Millisecond,
-		DetectMaxSide: c.Video.DetectMaxSide,
+		DetectMaxSide: c.Video.DetectMaxSide, TileSide: c.Video.TileSide,
 	}
 }
 

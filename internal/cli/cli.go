@@ -134,7 +134,7 @@ func anonymizeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "camera", Usage: "anonymize a live camera: OpenCV device `INDEX` (e.g. 0)"},
 		&cli.StringFlag{Name: "stream", Usage: "anonymize a live stream: rtsp, http or udp `URL`, or a file played in real time"},
 	)
-	flags = append(flags, settingFlags("segment", "jpeg-every", "preview", "keep-audio", "codec", "preset", "persist", "lookahead", "on-error", "providers", "metrics")...)
+	flags = append(flags, settingFlags("segment", "jpeg-every", "preview", "keep-audio", "codec", "preset", "persist", "lookahead", "on-error", "detect-max-side", "tile-side", "providers", "metrics")...)
 	return append(flags, flagQuiet)
 }
 

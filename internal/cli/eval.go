@@ -4,13 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/anonymize/anonymize/infer"
+	"github.com/anonymize/anonymize/internal/app"
+	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/internal/fsutil"
 	"github.com/anonymize/anonymize/video"
+	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/eval"
 )
 
@@ -23,14 +28,20 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 		Description: "Runs the configured detector(s) on every labelled image and applies the same mask a run\n" +
 			"would. A face counts as hidden when at least half of its labelled box is covered (also\n" +
 			"reported at 80%). Over-hiding is the share of each image masked outside every labelled face\n" +
-			"box enlarged 1.5x about its centre, averaged over images.",
+			"box enlarged 1.5x about its centre, averaged over images.\n\n" +
+			"--video WxH measures the video-file path itself: the photos fitted into WxH frames (on\n" +
+			"black, 11 frames each, 30 fps) make a clip that is anonymized as a run would ([video]\n" +
+			"settings, the video models, the tracker, the encoder), and the middle frame of each photo\n" +
+			"is scored, with the fps of the run. --video frames is the quick emulation: each photo shrunk\n" +
+			"for detection to video.detect_max_side, no clip.",
 		Flags: slices.Concat(append([]cli.Flag{
 			flagConfig,
 			&cli.StringFlag{Name: "images", Required: true, Usage: "folder of the labelled `DIR` (the paths in the boxes file are relative to it)"},
 			&cli.StringFlag{Name: "boxes", Required: true, Usage: "labelled face boxes `FILE`: JSON {\"rel/path.jpg\": [[x1,y1,x2,y2], ...]} or WIDER FACE text format"},
 		}, settingFlags("model", "threshold", "tiles", "shape", "mask-scale")...), []cli.Flag{
-			&cli.BoolFlag{Name: "video", Usage: "measure as video frames are detected: only the models that run on video ([detectors] video), on a copy shrunk to video.detect_max_side"},
-		}, settingFlags("detect-max-side", "jobs", "threads", "providers"), []cli.Flag{
+			&cli.StringFlag{Name: "video", Usage: "`WxH`: measure through the video-file path, on a clip of the photos fitted into WxH frames; frames: the quick emulation (the video models on each photo shrunk to video.detect_max_side)"},
+			&cli.Float64Flag{Name: "scale", Value: 1, Usage: "shrink each photo and its labels by `F` (0 < F <= 1, area interpolation) before evaluation; with --video WxH each photo takes F of the frame it would fill"},
+		}, settingFlags("detect-max-side", "codec", "preset", "jobs", "threads", "providers"), []cli.Flag{
 			&cli.StringFlag{Name: "json", Usage: "also write the result, missed faces included, to `FILE`"},
 			&cli.IntFlag{Name: "missed", Usage: "list the `N` least-covered missed faces"},
 			flagQuiet,
@@ -39,7 +50,42 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 	}
 }
 
+// evalMode is what --video asks for: photos (""), the quick emulation
+// ("frames"), or a clip of w x h frames.
+type evalMode struct {
+	frames bool
+	w, h   int
+}
+
+func parseEvalMode(c *cli.Context) (evalMode, error) {
+	v := c.String("video")
+	if v == "" || v == "frames" {
+		if c.IsSet("video") && v == "" {
+			return evalMode{}, usageErr("--video: want WxH (e.g. 1920x1080) or frames")
+		}
+		return evalMode{frames: v == "frames"}, nil
+	}
+	var m evalMode
+	var rest string
+	if n, _ := fmt.Sscanf(v, "%dx%d%s", &m.w, &m.h, &rest); n != 2 || m.w < 16 || m.h < 16 || m.w > 16384 || m.h > 16384 {
+		return m, usageErr("--video %q: want WxH (e.g. 1920x1080, each side 16 to 16384) or frames", v)
+	}
+	return m, nil
+}
+
+func (m evalMode) clip() bool { return m.w > 0 }
+
 func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
+	mode, err := parseEvalMode(c)
+	if err != nil {
+		return err
+	}
+	if f := c.Float64("scale"); !(f > 0 && f <= 1) {
+		return usageErr("--scale %g: want 0 < F <= 1", f)
+	}
+	if c.IsSet("detect-max-side") && !mode.frames && !mode.clip() {
+		return usageErr("--detect-max-side goes with --video")
+	}
 	cfg, err := settings(c)
 	if err != nil {
 		return err
@@ -55,29 +101,54 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer det.Close()
-	var run video.Detector = det
-	if c.IsSet("detect-max-side") && !c.Bool("video") {
-		return usageErr("--detect-max-side goes with --video")
-	}
-	side := cfg.Video.DetectMaxSide // settings checked it
-	if c.Bool("video") {
-		run = video.Shrink(det.ForVideo(), side)
-	}
-	hide, _ := cfg.HideOptions()
-	r, err := eval.Run(c.Context, run, c.String("images"), labels, eval.Options{
-		Hide: hide, Jobs: cfg.Run.Jobs, MaxPixels: cfg.MaxPixels,
-	})
+	r, err := runEval(c, cfg, det, labels, mode, log)
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
 	}
-	if c.Bool("video") {
-		how := "at full size"
-		if side > 0 {
-			how = fmt.Sprintf("shrunk to at most %d px", side)
-		}
-		fmt.Fprintf(stdout, "as video     the video models, each image %s for detection\n", how)
-	}
+	printEvalMode(stdout, cfg, mode)
 	printEval(stdout, r, c.Int("missed"))
+	return finishEval(c, r, stderr)
+}
+
+// runEval measures det on the labelled photos as mode asks.
+func runEval(c *cli.Context, cfg config.Config, det *infer.Set, labels eval.Labels, mode evalMode, log *slog.Logger) (eval.Result, error) {
+	scale := c.Float64("scale")
+	if mode.clip() {
+		vdet, fo := batch.VideoFile(det, app.BatchOptions(cfg, det, log))
+		return eval.RunVideo(c.Context, vdet, c.String("images"), labels, eval.VideoOptions{
+			Width: mode.w, Height: mode.h, Scale: scale, MaxPixels: cfg.MaxPixels, File: fo,
+		})
+	}
+	var run video.Detector = det
+	if mode.frames {
+		run = video.Shrink(det.ForVideo(), cfg.Video.DetectMaxSide) // settings checked it
+	}
+	hide, _ := cfg.HideOptions()
+	return eval.Run(c.Context, run, c.String("images"), labels, eval.Options{
+		Hide: hide, Jobs: cfg.Run.Jobs, MaxPixels: cfg.MaxPixels, Scale: scale,
+	})
+}
+
+// printEvalMode says how frames were measured, for --video.
+func printEvalMode(w io.Writer, cfg config.Config, mode evalMode) {
+	side := cfg.Video.DetectMaxSide
+	how := "at full size"
+	if side > 0 {
+		how = fmt.Sprintf("shrunk to at most %d px", side)
+	}
+	switch {
+	case mode.frames:
+		fmt.Fprintf(w, "as video     the video models, each image %s for detection\n", how)
+	case mode.clip():
+		if n := video.NewSchedule(nil, side, cfg.Video.TileSide).Period(mode.w, mode.h); n > 0 {
+			how += fmt.Sprintf(", plus one of %d full-size %d-px tiles per frame in rotation", n, cfg.Video.TileSide)
+		}
+		fmt.Fprintf(w, "as video     a %dx%d clip through the video-file path (%s %s), frames %s for detection\n", mode.w, mode.h, cfg.Video.Codec, cfg.Video.Preset, how)
+	}
+}
+
+// finishEval writes the --json file and names the images that failed.
+func finishEval(c *cli.Context, r eval.Result, stderr io.Writer) error {
 	if p := c.String("json"); p != "" {
 		data, _ := json.MarshalIndent(r, "", "  ")
 		if err := fsutil.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
@@ -99,8 +170,22 @@ func printEval(w io.Writer, r eval.Result, missed int) {
 	fmt.Fprintf(w, "recall       %.3f  (face at least half covered)\n", r.Recall)
 	fmt.Fprintf(w, "recall@0.8   %.3f\n", r.Recall80)
 	fmt.Fprintf(w, "over-hiding  %.4f  (share of image masked away from faces)\n", r.OverHiding)
-	fmt.Fprintf(w, "time         %.1f ms/image (%.1f images/s), detection %.1f ms\n", r.MsPerImage, 1000/max(r.MsPerImage, 1e-9), r.DetectMs)
-	fmt.Fprintf(w, "by face height:\n")
+	if v := r.Video; v != nil {
+		fmt.Fprintf(w, "video        %d frames of %dx%d (%d per photo, middle one scored) anonymized at %.1f fps (%.1f s, %s)\n", v.Frames, v.Width, v.Height, v.FramesPerPhoto, v.FPS, v.Seconds, v.Codec)
+		if v.HiddenWhole+v.Dropped > 0 {
+			fmt.Fprintf(w, "             %d frames hidden whole, %d dropped after a detector error\n", v.HiddenWhole, v.Dropped)
+		}
+	} else {
+		fmt.Fprintf(w, "time         %.1f ms/image (%.1f images/s), detection %.1f ms\n", r.MsPerImage, 1000/max(r.MsPerImage, 1e-9), r.DetectMs)
+	}
+	if r.Scale > 0 {
+		fmt.Fprintf(w, "scale        photos and labels shrunk by %g; %d faces under 1 px tall left out\n", r.Scale, r.TooSmall)
+	}
+	if r.Video != nil {
+		fmt.Fprintf(w, "by face height (labelled, in the source photo's pixels, not the frame's):\n")
+	} else {
+		fmt.Fprintf(w, "by face height:\n")
+	}
 	for _, b := range r.Buckets {
 		rec := "-"
 		if b.Faces > 0 {

@@ -118,6 +118,8 @@ func settingTable() []setting {
 			set:  func(c *cli.Context, cfg *config.Config) { cfg.Runtime.Providers = c.StringSlice("providers") }},
 		intSetting("detect-max-side", "", "video.detect_max_side", "videos: shrink each frame for detection to a longer side of `N` px (0: full size)", "",
 			func(c *config.Config) *int { return &c.Video.DetectMaxSide }),
+		intSetting("tile-side", "", "video.tile_side", "videos: also detect one full-size `N`-px tile per shrunk frame, in rotation (0: off)", "",
+			func(c *config.Config) *int { return &c.Video.TileSide }),
 		stringSetting("metrics", "", "metrics.listen", "watch and live: serve /healthz, /readyz and Prometheus /metrics at `ADDR` (e.g. 127.0.0.1:9090)",
 			func(c *config.Config) *string { return &c.Metrics.Listen }),
 		// serve

@@ -79,6 +79,10 @@ type Config struct {
 		// DetectMaxSide: video frames are shrunk so their longer side is at
 		// most this for detection (hiding is at full size; 0: full size).
 		DetectMaxSide int `toml:"detect_max_side"`
+		// TileSide: frames shrunk for detection also get one square tile of
+		// this many pixels at full size, the tiles in rotation
+		// (video.Schedule; 0: off).
+		TileSide int `toml:"tile_side"`
 	} `toml:"video"`
 
 	Live struct {
@@ -185,13 +189,18 @@ type Config struct {
 
 // DetectorConfig overrides settings for one model; empty values inherit.
 type DetectorConfig struct {
-	Threshold float32  `toml:"threshold"`
-	Tiles     string   `toml:"tiles"`
-	Hide      []string `toml:"hide"`
-	Style     string   `toml:"style"`
-	Shape     string   `toml:"shape"`
-	MaskScale float64  `toml:"mask_scale"`
-	Colour    string   `toml:"colour"`
+	Threshold float32 `toml:"threshold"`
+	// ThresholdBands is a threshold by box height in source pixels:
+	// [[20, 0.05], [50, 0.1], [0, 0.3]] keeps boxes under 20 px at 0.05,
+	// under 50 px at 0.1, and taller ones at 0.3 (convert.Bands). A table
+	// setting threshold without it runs that threshold at every size.
+	ThresholdBands [][]float64 `toml:"threshold_bands"`
+	Tiles          string      `toml:"tiles"`
+	Hide           []string    `toml:"hide"`
+	Style          string      `toml:"style"`
+	Shape          string      `toml:"shape"`
+	MaskScale      float64     `toml:"mask_scale"`
+	Colour         string      `toml:"colour"`
 	// Video false keeps the model off video frames (files, live, the
 	// service's stream): it runs on photos only.
 	Video *bool `toml:"video"`
@@ -210,7 +219,9 @@ var builtinAliases = map[string]string{
 // default face detectors (faces). yunet-s-640 adds the faces yunet-n misses
 // on photos, at a cost per frame that video cannot pay (docs/MODELS.md).
 var builtinDetectors = map[string]DetectorConfig{
-	"yunet-n-dynamic":               {Threshold: 0.25},
+	// Bands chosen by scripts/bands (cross-validated on wider-dev at full
+	// size, 1/2 and 1/3; docs/MODELS.md "Size-aware thresholds").
+	"yunet-n-dynamic":               {Threshold: 0.25, ThresholdBands: [][]float64{{20, 0.1}, {0, 0.25}}},
 	"yunet-s-640-opencvzoo-2023mar": {Threshold: 0.15, Video: new(false)},
 }
 
@@ -240,6 +251,7 @@ func Default() Config {
 	c.Video.LookaheadFrames = 5
 	c.Video.OnError = "hide"
 	c.Video.DetectMaxSide = video.DefaultDetectMaxSide
+	c.Video.TileSide = video.DefaultTileSide
 	c.Live.SegmentSeconds = 60
 	c.Live.ReconnectMaxSeconds = 30
 	c.Live.Preset = "ultrafast"

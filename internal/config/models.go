@@ -114,8 +114,12 @@ func (c Config) Detector(dir string) (DetectorConfig, bool) {
 	return out, found
 }
 
-// overlay sets every key of dst that src sets.
+// overlay sets every key of dst that src sets. A threshold set without
+// bands replaces the bands below it too: the user asked for that threshold.
 func overlay(dst *DetectorConfig, src DetectorConfig) {
+	if src.Threshold > 0 && src.ThresholdBands == nil {
+		dst.ThresholdBands = nil
+	}
 	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
 	for i := range s.NumField() {
 		if !s.Field(i).IsZero() {
@@ -144,6 +148,9 @@ func (c Config) SpecFor(dir string) infer.Spec {
 	if ok {
 		if d.Threshold > 0 && !c.thresholdFlag {
 			o.Threshold = d.Threshold
+		}
+		if !c.thresholdFlag {
+			o.Bands, _ = convert.ParseBands(d.ThresholdBands) // Validate checked them
 		}
 		if d.Tiles != "" && !c.tilesFlag {
 			o.Tiles = d.Tiles

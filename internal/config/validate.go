@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/anonymize/anonymize/convert"
+
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/video/hide"
 )
@@ -140,6 +142,9 @@ func (c Config) checkVideo(v *checker) {
 	if d := c.Video.DetectMaxSide; d != 0 && (d < MinDetectSide || d > maxDetectSide) {
 		v.bad("video.detect_max_side", "%d is outside %d..%d (0: full size): a smaller detector input finds no face", d, MinDetectSide, maxDetectSide)
 	}
+	if d := c.Video.TileSide; d != 0 && (d < MinDetectSide || d > maxDetectSide) {
+		v.bad("video.tile_side", "%d is outside %d..%d (0: off)", d, MinDetectSide, maxDetectSide)
+	}
 	v.between("video.timeout_ms", c.Video.TimeoutMS, 0, 600_000)
 }
 
@@ -171,6 +176,9 @@ func (c Config) checkDetectors(v *checker) {
 			v.bad(key+".tiles", "%v", err)
 		}
 		v.unit(key+".threshold", d.Threshold)
+		if _, err := convert.ParseBands(d.ThresholdBands); err != nil {
+			v.bad(key+".threshold_bands", "%v", err)
+		}
 		if _, err := c.HideWith(d); err != nil {
 			v.bad(key, "%v", err)
 		}

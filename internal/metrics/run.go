@@ -159,6 +159,24 @@ func (t timedDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.Mo
 	return t.Detector.DetectInfo(img)
 }
 
+// DetectScaled times a call that tells the detector the frame was shrunk
+// (video.ScaledDetector), so size-aware thresholds stay at source heights.
+func (t timedDetector) DetectScaled(img gocv.Mat, scale float32) ([]convert.Detection, convert.ModelInfo, error) {
+	start := time.Now()
+	defer func() { t.h.Observe(time.Since(start).Seconds()) }()
+	if sd, ok := t.Detector.(video.ScaledDetector); ok {
+		return sd.DetectScaled(img, scale)
+	}
+	return t.Detector.DetectInfo(img)
+}
+
+// Revisits passes on whether the detector is a schedule that tiles
+// (video.Schedule), so the pipeline keeps a tracker for it.
+func (t timedDetector) Revisits() bool {
+	r, ok := t.Detector.(interface{ Revisits() bool })
+	return ok && r.Revisits()
+}
+
 // countsCollector shows a Run's Counts as counters, read at each scrape.
 type countsCollector struct{ r *Run }
 

@@ -272,6 +272,9 @@ type VideoOptions struct {
 	// DetectMaxSide shrinks frames for detection so that the longer side
 	// is at most this (0: full size); regions are hidden at full size.
 	DetectMaxSide int
+	// TileSide adds full-size tiles in rotation to frames shrunk for
+	// detection (video.Schedule; 0: off).
+	TileSide int
 	// Detector runs on the frames in place of the batch's detector (nil:
 	// the same), e.g. infer.Set.ForVideo, which leaves out models run on
 	// photos only.

@@ -27,6 +27,10 @@ type FileOptions struct {
 	// side is at most this many pixels (0: detect at full size). Regions
 	// are still hidden in the full frame.
 	DetectMaxSide int
+	// TileSide: frames shrunk for detection also get one full-size tile
+	// of this many pixels, in rotation (video.Schedule; 0: off). Look-ahead
+	// (when on) is raised to cover the rotation.
+	TileSide int
 	// MaxPixels caps the frame size (width x height; 0:
 	// imageio.DefaultMaxPixels): a file whose probed frames are larger is
 	// refused before any frame is decoded.
@@ -34,7 +38,11 @@ type FileOptions struct {
 	// Progress, when set, is told after each frame written and once at the
 	// start (done 0), with the number of frames the file has.
 	Progress func(done, total int)
-	Log      *slog.Logger
+	// OnFrame, when set, is called for every frame written, in order, with
+	// the regions hidden in it (FrameResult.Detections, the tracker's kept
+	// and looked-ahead regions included); the frame's Mat is closed by then.
+	OnFrame func(video.Frame, video.FrameResult)
+	Log     *slog.Logger
 }
 
 // FileResult says what AnonymizeFile did.
@@ -87,9 +95,15 @@ func AnonymizeFile(ctx context.Context, det video.Detector, in, out string, o Fi
 	defer e.Abort() // after a successful Close it does nothing
 	res.Codec = e.Codec()
 
-	det = video.Shrink(det, o.DetectMaxSide)
+	sched := video.NewSchedule(det, o.DetectMaxSide, o.TileSide)
+	if p := sched.Period(info.DisplayWidth, info.DisplayHeight); p > 0 && o.Pipeline.Lookahead > 0 {
+		// A face may first be seen at full size up to p-1 frames after it
+		// appears: look-ahead hides it from its first frame.
+		o.Pipeline.Lookahead = max(o.Pipeline.Lookahead, p-1)
+	}
+	det = sched
 	sink := &ffmpeg.Sink{Encoder: e, Recycle: src.Recycle}
-	sink.OnFrame = res.onFrame(e, info.Frames, o.Progress)
+	sink.OnFrame = res.onFrame(e, info.Frames, o.Progress, o.OnFrame)
 	if o.Progress != nil {
 		o.Progress(0, info.Frames)
 	}
@@ -129,8 +143,9 @@ func openEncoder(ctx context.Context, in, out string, info ffmpeg.VideoInfo, o F
 
 // onFrame is the sink's OnFrame for a file: it counts into res the frames
 // with detections and the models that ran (each once), and tells progress
-// (when set) how many of total frames e has written.
-func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done, total int)) func(video.Frame, video.FrameResult) {
+// (when set) how many of total frames e has written, then calls hook (when
+// set).
+func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done, total int), hook func(video.Frame, video.FrameResult)) func(video.Frame, video.FrameResult) {
 	seen := map[string]bool{}
 	return func(f video.Frame, r video.FrameResult) {
 		if len(r.Detections) > 0 {
@@ -142,6 +157,9 @@ func (res *FileResult) onFrame(e *ffmpeg.Encoder, total int, progress func(done,
 		}
 		if progress != nil {
 			progress(e.Frames(), total)
+		}
+		if hook != nil {
+			hook(f, r)
 		}
 	}
 }
@@ -202,7 +220,7 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 func fileOptions(t Task, o Options) FileOptions {
 	v := o.Video
 	fo := FileOptions{
-		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, MaxPixels: o.MaxPixels, Log: o.Log,
+		Encode: v.Encode, KeepAudio: v.KeepAudio, DetectMaxSide: v.DetectMaxSide, TileSide: v.TileSide, MaxPixels: o.MaxPixels, Log: o.Log,
 		Pipeline: video.PipelineOptions{
 			Workers: v.Workers, Hide: o.Hide,
 			Persist: v.Persist, Lookahead: v.Lookahead,

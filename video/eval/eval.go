@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gocv.io/x/gocv"
 
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/video"
@@ -140,11 +143,20 @@ type Result struct {
 	OverHiding float64 `json:"over_hiding"`
 	// MsPerImage is wall time per image (all jobs together); DetectMs the
 	// mean detection time of one image.
-	MsPerImage float64  `json:"ms_per_image"`
-	DetectMs   float64  `json:"detect_ms"`
-	Buckets    []Bucket `json:"by_height"`
-	Failed     []string `json:"failed,omitempty"`
-	Missed     []Missed `json:"missed,omitempty"`
+	MsPerImage float64 `json:"ms_per_image"`
+	DetectMs   float64 `json:"detect_ms"`
+	// Buckets break recall down by labelled face height in the photo's
+	// pixels (after Scale; for a video, in the photo, not in the frame).
+	Buckets []Bucket `json:"by_height"`
+	// Scale is the factor every photo and its labels were shrunk by before
+	// evaluation (0: not shrunk); TooSmall counts the labelled faces left
+	// out because they became under 1 px tall.
+	Scale    float64  `json:"scale,omitempty"`
+	TooSmall int      `json:"too_small,omitempty"`
+	Failed   []string `json:"failed,omitempty"`
+	Missed   []Missed `json:"missed,omitempty"`
+	// Video describes the clip and its run (RunVideo only).
+	Video *VideoStats `json:"video,omitempty"`
 }
 
 // Options set the mask exactly as an anonymize run would.
@@ -156,6 +168,9 @@ type Options struct {
 	// MaxPixels caps each image's width x height (max_pixels; 0: the
 	// default), as in a run.
 	MaxPixels int64
+	// Scale, in (0, 1), shrinks every photo (area interpolation) and its
+	// labels by this factor before detection (0 or 1: as they are).
+	Scale float64
 }
 
 type imageEval struct {
@@ -166,23 +181,45 @@ type imageEval struct {
 	detect    time.Duration
 	err       error
 	processed bool
+	tooSmall  int // labelled faces left out: under 1 px tall once scaled
 }
 
 // Run runs det over every labelled image under dir and measures the
 // mask the tool would apply.
 func Run(ctx context.Context, det video.Detector, dir string, labels Labels, o Options) (Result, error) {
-	names := make([]string, 0, len(labels))
-	for n := range labels {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedNames(labels)
 	start := time.Now()
 	res := evalAll(ctx, det, dir, names, labels, o)
 	wall := time.Since(start)
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	r := Result{Model: det.Info()}
+	r := summarize(det.Info(), res, o.Scale)
+	if r.Images > 0 {
+		r.MsPerImage = float64(wall.Microseconds()) / 1000 / float64(r.Images)
+	}
+	if len(r.Failed) > 0 && r.Images == 0 {
+		return r, fmt.Errorf("no image could be evaluated: %s", r.Failed[0])
+	}
+	return r, nil
+}
+
+func sortedNames(labels Labels) []string {
+	names := make([]string, 0, len(labels))
+	for n := range labels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// summarize adds up the images evaluated into a Result (MsPerImage left
+// to the caller).
+func summarize(info convert.ModelInfo, res []imageEval, scale float64) Result {
+	r := Result{Model: info}
+	if scale > 0 && scale < 1 {
+		r.Scale = scale
+	}
 	for _, b := range HeightBuckets {
 		r.Buckets = append(r.Buckets, Bucket{Name: b.Name})
 	}
@@ -194,6 +231,7 @@ func Run(ctx context.Context, det video.Detector, dir string, labels Labels, o O
 		}
 		r.Images++
 		r.OverHiding += ie.over
+		r.TooSmall += ie.tooSmall
 		detect += ie.detect
 		r.addFaces(ie)
 	}
@@ -203,13 +241,9 @@ func Run(ctx context.Context, det video.Detector, dir string, labels Labels, o O
 	}
 	if r.Images > 0 {
 		r.OverHiding /= float64(r.Images)
-		r.MsPerImage = float64(wall.Microseconds()) / 1000 / float64(r.Images)
 		r.DetectMs = float64(detect.Microseconds()) / 1000 / float64(r.Images)
 	}
-	if len(r.Failed) > 0 && r.Images == 0 {
-		return r, fmt.Errorf("no image could be evaluated: %s", r.Failed[0])
-	}
-	return r, nil
+	return r
 }
 
 // evalAll evaluates the images names under dir, o.Jobs at a time, until
@@ -272,13 +306,14 @@ func (r *Result) addFaces(ie imageEval) {
 }
 
 func evalImage(det video.Detector, path, name string, faces []convert.Box, o Options) imageEval {
-	ie := imageEval{name: name, faces: faces}
-	img, err := imageio.ReadMax(path, o.MaxPixels)
+	ie := imageEval{name: name}
+	img, sx, sy, err := readPhoto(path, o.MaxPixels, o.Scale)
 	if err != nil {
 		ie.err = err
 		return ie
 	}
 	defer img.Close()
+	ie.faces, ie.tooSmall = scaleBoxes(faces, sx, sy)
 	t := time.Now()
 	dets, info, err := det.DetectInfo(img)
 	ie.detect = time.Since(t)
@@ -287,14 +322,62 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 		return ie
 	}
 	w, h := img.Cols(), img.Rows()
-	mask := maskOf(dets, w, h, o.Hide, hide.ForInfo(info, o.Hide))
-	ie.coverage = make([]float64, len(faces))
-	for i, f := range faces {
+	ie.score(maskOf(dets, w, h, o.Hide, hide.ForInfo(info, o.Hide)), w, h)
+	return ie
+}
+
+// readPhoto reads the photo at path and, when 0 < scale < 1, shrinks it
+// by scale (area interpolation); sx and sy are the factors its width and
+// height were scaled by (1 when not).
+func readPhoto(path string, maxPixels int64, scale float64) (gocv.Mat, float32, float32, error) {
+	img, err := imageio.ReadMax(path, maxPixels)
+	if err != nil || scale <= 0 || scale >= 1 {
+		return img, 1, 1, err
+	}
+	sw, sh, sx, sy := scaledSize(img.Cols(), img.Rows(), scale)
+	small := gocv.NewMat()
+	gocv.Resize(img, &small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
+	img.Close()
+	return small, sx, sy, nil
+}
+
+// scaledSize is the size of a w x h photo shrunk by scale (0 or 1: as it
+// is), and the factors its width and height are scaled by.
+func scaledSize(w, h int, scale float64) (sw, sh int, sx, sy float32) {
+	if scale <= 0 || scale >= 1 {
+		return w, h, 1, 1
+	}
+	sw, sh = max(1, int(math.Round(float64(w)*scale))), max(1, int(math.Round(float64(h)*scale)))
+	return sw, sh, float32(sw) / float32(w), float32(sh) / float32(h)
+}
+
+// scaleBoxes scales labelled boxes by sx, sy; those then under 1 px tall
+// are left out, and counted.
+func scaleBoxes(faces []convert.Box, sx, sy float32) ([]convert.Box, int) {
+	if sx == 1 && sy == 1 {
+		return faces, 0
+	}
+	out := make([]convert.Box, 0, len(faces))
+	for _, f := range faces {
+		b := convert.Box{X1: f.X1 * sx, Y1: f.Y1 * sy, X2: f.X2 * sx, Y2: f.Y2 * sy}
+		if b.H() < 1 {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, len(faces) - len(out)
+}
+
+// score measures mask (w x h, the photo's) against ie.faces: how much of
+// each face it covers, and the share of the photo it masks outside every
+// face box enlarged 1.5x (over-hiding).
+func (ie *imageEval) score(mask []uint8, w, h int) {
+	ie.coverage = make([]float64, len(ie.faces))
+	for i, f := range ie.faces {
 		ie.coverage[i] = coverage(mask, w, h, f)
 	}
-	// Over-hiding: masked pixels outside every face box enlarged 1.5x.
 	allowed := make([]bool, w*h)
-	for _, f := range faces {
+	for _, f := range ie.faces {
 		cx, cy := (f.X1+f.X2)/2, (f.Y1+f.Y2)/2
 		hw, hh := f.W()*0.75, f.H()*0.75
 		x0, y0, x1, y1 := pixelSpan(cx-hw, cy-hh, cx+hw, cy+hh, w, h)
@@ -305,15 +388,26 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 			}
 		}
 	}
-	over := 0
+	n := 0
 	for i, m := range mask {
 		if m != 0 && !allowed[i] {
-			over++
+			n++
 		}
 	}
-	ie.over = float64(over) / float64(w*h)
+	ie.over = float64(n) / float64(w*h)
 	ie.processed = true
-	return ie
+}
+
+// Score measures the mask dets get in a w x h image with labelled faces:
+// the share of each face's box the mask hides, and the share of the image
+// masked outside every face box enlarged 1.5x about its centre
+// (over-hiding), as Run scores a photo. def and byModel are the hiding
+// options: each model's detections in its style (byModel), the others in
+// def.
+func Score(dets []convert.Detection, faces []convert.Box, w, h int, def hide.Options, byModel map[string]hide.Options) (cover []float64, over float64) {
+	ie := imageEval{faces: faces}
+	ie.score(maskOf(dets, w, h, def, byModel), w, h)
+	return ie.coverage, ie.over
 }
 
 // maskOf is the mask hide.Detections would apply for dets: each model's
