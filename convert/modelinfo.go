@@ -8,6 +8,7 @@ type ModelInfo struct {
 	Name     string `json:"name"`
 	Version  string `json:"version"`
 	Adapter  string `json:"adapter"`
+	License  string `json:"license,omitempty"` // as the manifest names it; "unknown" when it names none
 	SHA256   string `json:"sha256"`
 	Provider string `json:"provider"`
 	// Threshold is the score a detection must reach; with Bands, the

@@ -46,7 +46,7 @@ func newDec(c testCfg) (Decoder, error) {
 }
 
 func TestRegistry(t *testing.T) {
-	want := []string{"blazeface", "lpd_yunet", "mpface", "nanodet", "retinaface", "tfod", "ultraface", "yunet"}
+	want := []string{"blazeface", "lpd_yunet", "mpface", "nanodet", "retinaface", "scrfd", "tfod", "ultraface", "yolov5face", "yunet"}
 	if got := Adapters(); !slices.Equal(got, want) {
 		t.Errorf("Adapters() = %q, want %q", got, want)
 	}

@@ -141,6 +141,7 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 			Provider: provider, Threshold: thr, Bands: bands, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String(), Style: o.Style},
 		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{}, tiles: tiles,
 	}
+	m.info.License = man.License
 	for _, h := range man.Hide {
 		m.hide[h] = true
 	}

@@ -30,8 +30,10 @@ type Manifest struct {
 	Version     string `toml:"version"`
 	Adapter     string `toml:"adapter"`
 	Description string `toml:"description"`
-	License     string `toml:"license"`
-	Source      string `toml:"source"`
+	// License is an SPDX identifier ("Apache-2.0", "GPL-3.0-only",
+	// "LicenseRef-..."); LicenseUnknown when the file names none.
+	License string `toml:"license"`
+	Source  string `toml:"source"`
 	// Labels names the classes the model outputs; LabelBase is the raw
 	// class id of Labels[0].
 	Labels    []string `toml:"labels"`
@@ -169,6 +171,9 @@ func (m *Manifest) setDefaults() {
 				m.Hide = def
 			}
 		}
+	}
+	if m.License == "" {
+		m.License = LicenseUnknown
 	}
 	if m.NMSIoU == 0 {
 		m.NMSIoU = 0.4

@@ -200,7 +200,7 @@ variance = [0.1, 0.2]
 		{"unknown adapter lists the known", `adapter = "ssd"
 [input]
 name = "x"
-`, "lpd_yunet, mpface, nanodet, retinaface, tfod, ultraface, yunet"},
+`, "lpd_yunet, mpface, nanodet, retinaface, scrfd, tfod, ultraface, yolov5face, yunet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

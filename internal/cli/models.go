@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -20,8 +21,9 @@ import (
 )
 
 var (
-	flagModelsDir = &cli.StringFlag{Name: "models-dir", Usage: "use the models folder `DIR` (default: models_dir from the config)"}
-	flagMirror    = &cli.StringFlag{Name: "mirror", Usage: "fetch every model file by content from `URL`/<sha256> instead of its own URL (default: [hub] mirror from the config)"}
+	flagModelsDir     = &cli.StringFlag{Name: "models-dir", Usage: "use the models folder `DIR` (default: models_dir from the config)"}
+	flagMirror        = &cli.StringFlag{Name: "mirror", Usage: "fetch every model file by content from `URL`/<sha256> instead of its own URL (default: [hub] mirror from the config)"}
+	flagAcceptLicense = &cli.BoolFlag{Name: "accept-license", Usage: "install a model whose licence is not permissive (GPL, non-commercial, unknown: models list shows each licence); without it only the licences in [hub] accept_licenses are"}
 )
 
 // modelsCommand is `anonymize models ...`.
@@ -38,7 +40,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Name:  "list",
 				Usage: "list installed models (* = the configured one) and every catalogue's models",
 				Flags: []cli.Flag{flagConfig, flagModelsDir,
-					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, dir, size, sha256, configured, catalog and state of each model"}},
+					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, license, dir, size, sha256, configured, catalog and state of each model"}},
 				Action: func(c *cli.Context) error {
 					return cmdModelsList(c, stdout)
 				},
@@ -48,7 +50,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Usage:     "download a catalogue model (its highest version, or NAME@VERSION), check its size and sha256, and install it",
 				ArgsUsage: "NAME[@VERSION]",
 				Flags: []cli.Flag{flagConfig, flagModelsDir, flagMirror, flagQuiet,
-					&cli.BoolFlag{Name: "force", Usage: "install again a version already installed (its folder, local edits included, is replaced)"}},
+					&cli.BoolFlag{Name: "force", Usage: "install again a version already installed (its folder, local edits included, is replaced)"}, flagAcceptLicense},
 				Action: func(c *cli.Context) error {
 					return cmdModelsPull(c, stdout)
 				},
@@ -58,7 +60,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Usage:     "install a catalogue model from a local ONNX file (size and sha256 checked)",
 				ArgsUsage: "NAME[@VERSION]",
 				Flags: []cli.Flag{flagConfig, flagModelsDir,
-					&cli.StringFlag{Name: "file", Required: true, Usage: "the model's ONNX `FILE`"},
+					&cli.StringFlag{Name: "file", Required: true, Usage: "the model's ONNX `FILE`"}, flagAcceptLicense,
 				},
 				Action: func(c *cli.Context) error { return cmdModelsInstall(c, stdout) },
 			},
@@ -171,27 +173,12 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 	if c.Bool("json") {
 		return writeModelsJSON(stdout, cfg, installed, h.Entries())
 	}
-	// The installed version of each folder name, as pull installs them.
-	have := map[string]string{}
-	fmt.Fprintf(stdout, "installed in %s (* = the configured model):\n", cfg.ModelsDir)
-	for _, in := range installed {
-		mark := " "
-		if cfg.Configured(in.Dir) {
-			mark = "*"
-		}
-		if in.Err != nil {
-			fmt.Fprintf(stdout, "%s %-38s broken: %v\n", mark, filepath.Base(in.Dir), in.Err)
-			continue
-		}
-		have[filepath.Base(in.Dir)] = in.Manifest.Version
-		fmt.Fprintf(stdout, "%s %-38s %-9s %-11s %s\n", mark, in.Manifest.Name, in.Manifest.Version, in.Manifest.Adapter, in.Manifest.Description)
-	}
-	if len(installed) == 0 {
-		fmt.Fprintln(stdout, "  (none: anonymize models pull NAME installs one)")
-	}
+	have := listInstalled(stdout, cfg, installed)
 	entries := h.Entries()
 	for _, src := range append([]string{models.BuiltinSource}, cfg.Hub.Catalogs...) {
 		fmt.Fprintf(stdout, "catalogue %s:\n", src)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  NAME\tVERSION\tADAPTER\tSIZE\tSTATUS\tLICENSE\tDESCRIPTION")
 		n := 0
 		for _, e := range entries {
 			if e.Catalog != src {
@@ -205,13 +192,42 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 					status = "active"
 				}
 			}
-			fmt.Fprintf(stdout, "  %-38s %-9s %-11s %8s  %-9s  %s\n", e.Name, e.Version, e.Adapter, humanSize(e.Size), status, e.Description)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Version, e.Adapter, humanSize(e.Size), status, e.License, e.Description)
 		}
 		if n == 0 {
-			fmt.Fprintln(stdout, "  (no models of its own: each entry is also in a later catalogue)")
+			fmt.Fprintln(tw, "  (no models of its own: each entry is also in a later catalogue)")
 		}
+		tw.Flush()
 	}
 	return nil
+}
+
+// listInstalled prints the installed models (* marks the configured ones)
+// and returns the installed version of each folder name, as pull installs
+// them.
+func listInstalled(stdout io.Writer, cfg config.Config, installed []models.Installed) map[string]string {
+	have := map[string]string{}
+	fmt.Fprintf(stdout, "installed in %s (* = the configured model):\n", cfg.ModelsDir)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tVERSION\tADAPTER\tLICENSE\tDESCRIPTION")
+	for _, in := range installed {
+		mark := " "
+		if cfg.Configured(in.Dir) {
+			mark = "*"
+		}
+		if in.Err != nil {
+			fmt.Fprintf(tw, "%s %s\tbroken: %v\n", mark, filepath.Base(in.Dir), in.Err)
+			continue
+		}
+		have[filepath.Base(in.Dir)] = in.Manifest.Version
+		m := in.Manifest
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\n", mark, m.Name, m.Version, m.Adapter, m.License, m.Description)
+	}
+	if len(installed) == 0 {
+		fmt.Fprintln(tw, "  (none: anonymize models pull NAME installs one)")
+	}
+	tw.Flush()
+	return have
 }
 
 func humanSize(n int64) string {
@@ -231,16 +247,43 @@ func cmdModelsPull(c *cli.Context, stdout io.Writer) error {
 		return err
 	}
 	// An alias pulls every model it names: "models pull faces" installs
-	// the default face detectors.
+	// the default face detectors. Every licence is checked before the
+	// first download.
+	var entries []models.HubEntry
 	for _, ref := range cfg.AliasNames(c.Args().First()) {
 		e, err := resolveEntry(h, ref)
 		if err != nil {
 			return err
 		}
+		if err := checkLicense(c, cfg, e); err != nil {
+			return err
+		}
+		entries = append(entries, e)
+	}
+	for _, e := range entries {
 		if err := pullOne(c, cfg, h, e, stdout); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkLicense refuses (exit 2) a model whose licence is not permissive,
+// unless --accept-license is given or [hub] accept_licenses lists it; an
+// accepted one is stated on stderr before anything is installed.
+func checkLicense(c *cli.Context, cfg config.Config, e models.HubEntry) error {
+	err := models.CheckLicense(e.Entry, cfg.Hub.AcceptLicenses)
+	if err == nil && models.Permissive(e.License) {
+		return nil
+	}
+	if err != nil && !c.Bool("accept-license") {
+		return usageErr("%v; to install it, accept its licence with --accept-license, or add %q to [hub] accept_licenses in the config", err, e.License)
+	}
+	how := "[hub] accept_licenses"
+	if err != nil {
+		how = "--accept-license"
+	}
+	fmt.Fprintf(c.App.ErrWriter, "anonymize: note: %s is under the licence %s, which is not permissive: accepted by %s\n", e.Name, e.License, how)
 	return nil
 }
 
@@ -281,7 +324,7 @@ func pullOne(c *cli.Context, cfg config.Config, h *models.Hub, e models.HubEntry
 		}
 		return &exitError{exitSomeFailed, err}
 	}
-	fmt.Fprintf(stdout, "installed %s %s (%s) in %s, from %s\n", e.Name, e.Version, e.Adapter, dst, h.Location(e.Entry))
+	fmt.Fprintf(stdout, "installed %s %s (%s, licence %s) in %s, from %s\n", e.Name, e.Version, e.Adapter, e.License, dst, h.Location(e.Entry))
 	return nil
 }
 
@@ -294,11 +337,14 @@ func cmdModelsInstall(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkLicense(c, cfg, e); err != nil {
+		return err
+	}
 	dst, err := models.Install(e.Entry, c.String("file"), cfg.ModelsDir)
 	if err != nil {
 		return &exitError{exitSomeFailed, err}
 	}
-	fmt.Fprintf(stdout, "installed %s %s in %s\n", e.Name, e.Version, dst)
+	fmt.Fprintf(stdout, "installed %s %s (licence %s) in %s\n", e.Name, e.Version, e.License, dst)
 	return nil
 }
 
@@ -334,6 +380,7 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "model     %s %s\n", info.Name, info.Version)
 	fmt.Fprintf(stdout, "folder    %s\n", dir)
 	fmt.Fprintf(stdout, "adapter   %s\n", info.Adapter)
+	fmt.Fprintf(stdout, "license   %s\n", man.License)
 	fmt.Fprintf(stdout, "provider  %s\n", info.Provider)
 	fmt.Fprintf(stdout, "sha256    %s\n", info.SHA256)
 	fmt.Fprintf(stdout, "threshold %g; hides %s\n", info.Threshold, strings.Join(info.Hide, ", "))

@@ -18,6 +18,7 @@ type modelListing struct {
 	Version     string `json:"version"`
 	Adapter     string `json:"adapter"`
 	Description string `json:"description,omitempty"`
+	License     string `json:"license,omitempty"` // the manifest's (installed), else the catalogue's
 	// Dir is the installed folder ("" when not installed).
 	Dir       string `json:"dir,omitempty"`
 	Installed bool   `json:"installed"`
@@ -43,7 +44,7 @@ func writeModelsJSON(w io.Writer, cfg config.Config, installed []models.Installe
 	out := []modelListing{}
 	taken := map[string]bool{} // folders listed with their catalogue entry
 	for _, e := range entries {
-		l := modelListing{Name: e.Name, Version: e.Version, Adapter: e.Adapter, Description: e.Description,
+		l := modelListing{Name: e.Name, Version: e.Version, Adapter: e.Adapter, Description: e.Description, License: e.License,
 			Size: e.Size, SHA256: e.SHA256, Catalog: e.Catalog, State: "available"}
 		for _, in := range installed {
 			if in.Err == nil && filepath.Base(in.Dir) == e.Name && in.Manifest.Version == e.Version {
@@ -71,7 +72,7 @@ func installedListing(cfg config.Config, in models.Installed, l modelListing) mo
 		return l
 	}
 	m := in.Manifest
-	l.Name, l.Version, l.Adapter, l.Description = m.Name, m.Version, m.Adapter, m.Description
+	l.Name, l.Version, l.Adapter, l.Description, l.License = m.Name, m.Version, m.Adapter, m.Description, m.License
 	onnx := filepath.Join(in.Dir, "model.onnx")
 	if st, err := os.Stat(onnx); err == nil {
 		l.Size = st.Size()

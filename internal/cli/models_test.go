@@ -233,7 +233,7 @@ func TestModelsPullMirror(t *testing.T) {
 		t.Fatalf("models pull: exit %d; stderr:\n%s", code, stderr)
 	}
 	dst := filepath.Join(root, "models", "yunet-n-dynamic")
-	if want := "installed yunet-n-dynamic 2023.01 (yunet) in " + dst + ", from " + srv.URL + "/" + sum; strings.TrimSpace(stdout) != want {
+	if want := "installed yunet-n-dynamic 2023.01 (yunet, licence Apache-2.0) in " + dst + ", from " + srv.URL + "/" + sum; strings.TrimSpace(stdout) != want {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}
 	if stderr != "" {

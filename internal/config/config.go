@@ -173,6 +173,10 @@ type Config struct {
 		Catalogs []string `toml:"catalogs"`
 		// Mirror fetches every model file by content, as Mirror/<sha256>.
 		Mirror string `toml:"mirror"`
+		// AcceptLicenses are the non-permissive model licences (SPDX
+		// identifiers, as the catalogue spells them) that models pull and
+		// install may install without --accept-license.
+		AcceptLicenses []string `toml:"accept_licenses"`
 	} `toml:"hub"`
 
 	// file is where the config was read from ("" for the built-in defaults).
@@ -241,6 +245,7 @@ func Default() Config {
 	c.Output.Format = "keep"
 	c.Output.JPEGQuality = 95
 	c.Hub.Catalogs = []string{}
+	c.Hub.AcceptLicenses = []string{}
 	c.Aliases = map[string]string{}
 	c.Detectors = map[string]DetectorConfig{}
 	c.Video.Codec = "libx264"

@@ -76,6 +76,11 @@ func (c Config) Check() error {
 	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
 		v.bad("hub.mirror", "%q is not an http(s) URL", m)
 	}
+	for _, l := range c.Hub.AcceptLicenses {
+		if l == "" || strings.ContainsAny(l, " \t\n") {
+			v.bad("hub.accept_licenses", "%q is not a licence identifier (as models list shows it, e.g. \"GPL-3.0-only\")", l)
+		}
+	}
 	return errors.Join(v.errs...)
 }
 
