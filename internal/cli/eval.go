@@ -41,7 +41,7 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 		}, settingFlags("model", "threshold", "tiles", "shape", "mask-scale")...), []cli.Flag{
 			&cli.StringFlag{Name: "video", Usage: "`WxH`: measure through the video-file path, on a clip of the photos fitted into WxH frames; frames: the quick emulation (the video models on each photo shrunk to video.detect_max_side)"},
 			&cli.Float64Flag{Name: "scale", Value: 1, Usage: "shrink each photo and its labels by `F` (0 < F <= 1, area interpolation) before evaluation; with --video WxH each photo takes F of the frame it would fill"},
-		}, settingFlags("detect-max-side", "codec", "preset", "jobs", "threads", "providers"), []cli.Flag{
+		}, settingFlags("detect-max-side", "tile-side", "codec", "preset", "jobs", "threads", "providers"), []cli.Flag{
 			&cli.StringFlag{Name: "json", Usage: "also write the result, missed faces included, to `FILE`"},
 			&cli.IntFlag{Name: "missed", Usage: "list the `N` least-covered missed faces"},
 			flagQuiet,
@@ -85,6 +85,9 @@ func cmdEval(c *cli.Context, stdout, stderr io.Writer) error {
 	}
 	if c.IsSet("detect-max-side") && !mode.frames && !mode.clip() {
 		return usageErr("--detect-max-side goes with --video")
+	}
+	if c.IsSet("tile-side") && !mode.clip() {
+		return usageErr("--tile-side goes with --video WxH")
 	}
 	cfg, err := settings(c)
 	if err != nil {
