@@ -26,18 +26,24 @@ type Entry struct {
 	URL    string `toml:"url"`
 	SHA256 string `toml:"sha256"`
 	Size   int64  `toml:"size"`
+	// Converted, when set, says how the model file (SHA256, Size) is made
+	// from the file at URL, which is the upstream original: `models pull`
+	// then needs a mirror holding the converted file, or `models install
+	// --file` a converted copy.
+	Converted string `toml:"converted,omitempty"`
 }
 
 // entrySource is Entry's own fields, without methods, for
 // Manifest.tomlValue.
 type entrySource struct {
-	URL    string `toml:"url"`
-	SHA256 string `toml:"sha256"`
-	Size   int64  `toml:"size"`
+	URL       string `toml:"url"`
+	SHA256    string `toml:"sha256"`
+	Size      int64  `toml:"size"`
+	Converted string `toml:"converted,omitempty"`
 }
 
 func (e Entry) tomlValue() any {
-	return e.Manifest.tomlValue(entrySource{e.URL, e.SHA256, e.Size})
+	return e.Manifest.tomlValue(entrySource{e.URL, e.SHA256, e.Size, e.Converted})
 }
 
 // MarshalTOML writes the entry as a [[model]] table's contents, the

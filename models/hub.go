@@ -287,6 +287,10 @@ func (h *Hub) Location(e Entry) string {
 	return e.URL
 }
 
+// ErrConverted: the catalogue's file is not the one at its url but made
+// from it, so it can only come from a mirror or a local file.
+var ErrConverted = errors.New("cannot be pulled from upstream")
+
 // Pull fetches e's file, checks its size and sha256, and installs it as
 // modelsDir/NAME (replacing an installed folder of that name only once the
 // new one is complete). On any failure nothing is installed, a previously
@@ -296,6 +300,9 @@ func (h *Hub) Pull(ctx context.Context, e Entry, modelsDir string, progress func
 	what := e.Name + " " + e.Version
 	if !validName(e.Name) {
 		return "", fmt.Errorf("pull %s: bad model name %q", what, e.Name)
+	}
+	if e.Converted != "" && h.mirror == "" {
+		return "", fmt.Errorf("pull %s: %w: its model file is made from the upstream file %s (%s); install a converted copy with `anonymize models install %s --file model.onnx`, or set [hub] mirror to a folder or server holding it", what, ErrConverted, e.URL, e.Converted, e.Name)
 	}
 	_, statErr := os.Stat(modelsDir)
 	if err := os.MkdirAll(modelsDir, 0o755); err != nil {

@@ -652,3 +652,35 @@ func TestListInstalled(t *testing.T) {
 		t.Errorf("ListInstalled of a missing folder = %v, %v; want nothing", got, err)
 	}
 }
+
+// TestPullConverted: a catalogue file made from its upstream original
+// (yolov5n-0.5-face) is not downloaded from upstream, only to fail its
+// checksum: the error says how to install it. Through a mirror it pulls.
+func TestPullConverted(t *testing.T) {
+	data := sharedModelFile(t, "yolov5n-0.5-face")
+	srv, requests := serve(t, serveBytes(data))
+	e := builtinEntry(t, "yolov5n-0.5-face")
+	if e.Converted == "" {
+		t.Fatal("the builtin yolov5n-0.5-face entry does not say it is converted")
+	}
+	e.URL = srv.URL + "/upstream.onnx"
+	modelsDir := t.TempDir()
+	h := newHub(t, HubOptions{})
+	_, err := h.Pull(t.Context(), e, modelsDir, nil)
+	if !errors.Is(err, ErrConverted) || !strings.Contains(err.Error(), "models install yolov5n-0.5-face --file") {
+		t.Errorf("pull from upstream: %v, want ErrConverted naming models install --file", err)
+	}
+	if got := requests(); len(got) != 0 {
+		t.Errorf("requests %q: want none", got)
+	}
+	if got := sortedNames(t, modelsDir); len(got) != 0 {
+		t.Errorf("models folder holds %q", got)
+	}
+	mirror, _ := serve(t, http.FileServer(http.Dir(mirrorDir(t, data))).ServeHTTP)
+	m := newHub(t, HubOptions{Mirror: mirror.URL})
+	dst, err := m.Pull(t.Context(), e, modelsDir, nil)
+	if err != nil {
+		t.Fatalf("pull through a mirror: %v", err)
+	}
+	checkInstalled(t, dst, e, data)
+}

@@ -62,11 +62,12 @@ type opts struct {
 	edges                         []float32
 	floor, budget                 float64
 	repeats                       int
+	start                         map[string]float32 // uniform thresholds to start from
 }
 
 func main() {
 	var o opts
-	var models, scales, edges string
+	var models, scales, edges, start string
 	flag.StringVar(&o.images, "images", "", "labelled photos")
 	flag.StringVar(&o.boxes, "boxes", "", "their face boxes")
 	flag.StringVar(&o.cfgPath, "config", "config.toml", "config (runtime, models_dir, [hide])")
@@ -77,8 +78,21 @@ func main() {
 	flag.Float64Var(&o.floor, "floor", 0.02, "lowest candidate score")
 	flag.Float64Var(&o.budget, "budget", 0.0015, "over-masking allowed beyond the uniform thresholds' at each scale")
 	flag.IntVar(&o.repeats, "repeats", 3, "random halvings")
+	flag.StringVar(&start, "start", "", "uniform thresholds to start from and keep for the tallest boxes, NAME=T,... (built in: the faces models' own)")
 	flag.Parse()
 	o.models = strings.Split(models, ",")
+	o.start = map[string]float32{}
+	for _, kv := range strings.Split(start, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		f, err := strconv.ParseFloat(v, 32)
+		if !ok || err != nil {
+			log.Fatalf("-start: %q: want NAME=T", kv)
+		}
+		o.start[k] = float32(f)
+	}
 	for _, s := range strings.Split(scales, ",") {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil || v <= 0 || v > 1 {

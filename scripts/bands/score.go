@@ -207,6 +207,9 @@ func (s *scorer) crossValidate() {
 // uniform is every model at its configured threshold at every height.
 func (s *scorer) uniform() thresholds {
 	def := map[string]float32{"yunet-n-dynamic": 0.25, "yunet-s-640-opencvzoo-2023mar": 0.15}
+	for name, v := range s.o.start {
+		def[name] = v
+	}
 	t := make(thresholds, len(s.o.models))
 	for m, name := range s.o.models {
 		base, _, _ := strings.Cut(name, "@")
