@@ -139,12 +139,22 @@ func (d *scrfd) Decode(outs []Output, lb Letterbox, threshold float32) ([]Detect
 			if !(score >= threshold) { // also drops NaN
 				continue
 			}
+			b := boxes[4*j : 4*j+4]
+			if degenerate(b[0]+b[2]) || degenerate(b[1]+b[3]) {
+				continue // a point, not a box: it hides nothing
+			}
 			cell := j / d.anchors
-			dets = append(dets, d.detection(lb, s, cell%fw, cell/fw, score, boxes[4*j:4*j+4], kps[10*j:10*j+10]))
+			dets = append(dets, d.detection(lb, s, cell%fw, cell/fw, score, b, kps[10*j:10*j+10]))
 		}
 	}
 	return dets, nil
 }
+
+// degenerate tells whether a box side, in strides (left + right, or top
+// + bottom), is about zero: SCRFD emits such points at low scores, a little
+// inverted by rounding. A side clearly negative is still an inverted box,
+// garbage the output check refuses.
+func degenerate(side float32) bool { return side > -0.01 && side < 0.01 }
 
 // detection decodes one anchor of stride s at cell (x, y).
 func (d *scrfd) detection(lb Letterbox, s, x, y int, score float32, b, p []float32) Detection {
