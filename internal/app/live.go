@@ -147,27 +147,10 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	first := in.first
 	in.first = nil // the source owns it now
 	src := live.Start(ctx, first, in.open, in.lo)
-	var sink liveSink
-	if out.Dir != "" {
-		// Segments and frames a killed run was writing.
-		batch.RemoveStaleTemps([]string{out.Dir, filepath.Join(out.Dir, "frames")}, batch.StaleTempAge, log)
-		seg, err := live.NewSegmentSink(live.SegmentOptions{
-			Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
-			FPS: src.FPS, Start: src.Start(),
-			Encode:    ffmpeg.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
-			JPEGEvery: cfg.Live.JPEGEvery, JPEGQuality: cfg.Output.JPEGQuality,
-			Preview: out.Preview, Log: log,
-		})
-		if err != nil {
-			src.Close()
-			return LiveResult{}, err
-		}
-		sink = seg
-		log.Info("live: anonymizing", "source", in.Name, "out", out.Dir,
-			"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", set.ForVideo().Info().Name)
-	} else {
-		sink = live.NewPreviewSink(out.Preview)
-		log.Info("live: anonymizing (live view only, no files)", "source", in.Name, "models", set.ForVideo().Info().Name)
+	sink, err := openLiveSink(src, in.Name, set, cfg, out, log)
+	if err != nil {
+		src.Close()
+		return LiveResult{}, err
 	}
 
 	// The source stops with ctx (Read then returns io.EOF) and the frames
@@ -176,36 +159,8 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipe()
 	pipeDone := make(chan struct{})
-	go func() {
-		select {
-		case <-pipeDone:
-			return
-		case <-ctx.Done():
-		}
-		t := time.NewTimer(liveDrainGrace)
-		defer t.Stop()
-		select {
-		case <-pipeDone:
-		case <-t.C:
-			log.Warn("live: frames still in flight after the stop; discarding them", "after", liveDrainGrace)
-			stopPipe()
-		}
-	}()
-	statsDone := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(LiveStatsEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-statsDone:
-				return
-			case <-tick.C:
-				ls, ss := src.Stats(), sink.Stats()
-				log.Info("live", "captured", ls.Captured, "dropped_queue", ls.Dropped, "anonymized", ss.Frames, "in_files", ss.InFiles,
-					"hidden_whole", ss.HiddenWhole, "segments", ss.Segments, "reconnects", ls.Reconnects)
-			}
-		}
-	}()
+	go drainOrStop(ctx, pipeDone, stopPipe, log)
+	go logLiveStats(pipeDone, src, sink, log)
 
 	var dropped atomic.Int64 // after a detector failure
 	unobserve := observeLive(out.Metrics, in.Name, src, sink, &dropped)
@@ -222,12 +177,69 @@ func RunLive(ctx context.Context, in *LiveInput, set *infer.Set, cfg config.Conf
 		OnDrop:      func() { dropped.Add(1) },
 	})
 	close(pipeDone)
-	close(statsDone)
 	serr := sink.Close() // finalise the open segment first: it must play
 	if err := src.Close(); err != nil {
 		log.Warn("live", "err", err)
 	}
 	return LiveResult{Source: src.Stats(), Sink: sink.Stats(), Pipeline: st, PipeErr: perr, SinkErr: serr}, nil
+}
+
+// openLiveSink is where a live run's frames go: segment files (and the
+// preview) under out.Dir, or the preview alone.
+func openLiveSink(src *live.Source, name string, set *infer.Set, cfg config.Config, out LiveOutputs, log *slog.Logger) (liveSink, error) {
+	if out.Dir == "" {
+		log.Info("live: anonymizing (live view only, no files)", "source", name, "models", set.ForVideo().Info().Name)
+		return live.NewPreviewSink(out.Preview), nil
+	}
+	// Segments and frames a killed run was writing.
+	batch.RemoveStaleTemps([]string{out.Dir, filepath.Join(out.Dir, "frames")}, batch.StaleTempAge, log)
+	seg, err := live.NewSegmentSink(live.SegmentOptions{
+		Dir: out.Dir, Length: time.Duration(cfg.Live.SegmentSeconds) * time.Second,
+		FPS: src.FPS, Start: src.Start(),
+		Encode:    ffmpeg.EncodeOptions{Codec: cfg.Video.Codec, Preset: cfg.Live.Preset, CRF: cfg.Video.CRF},
+		JPEGEvery: cfg.Live.JPEGEvery, JPEGQuality: cfg.Output.JPEGQuality,
+		Preview: out.Preview, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("live: anonymizing", "source", name, "out", out.Dir,
+		"segment", time.Duration(cfg.Live.SegmentSeconds)*time.Second, "models", set.ForVideo().Info().Name)
+	return seg, nil
+}
+
+// drainOrStop gives the frames in flight liveDrainGrace after ctx ends to
+// reach the sink (done closes when they have), then stops the pipeline.
+func drainOrStop(ctx context.Context, done <-chan struct{}, stop func(), log *slog.Logger) {
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(liveDrainGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("live: frames still in flight after the stop; discarding them", "after", liveDrainGrace)
+		stop()
+	}
+}
+
+// logLiveStats logs the live counts every LiveStatsEvery until done closes.
+func logLiveStats(done <-chan struct{}, src *live.Source, sink liveSink, log *slog.Logger) {
+	tick := time.NewTicker(LiveStatsEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			ls, ss := src.Stats(), sink.Stats()
+			log.Info("live", "captured", ls.Captured, "dropped_queue", ls.Dropped, "anonymized", ss.Frames, "in_files", ss.InFiles,
+				"hidden_whole", ss.HiddenWhole, "segments", ss.Segments, "reconnects", ls.Reconnects)
+		}
+	}
 }
 
 // observeLive shows a live run's counts in m (nil: none) and makes m ready
