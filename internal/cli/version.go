@@ -18,19 +18,19 @@ import (
 // versionInfo is what `anonymize version --json` prints. A part that could
 // not be found has an empty version and its error beside it.
 type versionInfo struct {
-	Version        string   `json:"version"`
-	Go             string   `json:"go"`
-	Platform       string   `json:"platform"`
-	OpenCV         string   `json:"opencv"`
-	GoCV           string   `json:"gocv"`
-	ONNXRuntime    string   `json:"onnxruntime"`
-	ORTLibrary     string   `json:"onnxruntime_library,omitempty"`
-	ORTError       string   `json:"onnxruntime_error,omitempty"`
-	Providers      []string `json:"execution_providers"`
-	FFmpeg         string   `json:"ffmpeg"`
-	FFmpegError    string   `json:"ffmpeg_error,omitempty"`
-	ConfigFile     string   `json:"config,omitempty"`
-	ConfigError    string   `json:"config_error,omitempty"`
+	Version     string   `json:"version"`
+	Go          string   `json:"go"`
+	Platform    string   `json:"platform"`
+	OpenCV      string   `json:"opencv"`
+	GoCV        string   `json:"gocv"`
+	ONNXRuntime string   `json:"onnxruntime"`
+	ORTLibrary  string   `json:"onnxruntime_library,omitempty"`
+	ORTError    string   `json:"onnxruntime_error,omitempty"`
+	Providers   []string `json:"execution_providers"`
+	FFmpeg      string   `json:"ffmpeg"`
+	FFmpegError string   `json:"ffmpeg_error,omitempty"`
+	ConfigFile  string   `json:"config,omitempty"`
+	ConfigError string   `json:"config_error,omitempty"`
 }
 
 // versionCommand is `anonymize version`.
