@@ -25,7 +25,12 @@ MODELS=(yunet-n-dynamic yunet-s-640-opencvzoo-2023mar blazeface-front-128 blazef
 ORT=$ROOT/third_party/onnxruntime/libonnxruntime.so.1
 ORT_LIB_SHA=$(sed -n 's/^ORT_LIB_SHA=//p' scripts/setup.sh)
 [ "$(dpkg --print-architecture)" = amd64 ] || die "builds amd64 packages only (the ONNX Runtime in third_party is x64)"
-command -v dpkg-shlibdeps >/dev/null || die "dpkg-shlibdeps is missing: apt-get install dpkg-dev"
+if ! command -v dpkg-shlibdeps >/dev/null; then # computes Depends
+  say "installing dpkg-dev (dpkg-shlibdeps)"
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null ||
+    die "dpkg-shlibdeps is missing and dpkg-dev could not be installed"
+fi
 [ "$(sha256sum "$ORT" 2>/dev/null | cut -d' ' -f1)" = "$ORT_LIB_SHA" ] || die "$ORT missing or not the one setup installs: run scripts/setup.sh"
 
 # deb_version V: a Debian version from git describe: v1.2.3 -> 1.2.3-1,
