@@ -33,18 +33,19 @@ if ! command -v dpkg-shlibdeps >/dev/null; then # computes Depends
 fi
 [ "$(sha256sum "$ORT" 2>/dev/null | cut -d' ' -f1)" = "$ORT_LIB_SHA" ] || die "$ORT missing or not the one setup installs: run scripts/setup.sh"
 
-# deb_version V: a Debian version from git describe: v1.2.3 -> 1.2.3-1,
-# v1.2.3-4-gabc1234 -> 1.2.3+git4.abc1234-1, abc1234 (no tag) ->
-# 0~gitYYYYMMDD.abc1234-1 (commit date), -dirty -> +dirty.
+# deb_version V KIND: a Debian version from V (git describe, or $VERSION):
+# KIND "tagged": v1.2.3 -> 1.2.3-1, v1.2.3-4-gabc1234 -> 1.2.3+git4.abc1234-1;
+# KIND "commit" (no tag; V is the abbreviated hash): 0~gitYYYYMMDD.abc1234-1
+# (commit date, so later commits sort later). -dirty becomes +dirty.
 deb_version() {
   local v=${1#v}
   v=${v//-dirty/+dirty}
-  if [[ $v =~ ^[0-9] ]]; then
+  if [ "$2" = tagged ]; then
     v=$(sed -E 's/-([0-9]+)-g([0-9a-f]+)/+git\1.\2/' <<<"$v")
   else
     v="0~git$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date -u +%Y%m%d).$v"
   fi
-  [[ $v =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || die "version $1 does not make a Debian version ($v)"
+  [[ $v =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || die "version $1 does not make a Debian version ($v): tag releases vX.Y.Z, or set VERSION"
   echo "$v-1"
 }
 
@@ -93,8 +94,12 @@ write_copyright() {
   done
 }
 
-VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
-DEBV=$(deb_version "$VERSION")
+KIND=tagged
+if [ -z "${VERSION:-}" ]; then
+  git describe --tags >/dev/null 2>&1 || KIND=commit
+  VERSION=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+fi
+DEBV=$(deb_version "$VERSION" "$KIND")
 STAGE=$ROOT/dist/stage
 DEB=$ROOT/dist/anonymize_${DEBV}_amd64.deb
 rm -rf "$STAGE" && mkdir -p "$STAGE/DEBIAN"
