@@ -91,6 +91,9 @@ func completionTree(app *cli.App) []completionNode {
 				if len(name) == 1 {
 					dash = "-" + name
 				}
+				if slices.Contains(n.flags, dash) { // urfave/cli may have added --help already
+					continue
+				}
 				n.flags = append(n.flags, dash)
 				if !isBool {
 					n.value = append(n.value, dash)
