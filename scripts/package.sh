@@ -51,7 +51,7 @@ deb_version() {
 
 # write_control: DEBIAN/control. Depends: what dpkg-shlibdeps finds the
 # binary and the ONNX Runtime library linked against, plus ffmpeg (videos)
-# and adduser (postinst).
+# adduser (postinst) and procps (/bin/kill, the units' ExecReload).
 write_control() {
   local tmp shlibs
   tmp=$(mktemp -d) && mkdir "$tmp/debian"
@@ -65,7 +65,7 @@ Version: $DEBV
 Architecture: amd64
 Maintainer: ${MAINTAINER:-anonymize developers <anonymize@localhost>}
 Installed-Size: $(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
-Depends: $shlibs, ffmpeg, adduser
+Depends: $shlibs, ffmpeg, adduser, procps
 Section: graphics
 Priority: optional
 Description: hide faces in photos, videos, live streams and watched folders
