@@ -35,15 +35,15 @@ fi
 
 # deb_version V KIND: a Debian version from V (git describe, or $VERSION):
 # KIND "tagged": v1.2.3 -> 1.2.3-1, v1.2.3-4-gabc1234 -> 1.2.3+git4.abc1234-1;
-# KIND "commit" (no tag; V is the abbreviated hash): 0~gitYYYYMMDD.abc1234-1
-# (commit date, so later commits sort later). -dirty becomes +dirty.
+# KIND "commit" (no tag; V is the abbreviated hash): 0~gitYYYYMMDDHHMMSS.abc1234-1
+# (commit time, UTC, so a later commit sorts later). -dirty becomes +dirty.
 deb_version() {
   local v=${1#v}
   v=${v//-dirty/+dirty}
   if [ "$2" = tagged ]; then
     v=$(sed -E 's/-([0-9]+)-g([0-9a-f]+)/+git\1.\2/' <<<"$v")
   else
-    v="0~git$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date -u +%Y%m%d).$v"
+    v="0~git$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S 2>/dev/null || date -u +%Y%m%d%H%M%S).$v"
   fi
   [[ $v =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || die "version $1 does not make a Debian version ($v): tag releases vX.Y.Z, or set VERSION"
   echo "$v-1"
