@@ -21,6 +21,7 @@ ROOT=$PWD
 say() { printf 'package: %s\n' "$*" >&2; }
 die() { printf 'package: error: %s\n' "$*" >&2; exit 1; }
 
+case "${1:-}" in "" | --check) ;; *) die "usage: scripts/package.sh [--check]" ;; esac
 MODELS=(yunet-n-dynamic yunet-s-640-opencvzoo-2023mar blazeface-front-128 blazeface-back-256)
 ORT=$ROOT/third_party/onnxruntime/libonnxruntime.so.1
 ORT_LIB_SHA=$(sed -n 's/^ORT_LIB_SHA=//p' scripts/setup.sh)
