@@ -1,6 +1,6 @@
 # Thin wrappers: the scripts are the source of truth (they run on a fresh
 # Debian 12 machine, where make itself may be missing).
-.PHONY: setup build demo test bench
+.PHONY: setup build demo test bench package
 setup:
 	scripts/setup.sh
 build:
@@ -11,3 +11,5 @@ test:
 	scripts/test.sh
 bench:
 	scripts/bench.sh
+package:
+	scripts/package.sh --check

@@ -7,13 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
 )
 
@@ -143,7 +141,7 @@ func newApp(env Env) *cli.App {
 	return &cli.App{
 		Name:      "anonymize",
 		Usage:     "hide faces in images, videos and live streams: detect them with ONNX models, write anonymized copies",
-		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)\nanonymize --watch [options] FOLDER...\nanonymize --camera N|--stream URL --out DIR [options]\nanonymize serve|eval|models|version ...",
+		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)\nanonymize --watch [options] FOLDER...\nanonymize --camera N|--stream URL --out DIR [options]\nanonymize serve|eval|models|version|completion ...",
 		Description: "Writes an anonymized copy of every image and video under each PATH. Detected regions\n" +
 			"are blurred, pixelated or filled. Outputs are written atomically; a file that cannot be\n" +
 			"read is named on stderr and the run goes on. --watch keeps watching the folders;\n" +
@@ -157,25 +155,13 @@ func newApp(env Env) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action:         func(c *cli.Context) error { return cmdAnonymize(c, env) },
 		Commands: []*cli.Command{
-			{
-				Name:  "version",
-				Usage: "print the version of anonymize and of ONNX Runtime",
-				Flags: []cli.Flag{flagConfig},
-				Action: func(c *cli.Context) error {
-					fmt.Fprintf(stdout, "anonymize %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-					cfg, err := config.Load(c.String("config"))
-					if err == nil {
-						if rt, err := infer.Init(infer.Options{Library: cfg.Runtime.Library, Providers: []string{"cpu"}, Logger: discardLogger()}); err == nil {
-							fmt.Fprintf(stdout, "onnx runtime %s\n", rt.Version())
-						}
-					}
-					return nil
-				},
-			},
+			versionCommand(stdout),
 			modelsCommand(stdout),
 			evalCommand(stdout, stderr),
 			serveCommand(env),
 			configCommand(stdout),
+			completionCommand(stdout),
+			manCommand(stdout),
 		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/internal/sdnotify"
 	"github.com/anonymize/anonymize/internal/server"
 	"github.com/anonymize/anonymize/video/live"
 )
@@ -123,6 +124,7 @@ func cmdServe(c *cli.Context, env Env) error {
 	if hooks.started != nil {
 		hooks.started(addr)
 	}
+	notifySystemd(sdnotify.Ready, log) // Type=notify: ready once /readyz is
 
 	var failed error
 	select {
@@ -130,6 +132,7 @@ func cmdServe(c *cli.Context, env Env) error {
 	case err := <-serveErr:
 		failed = err
 	}
+	notifySystemd(sdnotify.Stopping, log)
 	stopLive()
 	return drain(s, hs, failed, log)
 }
@@ -263,4 +266,12 @@ func drain(s *server.Server, hs *http.Server, failed error, log *slog.Logger) er
 	}
 	log.Info("stopped", "requests", s.Served())
 	return nil
+}
+
+// notifySystemd tells systemd the service's state (Type=notify units); a
+// socket that cannot be reached is logged, and the service goes on.
+func notifySystemd(state string, log *slog.Logger) {
+	if _, err := sdnotify.Notify(state); err != nil {
+		log.Warn("could not notify systemd", "err", err)
+	}
 }
