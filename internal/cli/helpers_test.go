@@ -7,9 +7,11 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -20,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gocv.io/x/gocv"
 
@@ -44,9 +47,19 @@ func repoConfig(t *testing.T) string {
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(t.Context(), append([]string{"anonymize"}, args...), &out, &errb)
+	// A live run whose test server never answers retries for ever, as it
+	// should for a camera; a test must fail instead of hanging CI.
+	ctx, cancel := context.WithTimeout(t.Context(), cliTestTimeout)
+	defer cancel()
+	code = run(ctx, append([]string{"anonymize"}, args...), &out, &errb)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Errorf("anonymize %q still running after %v: stopped it", args, cliTestTimeout)
+	}
 	return code, out.String(), errb.String()
 }
+
+// cliTestTimeout bounds one runCLI call.
+const cliTestTimeout = 3 * time.Minute
 
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
