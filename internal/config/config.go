@@ -216,6 +216,9 @@ var builtinAliases = map[string]string{
 	"faces":  "yunet-n-dynamic,yunet-s-640-opencvzoo-2023mar",
 	"plates": "lpd-yunet-2023mar",
 	"people": "nanodet-m-416-coco",
+	// The most recall measured, for research use only: SCRFD's weights
+	// are non-commercial, YOLOv5-Face is GPL-3.0 (docs/MODELS.md).
+	"faces-research": "yolov5n-0.5-face,scrfd-500m-kps",
 }
 
 // builtinDetectors are [detectors.NAME] settings that hold unless a config
@@ -227,6 +230,9 @@ var builtinDetectors = map[string]DetectorConfig{
 	// size, 1/2 and 1/3; docs/MODELS.md "Size-aware thresholds").
 	"yunet-n-dynamic":               {Threshold: 0.25, ThresholdBands: [][]float64{{20, 0.1}, {0, 0.25}}},
 	"yunet-s-640-opencvzoo-2023mar": {Threshold: 0.15, Video: new(false)},
+	// Chosen by scripts/bands as yunet-n's were, starting from 0.3.
+	"yolov5n-0.5-face": {Threshold: 0.3, ThresholdBands: [][]float64{{20, 0.1}, {50, 0.2}, {0, 0.3}}},
+	"scrfd-500m-kps":   {Threshold: 0.3},
 }
 
 // Default is what applies with no config file; config.toml in the
