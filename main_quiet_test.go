@@ -32,7 +32,7 @@ func TestQuietStderrIsQuiet(t *testing.T) {
 	}
 	args := []string{"--config", cfg, "-q", "--out", out, in}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMainHelperProcess$")
-	cmd.Env = append(os.Environ(), "ANONYMIZE_MAIN_HELPER="+strings.Join(args, "\n"))
+	cmd.Env = append(os.Environ(), "TEST_ANONYMIZE_MAIN_HELPER="+strings.Join(args, "\n"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

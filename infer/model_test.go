@@ -249,7 +249,7 @@ func TestMockInfo(t *testing.T) {
 	dir := mockDir(t)
 	m := load(t, newRuntime(t), dir, infer.LoadOptions{})
 	got := m.Info()
-	want := infer.Info{Name: "mock", Version: "1", Adapter: "tfod", Provider: "cpu", Threshold: 0.5, Hide: []string{"red"}, Dir: dir}
+	want := infer.Info{Name: "mock", Version: "1", Adapter: "tfod", License: "unknown", Provider: "cpu", Threshold: 0.5, Hide: []string{"red"}, Dir: dir}
 	if len(got.SHA256) != 64 {
 		t.Errorf("Info().SHA256 = %q, want 64 hex digits", got.SHA256)
 	}
