@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/urfave/cli/v2"
@@ -51,6 +52,11 @@ func openLiveInput(c *cli.Context, cfg config.Config, log *slog.Logger) (*app.Li
 func liveErr(res app.LiveResult, name string) error {
 	if err := res.Err(name); err != nil {
 		return &exitError{exitSomeFailed, err}
+	}
+	if res.Source.Captured == 0 {
+		// Stopped before the source ever gave a frame (it never opened, say):
+		// nothing was anonymized, which a supervisor must be able to see.
+		return &exitError{exitSomeFailed, fmt.Errorf("live %s: no frame was captured", name)}
 	}
 	return nil
 }

@@ -462,3 +462,17 @@ colour = "#00ff00"
 		t.Errorf("last frame after the swap is %v (BGR), want the mock's own green; log:\n%s", px, r.stderr)
 	}
 }
+
+// TestLiveNeverOpened: a live run stopped before its source ever opened
+// anonymized nothing, and its exit code says so (1), not "stopped" (0).
+func TestLiveNeverOpened(t *testing.T) {
+	cfg := watchConfig(t, t.TempDir(), false)
+	port := freePort(t) // nothing listens there
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"anonymize", "--config", cfg, "--stream", fmt.Sprintf("http://127.0.0.1:%d", port), "--out", t.TempDir()}, &out, &errb)
+	if code != exitSomeFailed || !strings.Contains(errb.String(), "no frame was captured") {
+		t.Errorf("exit %d, want %d saying no frame was captured; stderr:\n%s", code, exitSomeFailed, errb.String())
+	}
+}
