@@ -37,13 +37,15 @@ func ParseBands(raw [][]float64) (Bands, error) {
 }
 
 // Validate checks that heights ascend, the last band is open (0), and every
-// threshold is in [0, 1].
+// threshold is in (0, 1].
 func (b Bands) Validate() error {
 	for i, x := range b {
 		last := i == len(b)-1
 		switch {
-		case math.IsNaN(float64(x.Threshold)) || x.Threshold < 0 || x.Threshold > 1:
-			return fmt.Errorf("band %d: threshold %g is outside [0, 1]", i+1, x.Threshold)
+		case !(x.Threshold > 0 && x.Threshold <= 1):
+			return fmt.Errorf("band %d: threshold %g is outside (0, 1] (0 would keep every candidate box: the whole frame hidden)", i+1, x.Threshold)
+		case math.IsInf(float64(x.MaxHeight), 0):
+			return fmt.Errorf("band %d: height %g is not a number of pixels", i+1, x.MaxHeight)
 		case last && x.MaxHeight != 0:
 			return fmt.Errorf("band %d: the last band must have height 0 (every box taller than the one before), got %g", i+1, x.MaxHeight)
 		case !last && !(x.MaxHeight > 0):

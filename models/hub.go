@@ -154,7 +154,7 @@ func checkHTTPURL(s string) error {
 		return err
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", s)
+		return fmt.Errorf("%q is not an http(s) URL", Redacted(s))
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (h *Hub) readCatalog(ctx context.Context, src string, timeout time.Duration
 		return nil, fmt.Errorf("read catalogue: %w", &downloadError{src, err})
 	}
 	if len(data) > maxCatalogBytes {
-		return nil, fmt.Errorf("read catalogue %s: larger than %d bytes", src, maxCatalogBytes)
+		return nil, fmt.Errorf("read catalogue %s: larger than %d bytes", Redacted(src), maxCatalogBytes)
 	}
 	return data, nil
 }
@@ -193,7 +193,7 @@ func (h *Hub) readCatalog(ctx context.Context, src string, timeout time.Duration
 func (h *Hub) add(c Catalog, src string) error {
 	for _, e := range c.Models {
 		if err := checkSource(e.URL); err != nil {
-			return fmt.Errorf("catalogue %s, model %s: url: %w", src, e.Name, err)
+			return fmt.Errorf("catalogue %s, model %s: url: %w", Redacted(src), e.Name, err)
 		}
 		i := slices.IndexFunc(h.entries, func(o HubEntry) bool { return o.Name == e.Name && o.Version == e.Version })
 		if i < 0 {
@@ -202,11 +202,27 @@ func (h *Hub) add(c Catalog, src string) error {
 		}
 		if old := h.entries[i]; old.SHA256 != e.SHA256 {
 			return fmt.Errorf("catalogues %s and %s both list %s with different files (sha256 %s and %s)",
-				old.Catalog, src, old.Ref(), old.SHA256, e.SHA256)
+				Redacted(old.Catalog), Redacted(src), old.Ref(), old.SHA256, e.SHA256)
+		}
+		if old := h.entries[i]; !Permissive(old.License) {
+			e.License = old.License // the same file: its licence stays, whatever a later catalogue says
 		}
 		h.entries[i] = HubEntry{e, src}
 	}
 	return nil
+}
+
+// Redacted is s with the password of a URL hidden (url.URL.Redacted); any
+// other text as it is.
+func Redacted(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		return u.Redacted()
+	}
+	return s
 }
 
 // checkSource checks an entry's url: http(s) or npm:PKG@VERSION/PATH.
@@ -443,7 +459,7 @@ type downloadError struct {
 	err error
 }
 
-func (e *downloadError) Error() string   { return "download " + e.url + ": " + e.err.Error() }
+func (e *downloadError) Error() string   { return "download " + Redacted(e.url) + ": " + e.err.Error() }
 func (e *downloadError) Unwrap() []error { return []error{ErrDownload, e.err} }
 
 // watchedReader calls tick after every read that returned bytes.

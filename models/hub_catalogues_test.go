@@ -145,3 +145,40 @@ func TestHubCatalogueFromURL(t *testing.T) {
 		t.Errorf("%d entries, want the %d built-in ones and one more", n, nb)
 	}
 }
+
+// TestHubKeepsTheFilesLicence: a later catalogue listing a built-in model's
+// file (same name, version and sha256) may point it elsewhere but cannot
+// relabel a licence that is not permissive: yolov5n-0.5-face stays
+// GPL-3.0-only, so models pull still asks for --accept-license.
+func TestHubKeepsTheFilesLicence(t *testing.T) {
+	dir := t.TempDir()
+	relabelled := builtinEntry(t, "yolov5n-0.5-face")
+	relabelled.License = "MIT"
+	relabelled.URL = "https://hub.example/yolov5n-0.5-face.onnx"
+	extra := filepath.Join(dir, "extra.toml")
+	writeTestFile(t, extra, catalogTOML(t, relabelled))
+	e, err := newHub(t, HubOptions{Catalogs: []string{extra}}).Resolve("yolov5n-0.5-face")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.URL != relabelled.URL || e.License != "GPL-3.0-only" || CheckLicense(e.Entry, nil) == nil {
+		t.Errorf("relabelled entry: url %s, licence %s; want the new url and GPL-3.0-only, refused without acceptance", e.URL, e.License)
+	}
+}
+
+// TestHubErrorsHideURLPasswords: a catalogue URL's password is in no
+// error about it.
+func TestHubErrorsHideURLPasswords(t *testing.T) {
+	_, err := NewHub(t.Context(), HubOptions{Catalogs: []string{"ftp://ann:pw77@hub.example/c.toml"}})
+	if err == nil || strings.Contains(err.Error(), "pw77") || !strings.Contains(err.Error(), "hub.example") {
+		t.Errorf("error %v: want one naming the catalogue without its password", err)
+	}
+	// (port 1 of loopback: nothing listens there)
+	_, err = NewHub(t.Context(), HubOptions{Catalogs: []string{"http://ann:pw77@127.0.0.1:1/c.toml"}})
+	if err == nil || strings.Contains(err.Error(), "pw77") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("error %v: want one naming the catalogue without its password", err)
+	}
+	if r := Redacted("https://ann:pw77@hub.example/c.toml"); strings.Contains(r, "pw77") || !strings.Contains(r, "ann") {
+		t.Errorf("Redacted: %s", r)
+	}
+}

@@ -18,24 +18,68 @@ var permissive = []string{
 	"ISC", "MIT", "MIT-0", "Unlicense", "Zlib",
 }
 
-// Permissive reports whether license (an SPDX identifier, or a simple SPDX
-// expression of them joined by OR or AND) allows any use. LicenseUnknown,
-// a LicenseRef-... and every copyleft licence (GPL, AGPL, LGPL, ...) are
-// not permissive.
+// Permissive reports whether license (an SPDX identifier, or an SPDX
+// expression of them with AND, OR and parentheses; AND binds tighter)
+// allows any use. LicenseUnknown, a LicenseRef-..., every copyleft
+// licence (GPL, AGPL, LGPL, ...), an exception (WITH) and an expression
+// that does not parse are not permissive.
 func Permissive(license string) bool {
-	license = strings.TrimSpace(strings.Trim(license, "()"))
-	if alts := strings.Split(license, " OR "); len(alts) > 1 {
-		return slices.ContainsFunc(alts, Permissive)
+	p := &spdx{toks: strings.Fields(strings.NewReplacer("(", " ( ", ")", " ) ").Replace(license))}
+	ok := p.or()
+	return p.err == nil && p.pos == len(p.toks) && ok
+}
+
+// spdx parses an SPDX licence expression, answering whether it is
+// permissive: or = and {OR and}; and = atom {AND atom}; atom = ID | (or).
+type spdx struct {
+	toks []string
+	pos  int
+	err  error
+}
+
+func (p *spdx) next() string {
+	if p.pos < len(p.toks) {
+		return p.toks[p.pos]
 	}
-	if all := strings.Split(license, " AND "); len(all) > 1 {
-		for _, l := range all {
-			if !Permissive(l) {
-				return false
-			}
+	return ""
+}
+
+func (p *spdx) or() bool {
+	ok := p.and()
+	for p.err == nil && p.next() == "OR" {
+		p.pos++
+		ok = p.and() || ok
+	}
+	return ok
+}
+
+func (p *spdx) and() bool {
+	ok := p.atom()
+	for p.err == nil && p.next() == "AND" {
+		p.pos++
+		ok = p.atom() && ok
+	}
+	return ok
+}
+
+func (p *spdx) atom() bool {
+	switch t := p.next(); t {
+	case "(":
+		p.pos++
+		ok := p.or()
+		if p.next() != ")" {
+			p.err = errors.New("unclosed parenthesis")
+			return false
 		}
-		return true
+		p.pos++
+		return ok
+	case "", ")", "AND", "OR", "WITH":
+		p.err = fmt.Errorf("unexpected %q", t)
+		return false
+	default:
+		p.pos++
+		return slices.Contains(permissive, t)
 	}
-	return slices.Contains(permissive, license)
 }
 
 // ErrLicense means a model's licence is not permissive and was not

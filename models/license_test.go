@@ -13,6 +13,12 @@ func TestPermissive(t *testing.T) {
 		"Apache-2.0": true, "MIT": true, "BSD-3-Clause": true, "MIT OR Apache-2.0": true, "MIT AND Zlib": true,
 		"GPL-3.0-only": false, "GPL-3.0-or-later": false, "AGPL-3.0-only": false, "LicenseRef-InsightFace-non-commercial": false,
 		models.LicenseUnknown: false, "": false, "MIT AND GPL-3.0-only": false, "GPL-3.0-only OR MIT": true, "mit": false,
+		// Parentheses group: the GPL is required either way.
+		"(MIT OR GPL-3.0-only) AND GPL-3.0-only": false, "(MIT OR Apache-2.0) AND Zlib": true, "((MIT))": true,
+		"GPL-3.0-only AND (MIT OR Apache-2.0)": false, "MIT AND GPL-3.0-only OR Apache-2.0": true,
+		// What does not parse is not permissive.
+		"GPL-3.0-only OR (MIT": false, "MIT OR": false, "(MIT": false, "MIT)": false, "MIT Apache-2.0": false,
+		"MIT WITH Classpath-exception-2.0": false,
 	} {
 		if got := models.Permissive(lic); got != want {
 			t.Errorf("Permissive(%q) = %v, want %v", lic, got, want)

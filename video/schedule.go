@@ -26,9 +26,10 @@ import (
 //     a face's first visit (Schedule.Period sizes both).
 //
 // Tiles overlap by an eighth of their side, so a face up to that size lies
-// whole in one, and only faces up to that size are taken from tiles;
-// larger ones come from the whole-frame pass, which finds them at a third
-// of their size.
+// whole in one, and only faces up to that size (or up to what the shrunk
+// frame makes too small to find, in a 4K frame or a panorama strip) are
+// taken from tiles; larger ones come from the whole-frame pass, which
+// finds them at a third of their size in 1080p.
 type Schedule struct {
 	det      Detector
 	maxSide  int
@@ -69,7 +70,7 @@ func (s *Schedule) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelI
 	if err != nil {
 		return nil, info, err
 	}
-	small = tileKeep(small, t, img.Cols(), img.Rows(), len(tiles))
+	small = tileKeep(small, t, img.Cols(), img.Rows(), len(tiles), s.tileMaxFace(img.Cols(), img.Rows()))
 	return mergeTile(dets, small), info, nil
 }
 
@@ -113,17 +114,27 @@ func tileStarts(n, t int) []int {
 	return out
 }
 
-// tileMaxFace is the tallest face taken from a tile of side t: the tiles'
-// overlap, so that any face the tiles are for lies whole in one. Taller
-// ones are the whole-frame pass's (an 80-px face of a 1080p frame is 27 px
-// at 640), and a tall false box in a tile, kept until the tile comes
-// round, would hide a lot.
-func tileMaxFace(t int) int { return t / 8 }
+// wholeMinFace is the height, in the pixels of the shrunk frame, under
+// which the whole-frame pass is not counted on to find a face: an 80-px
+// face of a 1080p frame is 27 px at 640.
+const wholeMinFace = 80.0 / 3
+
+// tileMaxFace is the tallest face taken from a tile of a w x h frame: at
+// least the tiles' overlap (an eighth of tile_side), so that any face the
+// tiles are for lies whole in one, and every face the shrunk frame makes
+// smaller than wholeMinFace (a 4K frame shrinks 6 times, a 4000x100 strip
+// 6.25: its 60-px faces are the tiles', though its tiles are 100 px tall).
+// Taller ones are the whole-frame pass's, and a tall false box in a tile,
+// kept until the tile comes round, would hide a lot.
+func (s *Schedule) tileMaxFace(w, h int) float32 {
+	shrink := float32(max(w, h)) / float32(s.maxSide)
+	return max(float32(s.tileSide/8), wholeMinFace*shrink)
+}
 
 // tileKeep maps a tile's detections to frame pixels and keeps the small
 // ones not cut by an inner edge of the tile (the whole-frame pass finds
 // the others), marked to be kept until the tile's next visit.
-func tileKeep(dets []convert.Detection, t image.Rectangle, w, h, period int) []convert.Detection {
+func tileKeep(dets []convert.Detection, t image.Rectangle, w, h, period int, maxFace float32) []convert.Detection {
 	ox, oy := float32(t.Min.X), float32(t.Min.Y)
 	out := dets[:0]
 	for _, d := range dets {
@@ -131,7 +142,7 @@ func tileKeep(dets []convert.Detection, t image.Rectangle, w, h, period int) []c
 		const e = 2
 		cut := (t.Min.X > 0 && b.X1 <= float32(t.Min.X+e)) || (t.Min.Y > 0 && b.Y1 <= float32(t.Min.Y+e)) ||
 			(t.Max.X < w && b.X2 >= float32(t.Max.X-e)) || (t.Max.Y < h && b.Y2 >= float32(t.Max.Y-e))
-		if cut || b.H() > float32(tileMaxFace(t.Dy())) {
+		if cut || b.H() > maxFace {
 			continue
 		}
 		d.Box = b

@@ -212,3 +212,51 @@ func found(faces []convert.Box, dets []convert.Detection) int {
 	}
 	return n
 }
+
+// TestScheduleStripFrames: a face 60 px tall in a frame far wider than
+// tall (a panorama strip, 4000x100) or far taller than wide is hidden
+// within one rotation of the tiles. The whole frame shrunk to 640 px makes
+// it under 10 px, so the tiles must give it, though the tiles, cut to the
+// frame, are less than 640 px on one side.
+func TestScheduleStripFrames(t *testing.T) {
+	det := loadYunet(t, 0)
+	const name = "4--Dancing/4_Dancing_Dancing_4_718.jpg"
+	img, err := imageio.Read(testenv.Shared(t, "data/faces/wider-dev/"+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	f := labelled(t, name)[0]
+	// The face with a margin, scaled so the face is 60 px tall.
+	mw, mh := (f.X2-f.X1)*0.4, (f.Y2-f.Y1)*0.25
+	crop := image.Rect(int(f.X1-mw), int(f.Y1-mh), int(f.X2+mw), int(f.Y2+mh)).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	k := 60 / (f.Y2 - f.Y1)
+	cw, ch := int(float32(crop.Dx())*k), int(float32(crop.Dy())*k)
+	region := img.Region(crop)
+	patch := gocv.NewMat()
+	gocv.Resize(region, &patch, image.Pt(cw, ch), 0, 0, gocv.InterpolationArea)
+	region.Close()
+	defer patch.Close()
+	for _, sz := range []image.Point{{4000, 100}, {100, 4000}, {1920, 1080}} {
+		frame := gocv.NewMatWithSize(sz.Y, sz.X, gocv.MatTypeCV8UC3)
+		at := image.Pt((sz.X-cw)*3/7, (sz.Y-ch)*3/7)
+		dst := frame.Region(image.Rectangle{Min: at, Max: at.Add(image.Pt(cw, ch))})
+		patch.CopyTo(&dst)
+		dst.Close()
+		face := convert.Box{X1: float32(at.X) + (f.X1-float32(crop.Min.X))*k, Y1: float32(at.Y) + (f.Y1-float32(crop.Min.Y))*k}
+		face.X2, face.Y2 = face.X1+(f.X2-f.X1)*k, face.Y1+60
+		s := NewSchedule(det, 640, 640)
+		var all []convert.Detection
+		for range max(1, s.Period(sz.X, sz.Y)) {
+			dets, _, err := s.DetectInfo(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, dets...)
+		}
+		frame.Close()
+		if found([]convert.Box{face}, all) != 1 {
+			t.Errorf("%dx%d frame: the 60-px face at %+v was not found in one rotation of %d tiles (got %+v)", sz.X, sz.Y, face, s.Period(sz.X, sz.Y), all)
+		}
+	}
+}

@@ -176,7 +176,7 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 	have := listInstalled(stdout, cfg, installed)
 	entries := h.Entries()
 	for _, src := range append([]string{models.BuiltinSource}, cfg.Hub.Catalogs...) {
-		fmt.Fprintf(stdout, "catalogue %s:\n", src)
+		fmt.Fprintf(stdout, "catalogue %s:\n", models.Redacted(src))
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  NAME\tVERSION\tADAPTER\tSIZE\tSTATUS\tLICENSE\tDESCRIPTION")
 		n := 0

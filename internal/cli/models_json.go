@@ -45,7 +45,7 @@ func writeModelsJSON(w io.Writer, cfg config.Config, installed []models.Installe
 	taken := map[string]bool{} // folders listed with their catalogue entry
 	for _, e := range entries {
 		l := modelListing{Name: e.Name, Version: e.Version, Adapter: e.Adapter, Description: e.Description, License: e.License,
-			Size: e.Size, SHA256: e.SHA256, Catalog: e.Catalog, State: "available"}
+			Size: e.Size, SHA256: e.SHA256, Catalog: models.Redacted(e.Catalog), State: "available"}
 		for _, in := range installed {
 			if in.Err == nil && filepath.Base(in.Dir) == e.Name && in.Manifest.Version == e.Version {
 				l = installedListing(cfg, in, l)

@@ -88,6 +88,7 @@ func (c *Config) applyEnv(environ []string) error {
 	}
 	vars := append([]string(nil), environ...)
 	sort.Strings(vars)
+	hadToken := c.Serve.Token != "" || c.Serve.TokenFile != ""
 	var errs []error
 	for _, kv := range vars {
 		name, val, _ := strings.Cut(kv, "=")
@@ -105,13 +106,27 @@ func (c *Config) applyEnv(environ []string) error {
 		}
 		errs = append(errs, c.setEnv(name, key, val, fields[key]))
 	}
+	if hadToken && c.Serve.Token == "" && c.Serve.TokenFile == "" {
+		errs = append(errs, fmt.Errorf("environment %s: empty, it would turn authentication off (the config file sets a token): unset the variable, or set a token", c.emptiedToken()))
+	}
 	return errors.Join(errs...)
+}
+
+// emptiedToken names the variables that emptied the token keys.
+func (c *Config) emptiedToken() string {
+	var names []string
+	for _, n := range c.fromEnv {
+		if n == EnvVar("serve.token") || n == EnvVar("serve.token_file") {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // setEnv sets key from the variable name and blames it for every problem
 // Check finds after it that it did not find before.
 func (c *Config) setEnv(name, key, val string, field reflect.Value) error {
-	shown := fmt.Sprintf("%s=%q", name, val)
+	shown := fmt.Sprintf("%s=%q", name, redactURL(val))
 	if secretKeys[key] {
 		shown = name
 	}
@@ -188,7 +203,7 @@ func setField(f reflect.Value, val string) error {
 // setJobIndex reads JOB_COMPLETION_INDEX (0-based).
 func (c *Config) setJobIndex(val string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(val))
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n >= maxShards {
 		return fmt.Errorf("environment %s=%q: want the 0-based index of this pod of an Indexed Job", JobIndexEnv, val)
 	}
 	c.jobIndex = n + 1

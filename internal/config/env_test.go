@@ -26,7 +26,8 @@ func writeConfig(t *testing.T, text string) string {
 // key; one the program does not know, one that does not parse and one
 // Check refuses are errors naming the variable (a secret's value unshown).
 func TestEnvOverrides(t *testing.T) {
-	file := writeConfig(t, "[run]\njobs = 1\n[hide]\nstyle = \"solid\"\n")
+	file := writeConfig(t, "[run]\njobs = 1\n[hide]\nstyle = \"solid\"\n[serve]\ntoken = \"abc\"\n")
+	tokenFile := writeConfig(t, "[serve]\ntoken_file = \"/run/secrets/token\"\n")
 	for _, tc := range []struct {
 		name    string
 		env     []string
@@ -52,7 +53,21 @@ func TestEnvOverrides(t *testing.T) {
 		{"token and token file", []string{"ANONYMIZE_SERVE_TOKEN=abc", "ANONYMIZE_SERVE_TOKEN_FILE=/run/secrets/token"}, nil,
 			[]string{"ANONYMIZE_SERVE_TOKEN_FILE", "serve.token is set too"}, "abc"},
 		{"job index not a number", []string{"JOB_COMPLETION_INDEX=first"}, nil, []string{"JOB_COMPLETION_INDEX"}, ""},
+		{"URL password never shown", []string{"ANONYMIZE_HUB_MIRROR=htps://bob:hunter2@mirror.example"}, nil,
+			[]string{"ANONYMIZE_HUB_MIRROR", "hub.mirror", "bob"}, "hunter2"},
+		// An empty variable (a Secret gone missing in a template) must not
+		// turn the file's token off: serve would run without authentication.
+		{"empty token file over the file's", []string{"ANONYMIZE_SERVE_TOKEN_FILE="}, nil,
+			[]string{"ANONYMIZE_SERVE_TOKEN_FILE", "authentication off"}, ""},
+		{"empty token over the file's", []string{"ANONYMIZE_SERVE_TOKEN="}, nil,
+			[]string{"ANONYMIZE_SERVE_TOKEN", "authentication off"}, ""},
+		{"token file for the token", []string{"ANONYMIZE_SERVE_TOKEN=", "ANONYMIZE_SERVE_TOKEN_FILE=/run/secrets/token"},
+			func(c Config) bool { return c.Serve.Token == "" && c.Serve.TokenFile == "/run/secrets/token" }, nil, ""},
 	} {
+		file := file
+		if tc.name == "empty token file over the file's" {
+			file = tokenFile
+		}
 		c, err := LoadEnv(file, tc.env)
 		if err == nil {
 			err = c.Validate()
@@ -185,6 +200,12 @@ func TestShard(t *testing.T) {
 			t.Errorf("%v %s: shard %d/%d (%v), want %d/%d", tc.env, tc.flag, k, n, err, tc.k, tc.n)
 		}
 	}
+	// An index past any split (it overflowed to a negative shard, which
+	// took no file) is refused as it is read.
+	if c, err := LoadEnv(file, []string{"JOB_COMPLETION_INDEX=9223372036854775807"}); err == nil || !strings.Contains(err.Error(), "JOB_COMPLETION_INDEX") {
+		k, n, _ := c.Shard()
+		t.Errorf("JOB_COMPLETION_INDEX=MaxInt64: shard %d/%d, error %v", k, n, err)
+	}
 	c, _ := LoadEnv(file, []string{"ANONYMIZE_RUN_SHARDS=0", "JOB_COMPLETION_INDEX=1"})
 	if !c.JobIndexUnused() {
 		t.Errorf("JOB_COMPLETION_INDEX without run.shards is not reported")
@@ -211,6 +232,10 @@ func TestServeToken(t *testing.T) {
 		{file: write("empty", "\n"), errContains: "empty"},
 		{file: write("spaced", "two words\n"), errContains: "spaces"},
 		{file: filepath.Join(dir, "missing"), errContains: "missing"},
+		{file: dir, errContains: "directory"},
+		{file: write("huge", strings.Repeat("x", 1<<20)), errContains: "over"},
+		// (a token file that never ends, /dev/zero, is read no further)
+		{file: "/dev/zero", errContains: "over"},
 	} {
 		c, err := LoadEnv(cfgFile, []string{"ANONYMIZE_SERVE_TOKEN_FILE=" + tc.file})
 		if err != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strconv"
@@ -75,7 +76,7 @@ func (c Config) ServeToken() (string, error) {
 	if c.Serve.TokenFile == "" {
 		return c.Serve.Token, nil
 	}
-	data, err := os.ReadFile(c.Serve.TokenFile)
+	data, err := readSmall(c.Serve.TokenFile, maxTokenBytes)
 	if err != nil {
 		return "", fmt.Errorf("serve.token_file: %w", err)
 	}
@@ -87,6 +88,27 @@ func (c Config) ServeToken() (string, error) {
 		return "", fmt.Errorf("serve.token_file %s: the token must not contain spaces or control characters", c.Serve.TokenFile)
 	}
 	return tok, nil
+}
+
+// maxTokenBytes caps a token file: a token is a line, not a file's worth
+// (serve.token_file pointed at a log or /dev/zero would be read whole).
+const maxTokenBytes = 4096
+
+// readSmall reads the file at path, an error when it holds over max bytes.
+func readSmall(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s holds over %d bytes: not a token", path, max)
+	}
+	return data, nil
 }
 
 // Redacted is c with its secrets hidden, to be shown: serve.token, and

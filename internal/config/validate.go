@@ -74,7 +74,7 @@ func (c Config) Check() error {
 	v.errs = append(v.errs, c.CheckServe()...)
 	c.checkFleet(v)
 	if m := c.Hub.Mirror; m != "" && !strings.HasPrefix(m, "http://") && !strings.HasPrefix(m, "https://") {
-		v.bad("hub.mirror", "%q is not an http(s) URL", m)
+		v.bad("hub.mirror", "%q is not an http(s) URL", redactURL(m))
 	}
 	for _, l := range c.Hub.AcceptLicenses {
 		if l == "" || strings.ContainsAny(l, " \t\n") {

@@ -45,14 +45,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Serve binds addr at once (an address that cannot be bound is the error)
-// and serves r's Handler on it in the background; stop closes it. A host
-// beyond loopback is logged as a warning: the endpoints need no token.
+// and serves r's Handler on it in the background; stop closes it. An empty
+// host is loopback (127.0.0.1), as for serve.listen and live.preview; a
+// host beyond loopback is logged as a warning: the endpoints need no token.
 func (r *Run) Serve(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
+	host, port, _ := net.SplitHostPort(addr) // Check has parsed it
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %q (--metrics, metrics.listen): %w", addr, err)
 	}
-	if host, _, _ := net.SplitHostPort(addr); host != "localhost" {
+	if host != "localhost" {
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 			log.Warn("metrics served beyond this machine, without a token", "addr", ln.Addr().String())
 		}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,5 +70,25 @@ func TestNilRunCountsNothing(t *testing.T) {
 	r.Follow(nil)
 	if r.Timed(nil) != nil {
 		t.Error("Timed on a nil run wrapped the detector")
+	}
+}
+
+// TestServeEmptyHostIsLoopback: --metrics :PORT serves this machine only,
+// as serve.listen and live.preview do with an empty host, with no warning;
+// 0.0.0.0 serves every interface and is warned of.
+func TestServeEmptyHostIsLoopback(t *testing.T) {
+	for _, c := range []struct {
+		addr, host string
+		warned     bool
+	}{{":0", "127.0.0.1:", false}, {"0.0.0.0:0", "[::]:", true}} {
+		var logs strings.Builder
+		stop, err := NewRun().Serve(c.addr, slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		if !strings.Contains(logs.String(), "url=http://"+c.host) || strings.Contains(logs.String(), "without a token") != c.warned {
+			t.Errorf("--metrics %s: logged %q; want it served at %s, warned %v", c.addr, logs.String(), c.host, c.warned)
+		}
 	}
 }

@@ -68,10 +68,13 @@ func Open(ctx context.Context, info VideoInfo) (*Source, error) {
 	// frames of a faster part of a file whose rate changes (15 then 60
 	// fps) would share timestamps, and the muxer's complaints about them
 	// would read as decoding errors. Those, which say a file is damaged,
-	// stay errors (finish). The decoded frames are split (after the
-	// rotation, done once) into the raw frames and their times (ptsArgs).
+	// stay errors (finish). A frame whose time is not after the one
+	// before (a remuxed file's duplicate or backward times) is moved one
+	// tick after it (monotonic), as the encoder does: the muxers refuse it
+	// otherwise. The decoded frames are split (after the rotation, done
+	// once) into the raw frames and their times (ptsArgs).
 	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-i", info.Path,
-		"-filter_complex", "[0:v:0]split=2[v][t]", "-an", "-sn", "-dn"}
+		"-filter_complex", "[0:v:0]" + monotonic + ",split=2[v][t]", "-an", "-sn", "-dn"}
 	cmd := exec.CommandContext(ctx, ffmpeg, append(args, ptsArgs(pixFmt, tb)...)...)
 	s := &Source{ctx: ctx, info: info, cmd: cmd, pool: newMatPool(h, w, 8), stderr: &stderrTail{}, size: size}
 	if err := s.start(); err != nil {
@@ -83,6 +86,11 @@ func Open(ctx context.Context, info VideoInfo) (*Source, error) {
 	}
 	return s, nil
 }
+
+// monotonic is the filter that keeps frame times increasing: a time not
+// after the last one becomes the last one plus a tick; a frame without a
+// time keeps none (framePTS gives it one).
+const monotonic = "setpts='if(isnan(PTS)+isnan(PREV_OUTPTS)+gt(PTS,PREV_OUTPTS),PTS,PREV_OUTPTS+1)'"
 
 // start starts the decoder with its frames on stdout and their times on
 // fd 3, read by readPTS.

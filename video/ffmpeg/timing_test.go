@@ -86,3 +86,21 @@ func checkSourceTimes(t *testing.T, path string, want []float64) {
 		}
 	}
 }
+
+// TestSourceDuplicateTimes: a file two of whose frames share a time (as
+// remuxers write them) is read whole, every frame once, the second of the
+// two one tick of the stream's time base after the first, the others at
+// their own times: not refused as "truncated or corrupt".
+func TestSourceDuplicateTimes(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	dir := t.TempDir()
+	base, dup := filepath.Join(dir, "base.mkv"), filepath.Join(dir, "dup.mkv")
+	videotest.FFmpegRun(t, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "20", "-c:v", "mpeg4", base)
+	videotest.FFmpegRun(t, "-i", base, "-c", "copy", "-bsf:v", "setts=ts='if(eq(N,10),PREV_OUTPTS,TS)'", dup)
+	want := videotest.FramePTS(t, dup)
+	if len(want) != 20 || want[10] != want[9] {
+		t.Fatalf("the test file's frame times %v: want 20 with frames 9 and 10 at the same time", want)
+	}
+	want[10] += 0.001 // mkv's time base is 1 ms
+	checkSourceTimes(t, dup, want)
+}
