@@ -31,8 +31,8 @@ func cmdAnonymize(c *cli.Context, env Env) error {
 	quiet := c.Bool("quiet")
 	log := newLogger(stderr, quiet, logOptionsOf(c))
 	logConfig(log, cfg)
-	if c.IsSet("shard") && (c.Bool("watch") || c.IsSet("camera") || c.IsSet("stream")) {
-		return usageErr("--shard splits a folder run; it does not apply to --watch, --camera or --stream")
+	if (c.IsSet("shard") || cfg.Run.Shards > 1) && (c.Bool("watch") || c.IsSet("camera") || c.IsSet("stream")) {
+		return usageErr("--shard (run.shards) splits a folder run; it does not apply to --watch, --camera or --stream")
 	}
 	if c.IsSet("camera") || c.IsSet("stream") {
 		if c.IsSet("camera") && c.IsSet("stream") {

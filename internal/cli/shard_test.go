@@ -140,7 +140,14 @@ func TestShardNeedsItsIndex(t *testing.T) {
 		t.Errorf("index 5 of 3: exit %d, want 2: %s", code, stderr)
 	}
 	code, _, stderr = runCLI(t, "--config", cfg, "--shard", "1/3", "--watch", "--out", out, in)
-	if code != exitUsage || !strings.Contains(stderr, "--shard splits a folder run") {
+	if code != exitUsage || !strings.Contains(stderr, "splits a folder run") {
 		t.Errorf("--shard --watch: exit %d, want 2: %s", code, stderr)
+	}
+	// run.shards (here from the Job's environment) with --watch would take
+	// every file on every worker: refused too.
+	t.Setenv("JOB_COMPLETION_INDEX", "1")
+	code, _, stderr = runCLI(t, "--config", cfg, "--watch", "--out", out, in)
+	if code != exitUsage || !strings.Contains(stderr, "splits a folder run") {
+		t.Errorf("run.shards 3 with --watch: exit %d, want 2: %s", code, stderr)
 	}
 }

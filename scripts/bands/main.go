@@ -139,6 +139,9 @@ func candidates(cfg config.Config, o opts) ([]instance, error) {
 	for mi, name := range o.models {
 		c := cfg
 		c.Model, _, _ = strings.Cut(name, "@") // NAME@F: the photo enlarged F times
+		if m, tiles, ok := strings.Cut(c.Model, "#"); ok { // NAME#TILES: with tiles
+			c.Model, c.Tiles = m, tiles
+		}
 		up := 1.0
 		if _, f, ok := strings.Cut(name, "@"); ok {
 			if up, err = strconv.ParseFloat(f, 64); err != nil {

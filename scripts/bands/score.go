@@ -213,6 +213,7 @@ func (s *scorer) uniform() thresholds {
 	t := make(thresholds, len(s.o.models))
 	for m, name := range s.o.models {
 		base, _, _ := strings.Cut(name, "@")
+		base, _, _ = strings.Cut(base, "#")
 		v, ok := def[base]
 		if !ok {
 			v = 0.5
