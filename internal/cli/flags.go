@@ -114,7 +114,7 @@ func settingTable() []setting {
 		stringSetting("on-error", "", "video.on_error", "do `ACTION` with a frame or image the detector failed on: hide it whole or drop it (counted either way)",
 			func(c *config.Config) *string { return &c.Video.OnError }),
 		{keys: []string{"runtime.providers"},
-			flag: &cli.StringSliceFlag{Name: "providers", Usage: "execution `PROVIDERS` to try, in order (tensorrt, cuda, cpu)", Value: cli.NewStringSlice(d.Runtime.Providers...)},
+			flag: &cli.StringSliceFlag{Name: "providers", Usage: "execution `PROVIDERS` to try, in order, comma-separated (tensorrt, cuda, cpu)", Value: cli.NewStringSlice(d.Runtime.Providers...)},
 			set:  func(c *cli.Context, cfg *config.Config) { cfg.Runtime.Providers = c.StringSlice("providers") }},
 		intSetting("detect-max-side", "", "video.detect_max_side", "videos: shrink each frame for detection to a longer side of `N` px (0: full size)", "",
 			func(c *config.Config) *int { return &c.Video.DetectMaxSide }),

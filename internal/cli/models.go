@@ -40,7 +40,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Name:  "list",
 				Usage: "list installed models (* = the configured ones) and every catalogue's models",
 				Flags: []cli.Flag{flagConfig, flagModelsDir,
-					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, license, dir, size, sha256, configured, catalog and state of each model"}},
+					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, license, description, dir, size, sha256, installed, configured, catalog and state of each model"}},
 				Action: func(c *cli.Context) error {
 					return cmdModelsList(c, stdout)
 				},
