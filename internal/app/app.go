@@ -45,7 +45,7 @@ func LoadDetector(cfg config.Config, log *slog.Logger) (*infer.Set, error) {
 	if err != nil {
 		hint := ""
 		if errors.Is(err, models.ErrNoManifest) || errors.Is(err, os.ErrNotExist) {
-			hint = " (installed models: anonymize models list; scripts/setup.sh installs the defaults)"
+			hint = " (installed models: anonymize models list; install one with anonymize models pull NAME; scripts/setup.sh installs the defaults)"
 		}
 		if len(cfg.ModelNames()) > 1 {
 			return nil, setupErr("not starting: every model must load, or its classes would go unhidden: %v%s", err, hint)

@@ -117,8 +117,13 @@ func Run(ctx context.Context, env Env) int {
 
 var (
 	flagConfig = &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "read settings from `FILE` (default: ./config.toml, else ~/.config/anonymize/config.toml, else /etc/anonymize/config.toml, else config.toml beside the binary; docs/CONFIG.md)"}
-	flagQuiet  = &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors: no progress bar, no summary"}
+	flagQuiet  = quietFlag("print only errors: no progress bar, no summary")
 )
+
+// quietFlag is --quiet (-q) with what it does in one command.
+func quietFlag(usage string) *cli.BoolFlag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: usage}
+}
 
 func anonymizeFlags() []cli.Flag {
 	flags := []cli.Flag{flagConfig}
@@ -141,7 +146,7 @@ func newApp(env Env) *cli.App {
 	return &cli.App{
 		Name:      "anonymize",
 		Usage:     "hide faces in images, videos and live streams: detect them with ONNX models, write anonymized copies",
-		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)\nanonymize --watch [options] FOLDER...\nanonymize --camera N|--stream URL --out DIR [options]\nanonymize serve|eval|models|version|completion ...",
+		UsageText: "anonymize [options] PATH...   (folders are walked recursively; originals are never changed)\nanonymize --watch [options] FOLDER...\nanonymize --camera N|--stream URL --out DIR [options]\nanonymize serve|eval|models|config|version|completion|man ...",
 		Description: "Writes an anonymized copy of every image and video under each PATH. Detected regions\n" +
 			"are blurred, pixelated or filled. Outputs are written atomically; a file that cannot be\n" +
 			"read is named on stderr and the run goes on. --watch keeps watching the folders;\n" +

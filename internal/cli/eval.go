@@ -30,13 +30,14 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 			"reported at 80%). Over-hiding is the share of each image masked outside every labelled face\n" +
 			"box enlarged 1.5x about its centre, averaged over images.\n\n" +
 			"--video WxH measures the video-file path itself: the photos fitted into WxH frames (on\n" +
-			"black, 11 frames each, 30 fps) make a clip that is anonymized as a run would ([video]\n" +
-			"settings, the video models, the tracker, the encoder), and the middle frame of each photo\n" +
-			"is scored, with the fps of the run. --video frames is the quick emulation: each photo shrunk\n" +
-			"for detection to video.detect_max_side, no clip.",
+			"black, 30 fps, 11 frames each, more where tiles or the tracker need it: 17 at 1080p) make\n" +
+			"a clip that is anonymized as a run would ([video] settings, the video models, the tracker,\n" +
+			"the encoder), and the middle frame of each photo is scored, with the fps of the run.\n" +
+			"--video frames is the quick emulation: each photo shrunk for detection to\n" +
+			"video.detect_max_side, no clip.",
 		Flags: slices.Concat(append([]cli.Flag{
 			flagConfig,
-			&cli.StringFlag{Name: "images", Required: true, Usage: "folder of the labelled `DIR` (the paths in the boxes file are relative to it)"},
+			&cli.StringFlag{Name: "images", Required: true, Usage: "`DIR` of the labelled photos (the paths in the boxes file are relative to it)"},
 			&cli.StringFlag{Name: "boxes", Required: true, Usage: "labelled face boxes `FILE`: JSON {\"rel/path.jpg\": [[x1,y1,x2,y2], ...]} or WIDER FACE text format"},
 		}, settingFlags("model", "threshold", "tiles", "shape", "mask-scale")...), []cli.Flag{
 			&cli.StringFlag{Name: "video", Usage: "`WxH`: measure through the video-file path, on a clip of the photos fitted into WxH frames; frames: the quick emulation (the video models on each photo shrunk to video.detect_max_side)"},
@@ -44,7 +45,7 @@ func evalCommand(stdout, stderr io.Writer) *cli.Command {
 		}, settingFlags("detect-max-side", "tile-side", "codec", "preset", "jobs", "threads", "providers"), []cli.Flag{
 			&cli.StringFlag{Name: "json", Usage: "also write the result, missed faces included, to `FILE`"},
 			&cli.IntFlag{Name: "missed", Usage: "list the `N` least-covered missed faces"},
-			flagQuiet,
+			quietFlag("no effect, kept for scripts: eval logs errors only and prints its result either way"),
 		}),
 		Action: func(c *cli.Context) error { return cmdEval(c, stdout, stderr) },
 	}

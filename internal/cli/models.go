@@ -38,9 +38,9 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
-				Usage: "list installed models (* = the configured one) and every catalogue's models",
+				Usage: "list installed models (* = the configured ones) and every catalogue's models",
 				Flags: []cli.Flag{flagConfig, flagModelsDir,
-					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, license, dir, size, sha256, configured, catalog and state of each model"}},
+					&cli.BoolFlag{Name: "json", Usage: "print a JSON array: name, version, adapter, license, description, dir, size, sha256, installed, configured, catalog and state of each model"}},
 				Action: func(c *cli.Context) error {
 					return cmdModelsList(c, stdout)
 				},
@@ -49,7 +49,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Name:      "pull",
 				Usage:     "download a catalogue model (its highest version, or NAME@VERSION), check its size and sha256, and install it",
 				ArgsUsage: "NAME[@VERSION]",
-				Flags: []cli.Flag{flagConfig, flagModelsDir, flagMirror, flagQuiet,
+				Flags: []cli.Flag{flagConfig, flagModelsDir, flagMirror, quietFlag("no progress bar (what was installed is still printed)"),
 					&cli.BoolFlag{Name: "force", Usage: "install again a version already installed (its folder, local edits included, is replaced)"}, flagAcceptLicense},
 				Action: func(c *cli.Context) error {
 					return cmdModelsPull(c, stdout)
@@ -71,7 +71,7 @@ func modelsCommand(stdout io.Writer) *cli.Command {
 				Flags: append(append([]cli.Flag{flagConfig}, settingFlags("providers")...),
 					&cli.StringFlag{Name: "boxes", Usage: "also measure privacy recall against the labelled face boxes in `FILE` (with --images)"},
 					&cli.StringFlag{Name: "images", Usage: "the labelled photos' folder `DIR` (with --boxes)"},
-					&cli.Float64Flag{Name: "min-recall", Usage: "with --boxes: fail (exit 1) when recall is below `F` (default: reload.min_recall)"},
+					&cli.Float64Flag{Name: "min-recall", Usage: "with --boxes: fail (exit 1) when recall is below `F`", DefaultText: "reload.min_recall"},
 				),
 				Action: func(c *cli.Context) error { return cmdModelsVerify(c, stdout) },
 			},
@@ -207,7 +207,7 @@ func cmdModelsList(c *cli.Context, stdout io.Writer) error {
 // them.
 func listInstalled(stdout io.Writer, cfg config.Config, installed []models.Installed) map[string]string {
 	have := map[string]string{}
-	fmt.Fprintf(stdout, "installed in %s (* = the configured model):\n", cfg.ModelsDir)
+	fmt.Fprintf(stdout, "installed in %s (* = the configured models):\n", cfg.ModelsDir)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tVERSION\tADAPTER\tLICENSE\tDESCRIPTION")
 	for _, in := range installed {

@@ -44,7 +44,7 @@ func serveCommand(env Env) *cli.Command {
 				&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "with --camera/--stream: also write the anonymized live source as segment files under `DIR` (default: the live view only)"},
 			},
 			settingFlags("model", "threshold", "tiles", "style", "shape", "mask-scale", "threads", "providers"),
-			[]cli.Flag{flagQuiet},
+			[]cli.Flag{quietFlag("log errors only")},
 		),
 		Action: func(c *cli.Context) error { return cmdServe(c, env) },
 	}

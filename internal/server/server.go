@@ -201,7 +201,7 @@ func (s *Server) newMux() *http.ServeMux {
 	handle(http.MethodGet, "/metrics", needsToken, promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
 	handle(http.MethodGet, "/openapi.json", 0, handleOpenAPI)
 	mux.Handle("/", s.observe("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, http.StatusNotFound, "not_found", "no endpoint %s (POST /v1/anonymize, POST /v1/detect, GET /v1/models, /healthz, /readyz, /metrics, /openapi.json)", r.URL.Path)
+		s.fail(w, http.StatusNotFound, "not_found", "no endpoint %s (POST /v1/anonymize, POST /v1/detect, GET /v1/models, /v1/stream.mjpeg, /healthz, /readyz, /metrics, /openapi.json)", r.URL.Path)
 	})))
 	return mux
 }
