@@ -138,7 +138,7 @@ func candidates(cfg config.Config, o opts) ([]instance, error) {
 	var insts []instance
 	for mi, name := range o.models {
 		c := cfg
-		c.Model, _, _ = strings.Cut(name, "@") // NAME@F: the photo enlarged F times
+		c.Model, _, _ = strings.Cut(name, "@")             // NAME@F: the photo enlarged F times
 		if m, tiles, ok := strings.Cut(c.Model, "#"); ok { // NAME#TILES: with tiles
 			c.Model, c.Tiles = m, tiles
 		}
