@@ -383,7 +383,12 @@ func Run(ctx context.Context, det video.Detector, tasks []Task, o Options, repor
 			r := Process(ctx, det, t, o)
 			mu.Lock()
 			sum.Add(r)
-			if r.Error != "" {
+			switch {
+			case r.Error != "" && ctx.Err() != nil:
+				// Stopped (Ctrl-C, SIGTERM): how the file's pipes broke is
+				// no error of the file's; the summary says the run stopped.
+				o.Log.Warn("interrupted: not written", "file", r.Input)
+			case r.Error != "":
 				o.Log.Error("cannot anonymize", "file", r.Input, "status", r.Status, "err", r.Error)
 			}
 			if report != nil {

@@ -202,6 +202,9 @@ func processVideo(ctx context.Context, det video.Detector, t Task, o Options) Im
 	}
 	fr, err := AnonymizeFile(ctx, det, t.Input, t.Output, fileOptions(t, o))
 	r.Width, r.Height = fr.Info.DisplayWidth, fr.Info.DisplayHeight
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("anonymize %s: interrupted (%w): nothing written", t.Input, context.Cause(ctx))
+	}
 	if err != nil {
 		return fail(err)
 	}

@@ -525,3 +525,33 @@ func TestBatchVideo(t *testing.T) {
 		t.Errorf("failing detector, drop: summary %+v, results %+v (every frame dropped: nothing to write)", sum, results)
 	}
 }
+
+// TestRunVideoInterrupted: a run stopped while a video is being encoded
+// says the file was interrupted and nothing written, and logs no error
+// about the pipes the stop broke (a --quiet run shows errors only).
+func TestRunVideoInterrupted(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	dir := t.TempDir()
+	in := videotest.MakeClip(t, dir, videotest.ClipSpec{Name: "a.mp4", W: 320, H: 240, Seconds: 4, Rate: "25", VideoCodec: videotest.X264})
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var logs testenv.LogBuffer
+	o := Options{Hide: solidBlack, Log: logs.Logger(), Video: VideoOptions{Encode: ffmpeg.EncodeOptions{Preset: "ultrafast"}}}
+	o.FrameProgress = func(_ Task, done, _ int) {
+		if done == 10 {
+			cancel()
+		}
+	}
+	var got ImageResult
+	Run(ctx, nopDetector{}, []Task{{Input: in, Output: filepath.Join(out, "a.mp4")}}, o, func(r ImageResult) { got = r })
+	if got.Status != StatusFailed || !strings.Contains(got.Error, "interrupted") || strings.Contains(got.Error, "pipe") {
+		t.Errorf("result %q: %s, want failed, saying interrupted (not how a pipe broke)", got.Status, got.Error)
+	}
+	if s := logs.String(); strings.Contains(s, "level=ERROR") {
+		t.Errorf("the stop was logged as an error:\n%s", s)
+	}
+	if l := videotest.Leftovers(t, out); len(l) > 0 {
+		t.Errorf("left behind: %v", l)
+	}
+}
