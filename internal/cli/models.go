@@ -371,7 +371,7 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	m, err := rt.Load(dir, infer.LoadOptions{})
+	m, err := rt.Load(dir, cfg.SpecFor(dir).Options) // as a run would: its threshold, bands, tiles, labels
 	if err != nil {
 		return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
 	}
@@ -383,7 +383,11 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "license   %s\n", man.License)
 	fmt.Fprintf(stdout, "provider  %s\n", info.Provider)
 	fmt.Fprintf(stdout, "sha256    %s\n", info.SHA256)
-	fmt.Fprintf(stdout, "threshold %g; hides %s\n", info.Threshold, strings.Join(info.Hide, ", "))
+	thr := fmt.Sprintf("%g", info.Threshold)
+	if len(info.Bands) > 0 {
+		thr = "by box height " + info.Bands.String()
+	}
+	fmt.Fprintf(stdout, "threshold %s; hides %s\n", thr, strings.Join(info.Hide, ", "))
 	if c := m.Canary().String(); c != "" {
 		fmt.Fprintf(stdout, "canary    %s\n", c)
 	}
