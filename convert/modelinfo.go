@@ -9,11 +9,11 @@ type ModelInfo struct {
 	Version  string `json:"version"`
 	Adapter  string `json:"adapter"`
 	License  string `json:"license,omitempty"` // as the manifest names it; "unknown" when it names none
-	SHA256   string `json:"sha256"`
+	SHA256   string `json:"sha256,omitempty"`  // empty for several models as one: see Models
 	Provider string `json:"provider"`
 	// Threshold is the score a detection must reach; with Bands, the
 	// threshold of the tallest boxes (the last band).
-	Threshold float32 `json:"threshold"`
+	Threshold float32 `json:"threshold,omitempty"`
 	// Bands is the size-aware threshold, when the model runs with one.
 	Bands Bands    `json:"threshold_bands,omitempty"`
 	Hide  []string `json:"hide"`

@@ -476,7 +476,11 @@ func Combine(infos []Info) Info {
 		versions = append(versions, i.Version)
 		adapters = append(adapters, i.Adapter)
 		providers = append(providers, i.Provider)
-		c.Hide = append(c.Hide, i.Hide...)
+		for _, h := range i.Hide {
+			if !slices.Contains(c.Hide, h) {
+				c.Hide = append(c.Hide, h)
+			}
+		}
 	}
 	c.Name = strings.Join(names, "+")
 	c.Version = strings.Join(versions, "+")
