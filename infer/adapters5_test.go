@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
+	"github.com/anonymize/anonymize/models"
 )
 
 // Integration tests of the scrfd and yolov5face adapters: each catalogue
@@ -153,4 +156,27 @@ func widerMatch(dets []convert.Detection, labels []convert.Box) (found, stray in
 		}
 	}
 	return found, stray
+}
+
+// TestManifestCannotRelicense: a manifest edited to call yolov5n-0.5-face
+// "MIT" still loads as GPL-3.0-only, the licence the catalogue gives its
+// file, in the Info that the audit record shows.
+func TestManifestCannotRelicense(t *testing.T) {
+	dir := modelDir(t, "yolov5n-0.5-face")
+	path := filepath.Join(dir, models.ManifestFile)
+	man, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(man), `license = "GPL-3.0-only"`, `license = "MIT"`, 1)
+	if edited == string(man) {
+		t.Fatalf("no licence line to edit in %s:\n%s", path, man)
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, newRuntime(t), dir, infer.LoadOptions{})
+	if got := m.Info().License; got != "GPL-3.0-only" {
+		t.Errorf("licence %q, want the file's GPL-3.0-only", got)
+	}
 }

@@ -142,6 +142,12 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{}, tiles: tiles,
 	}
 	m.info.License = man.License
+	if l := models.FileLicense(sum); l != "" && l != man.License {
+		// The manifest was edited (or written by hand): the file's own
+		// licence is the one that binds, in the log and the audit record.
+		r.log.Warn("model manifest names another licence than its file's", "model", man.Name, "manifest", man.License, "file", l, "dir", dir)
+		m.info.License = l
+	}
 	for _, h := range man.Hide {
 		m.hide[h] = true
 	}

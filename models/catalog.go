@@ -123,6 +123,22 @@ func ParseCatalog(data []byte, name string) (Catalog, error) {
 	return c, nil
 }
 
+// FileLicense is the licence the built-in catalogue gives the model file
+// with this sha256 ("" when it lists no such file): a manifest edited by
+// hand cannot change what the file's authors allow.
+func FileLicense(sha256 string) string {
+	c, err := BuiltinCatalog()
+	if err != nil {
+		return ""
+	}
+	for _, e := range c.Models {
+		if strings.EqualFold(e.SHA256, sha256) {
+			return e.License
+		}
+	}
+	return ""
+}
+
 // Find returns the entry called name.
 func (c Catalog) Find(name string) (Entry, bool) {
 	for _, e := range c.Models {

@@ -380,7 +380,7 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "model     %s %s\n", info.Name, info.Version)
 	fmt.Fprintf(stdout, "folder    %s\n", dir)
 	fmt.Fprintf(stdout, "adapter   %s\n", info.Adapter)
-	fmt.Fprintf(stdout, "license   %s\n", man.License)
+	fmt.Fprintf(stdout, "license   %s\n", info.License)
 	fmt.Fprintf(stdout, "provider  %s\n", info.Provider)
 	fmt.Fprintf(stdout, "sha256    %s\n", info.SHA256)
 	thr := fmt.Sprintf("%g", info.Threshold)
