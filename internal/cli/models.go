@@ -376,6 +376,62 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 		return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
 	}
 	defer m.Close()
+	if err := describeModel(stdout, m, dir); err != nil {
+		return err
+	}
+	if c.IsSet("boxes") != c.IsSet("images") {
+		return usageErr("--boxes and --images go together")
+	}
+	if c.IsSet("boxes") {
+		floor := cfg.Reload.MinRecall
+		if c.IsSet("min-recall") {
+			floor = c.Float64("min-recall")
+		}
+		r, err := app.SetRecall(c.Context, cfg, m, c.String("images"), c.String("boxes"))
+		if err != nil {
+			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
+		}
+		fmt.Fprintf(stdout, "recall    %.3f on %d faces in %d images (recall@0.8 %.3f, over-hiding %.4f)\n", r.Recall, r.Faces, r.Images, r.Recall80, r.OverHiding)
+		if r.Recall < floor {
+			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: recall %.3f is below the minimum %.3f", dir, r.Recall, floor)}
+		}
+	}
+	fmt.Fprintf(stdout, "ok: inputs and outputs match the %s adapter; warm-up inference ran\n", m.Info().Adapter)
+	return nil
+}
+
+// dtypeName is ONNX Runtime's element type in short: "float", "uint8".
+func dtypeName(t ort.TensorElementDataType) string {
+	return strings.ToLower(strings.TrimPrefix(t.String(), "ONNX_TENSOR_ELEMENT_DATA_TYPE_"))
+}
+
+func cmdModelsRemove(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() != 1 {
+		return usageErr("models rm takes one installed model NAME")
+	}
+	cfg, err := modelsConfig(c)
+	if err != nil {
+		return err
+	}
+	name := c.Args().First()
+	wasActive := cfg.Configured(filepath.Join(cfg.ModelsDir, name))
+	dir, err := models.Remove(cfg.ModelsDir, name)
+	switch {
+	case errors.Is(err, models.ErrNotInstalled), errors.Is(err, models.ErrBadName):
+		return usageErr("%v (anonymize models list shows what is installed)", err)
+	case err != nil:
+		return &exitError{exitSomeFailed, err}
+	}
+	fmt.Fprintf(stdout, "removed %s (%s)\n", name, dir)
+	if wasActive {
+		fmt.Fprintf(c.App.ErrWriter, "anonymize: note: %s was the configured model; set model in the config or pass --model\n", name)
+	}
+	return nil
+}
+
+// describeModel prints what models verify says of a loaded model: its
+// identity, licence, threshold, canary, and real inputs and outputs.
+func describeModel(stdout io.Writer, m *infer.Model, dir string) error {
 	info, man := m.Info(), m.Manifest()
 	fmt.Fprintf(stdout, "model     %s %s\n", info.Name, info.Version)
 	fmt.Fprintf(stdout, "folder    %s\n", dir)
@@ -405,53 +461,6 @@ func cmdModelsVerify(c *cli.Context, stdout io.Writer) error {
 	}
 	for _, t := range outs {
 		fmt.Fprintf(stdout, "output    %s %s %v\n", t.Name, dtypeName(t.DataType), []int64(t.Dimensions))
-	}
-	if c.IsSet("boxes") != c.IsSet("images") {
-		return usageErr("--boxes and --images go together")
-	}
-	if c.IsSet("boxes") {
-		floor := cfg.Reload.MinRecall
-		if c.IsSet("min-recall") {
-			floor = c.Float64("min-recall")
-		}
-		r, err := app.SetRecall(c.Context, cfg, m, c.String("images"), c.String("boxes"))
-		if err != nil {
-			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: %w", dir, err)}
-		}
-		fmt.Fprintf(stdout, "recall    %.3f on %d faces in %d images (recall@0.8 %.3f, over-hiding %.4f)\n", r.Recall, r.Faces, r.Images, r.Recall80, r.OverHiding)
-		if r.Recall < floor {
-			return &exitError{exitSomeFailed, fmt.Errorf("verify %s: recall %.3f is below the minimum %.3f", dir, r.Recall, floor)}
-		}
-	}
-	fmt.Fprintf(stdout, "ok: inputs and outputs match the %s adapter; warm-up inference ran\n", info.Adapter)
-	return nil
-}
-
-// dtypeName is ONNX Runtime's element type in short: "float", "uint8".
-func dtypeName(t ort.TensorElementDataType) string {
-	return strings.ToLower(strings.TrimPrefix(t.String(), "ONNX_TENSOR_ELEMENT_DATA_TYPE_"))
-}
-
-func cmdModelsRemove(c *cli.Context, stdout io.Writer) error {
-	if c.NArg() != 1 {
-		return usageErr("models rm takes one installed model NAME")
-	}
-	cfg, err := modelsConfig(c)
-	if err != nil {
-		return err
-	}
-	name := c.Args().First()
-	wasActive := cfg.Configured(filepath.Join(cfg.ModelsDir, name))
-	dir, err := models.Remove(cfg.ModelsDir, name)
-	switch {
-	case errors.Is(err, models.ErrNotInstalled), errors.Is(err, models.ErrBadName):
-		return usageErr("%v (anonymize models list shows what is installed)", err)
-	case err != nil:
-		return &exitError{exitSomeFailed, err}
-	}
-	fmt.Fprintf(stdout, "removed %s (%s)\n", name, dir)
-	if wasActive {
-		fmt.Fprintf(c.App.ErrWriter, "anonymize: note: %s was the configured model; set model in the config or pass --model\n", name)
 	}
 	return nil
 }
