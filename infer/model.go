@@ -83,27 +83,9 @@ var ErrClosed = errors.New("model is closed")
 // into the binary, at its own threshold; one that does not is refused with
 // ErrCanary (see canary.go).
 func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
-	man, err := models.ReadManifest(dir)
+	man, tiles, err := readWithOptions(dir, o)
 	if err != nil {
 		return nil, err
-	}
-	if o.Threshold < 0 || o.Threshold > 1 {
-		return nil, fmt.Errorf("threshold %g is outside [0, 1]", o.Threshold)
-	}
-	if err := o.Bands.Validate(); err != nil {
-		return nil, fmt.Errorf("load model %s: threshold_bands: %w", dir, err)
-	}
-	if len(o.Hide) > 0 {
-		for _, h := range o.Hide {
-			if !slices.Contains(man.Labels, h) {
-				return nil, fmt.Errorf("load model %s: hide: %q is not one of its labels %q", dir, h, man.Labels)
-			}
-		}
-		man.Hide = slices.Clone(o.Hide)
-	}
-	tiles, err := ParseTiling(o.Tiles)
-	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, models.ModelFile)
 	sum, err := fsutil.FileSHA256(path)
@@ -127,26 +109,9 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("load model %s: %w", dir, err)
 	}
 	r.log.Info("model loaded", "model", man.Name, "version", man.Version, "provider", provider, "dir", dir)
-	thr := man.Threshold
-	if o.Threshold > 0 {
-		thr = o.Threshold
-	}
-	bands := slices.Clone(o.Bands)
-	if len(bands) > 0 {
-		thr = bands[len(bands)-1].Threshold
-	}
-
 	m := &Model{
-		info: Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, SHA256: sum,
-			Provider: provider, Threshold: thr, Bands: bands, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String(), Style: o.Style},
+		info:     r.infoOf(man, o, dir, sum, provider, tiles),
 		manifest: man, pre: pre, dec: dec, session: s, hide: map[string]bool{}, tiles: tiles,
-	}
-	m.info.License = man.License
-	if l := models.FileLicense(sum); l != "" && l != man.License {
-		// The manifest was edited (or written by hand): the file's own
-		// licence is the one that binds, in the log and the audit record.
-		r.log.Warn("model manifest names another licence than its file's", "model", man.Name, "manifest", man.License, "file", l, "dir", dir)
-		m.info.License = l
 	}
 	for _, h := range man.Hide {
 		m.hide[h] = true
@@ -161,6 +126,58 @@ func (r *Runtime) Load(dir string, o LoadOptions) (*Model, error) {
 	}
 	r.logNoCanary(m.canary.Unchecked)
 	return m, nil
+}
+
+// readWithOptions reads dir's manifest and checks o against it: the
+// threshold and bands, the labels to hide (which replace the manifest's),
+// the tiling.
+func readWithOptions(dir string, o LoadOptions) (models.Manifest, Tiling, error) {
+	man, err := models.ReadManifest(dir)
+	if err != nil {
+		return man, Tiling{}, err
+	}
+	if o.Threshold < 0 || o.Threshold > 1 {
+		return man, Tiling{}, fmt.Errorf("threshold %g is outside [0, 1]", o.Threshold)
+	}
+	if err := o.Bands.Validate(); err != nil {
+		return man, Tiling{}, fmt.Errorf("load model %s: threshold_bands: %w", dir, err)
+	}
+	if len(o.Hide) > 0 {
+		for _, h := range o.Hide {
+			if !slices.Contains(man.Labels, h) {
+				return man, Tiling{}, fmt.Errorf("load model %s: hide: %q is not one of its labels %q", dir, h, man.Labels)
+			}
+		}
+		man.Hide = slices.Clone(o.Hide)
+	}
+	tiles, err := ParseTiling(o.Tiles)
+	if err != nil {
+		return man, Tiling{}, fmt.Errorf("load model %s: %w", dir, err)
+	}
+	return man, tiles, nil
+}
+
+// infoOf is the Info of the model loaded from dir: the threshold it runs
+// at (o's, or its bands' last, else the manifest's), and the licence of
+// its file (a manifest edited to name another is overruled, with a
+// warning: the file's own licence is the one that binds, in the log and
+// the audit record).
+func (r *Runtime) infoOf(man models.Manifest, o LoadOptions, dir, sum, provider string, tiles Tiling) Info {
+	thr := man.Threshold
+	if o.Threshold > 0 {
+		thr = o.Threshold
+	}
+	bands := slices.Clone(o.Bands)
+	if len(bands) > 0 {
+		thr = bands[len(bands)-1].Threshold
+	}
+	info := Info{Name: man.Name, Version: man.Version, Adapter: man.Adapter, License: man.License, SHA256: sum,
+		Provider: provider, Threshold: thr, Bands: bands, Hide: slices.Clone(man.Hide), Dir: dir, Tiles: tiles.String(), Style: o.Style}
+	if l := models.FileLicense(sum); l != "" && l != man.License {
+		r.log.Warn("model manifest names another licence than its file's", "model", man.Name, "manifest", man.License, "file", l, "dir", dir)
+		info.License = l
+	}
+	return info
 }
 
 // Info names the model.
