@@ -281,7 +281,7 @@ func TestTrackerRevisit(t *testing.T) {
 		got := step(tr, nil, false)[f]
 		var small, big int
 		for _, d := range got {
-			if d.Box.W() < 30 {
+			if cx, _ := centre(d.Box); cx < 100 {
 				small++
 			} else {
 				big++
@@ -292,6 +292,27 @@ func TestTrackerRevisit(t *testing.T) {
 		}
 		if wantBig := f <= 2; (big == 1) != wantBig {
 			t.Errorf("frame %d: the whole-frame face hidden %d times, want %v (Persist 2)", f, big, wantBig)
+		}
+	}
+}
+
+// TestTrackerRevisitGrowsForMotion: a face seen once in a tile, its motion
+// unknown, is held in a region that grows by 20% of its size a frame, so a
+// face moving a tenth of its size per frame stays inside it until its
+// tile comes round again.
+func TestTrackerRevisitGrowsForMotion(t *testing.T) {
+	tr := newTestTracker(t, TrackOptions{Persist: 2})
+	tile := faceAt(100, 100, 20)
+	tile.Revisit = 8
+	step(tr, []convert.Detection{tile}, false)
+	for f := 1; f <= 7; f++ {
+		got := step(tr, nil, false)[f]
+		if len(got) != 1 {
+			t.Fatalf("frame %d: %d regions, want 1", f, len(got))
+		}
+		walked := faceAt(100+2*float32(f), 100, 20) // 2 px (a tenth of 20) a frame
+		if b, w := got[0].Box, walked.Box; b.X1 > w.X1 || b.X2 < w.X2 || b.Y1 > w.Y1 || b.Y2 < w.Y2 {
+			t.Errorf("frame %d: region %+v does not hold the walking face %+v", f, b, w)
 		}
 	}
 }
