@@ -44,21 +44,28 @@ func writeRedPNG(t *testing.T, path string, w, h int, rect image.Rectangle) {
 	}
 }
 
-// TestEvaluateMockKnownAnswer: with the mock model (detection 0 = the whole
-// image, detection 1 = the top-left quadrant, scored by their share of pure
-// red) and box masks at scale 1, recall and over-hiding are known exactly.
-func TestEvaluateMockKnownAnswer(t *testing.T) {
-	rt := evalRuntime(t)
-	dir := t.TempDir()
+// loadMock writes the mock model under dir and loads it; it is closed
+// when the test ends.
+func loadMock(t *testing.T, dir string) *infer.Model {
+	t.Helper()
 	mock := filepath.Join(dir, "mock")
 	if err := modelmock.Write(mock); err != nil {
 		t.Fatal(err)
 	}
-	m, err := rt.Load(mock, infer.LoadOptions{})
+	m, err := evalRuntime(t).Load(mock, infer.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestEvaluateMockKnownAnswer: with the mock model (detection 0 = the whole
+// image, detection 1 = the top-left quadrant, scored by their share of pure
+// red) and box masks at scale 1, recall and over-hiding are known exactly.
+func TestEvaluateMockKnownAnswer(t *testing.T) {
+	dir := t.TempDir()
+	m := loadMock(t, dir)
 	imgs := filepath.Join(dir, "imgs")
 	os.MkdirAll(filepath.Join(imgs, "sub"), 0o755)
 	const w, h = 100, 80

@@ -13,7 +13,6 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/testenv"
-	modelmock "github.com/anonymize/anonymize/models/mock"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/batch"
 	"github.com/anonymize/anonymize/video/ffmpeg"
@@ -143,17 +142,8 @@ func TestRunVideoOptionsChecked(t *testing.T) {
 // the missed face is reported and bucketed at its halved size, and a face
 // under 1 px tall once halved is left out and counted.
 func TestScaleShrinksPhotoAndLabels(t *testing.T) {
-	rt := evalRuntime(t)
 	dir := t.TempDir()
-	mock := filepath.Join(dir, "mock")
-	if err := modelmock.Write(mock); err != nil {
-		t.Fatal(err)
-	}
-	m, err := rt.Load(mock, infer.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := loadMock(t, dir)
 	imgs := filepath.Join(dir, "imgs")
 	os.MkdirAll(imgs, 0o755)
 	const w, h = 100, 80
