@@ -3,6 +3,7 @@ package video
 import (
 	"image"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"gocv.io/x/gocv"
@@ -32,9 +33,19 @@ import (
 // finds them at a third of their size in 1080p.
 type Schedule struct {
 	det      Detector
+	whole    Detector // det on the frame shrunk to maxSide
 	maxSide  int
 	tileSide int
 	next     atomic.Uint64 // the tile of the next frame, mod the count
+
+	mu     sync.Mutex
+	layout tileLayout // the tiles of the last frame size: a video's frames share one
+}
+
+// tileLayout is the tiles of one frame size.
+type tileLayout struct {
+	size  image.Point
+	tiles []image.Rectangle
 }
 
 // DefaultTileSide is the side of the full-size tiles (video.tile_side).
@@ -44,7 +55,7 @@ const DefaultTileSide = 640
 // for the whole-frame pass (0: the frame at full size, and no tiles), and
 // tiles of tileSide source pixels (0: none).
 func NewSchedule(det Detector, maxSide, tileSide int) *Schedule {
-	return &Schedule{det: det, maxSide: maxSide, tileSide: tileSide}
+	return &Schedule{det: det, whole: Shrink(det, maxSide), maxSide: maxSide, tileSide: tileSide}
 }
 
 // Info names the detector.
@@ -58,8 +69,8 @@ func (s *Schedule) Detect(img gocv.Mat) ([]convert.Detection, error) {
 
 // DetectInfo runs the whole-frame pass and the next tile on img.
 func (s *Schedule) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
-	dets, info, err := Shrink(s.det, s.maxSide).DetectInfo(img)
-	tiles := s.Tiles(img.Cols(), img.Rows())
+	dets, info, err := s.whole.DetectInfo(img)
+	tiles := s.frameTiles(img.Cols(), img.Rows())
 	if err != nil || len(tiles) == 0 {
 		return dets, info, err
 	}
@@ -72,6 +83,16 @@ func (s *Schedule) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelI
 	}
 	small = tileKeep(small, t, img.Cols(), img.Rows(), len(tiles), s.tileMaxFace(img.Cols(), img.Rows()))
 	return mergeTile(dets, small), info, nil
+}
+
+// frameTiles is Tiles(w, h), laid out once per frame size.
+func (s *Schedule) frameTiles(w, h int) []image.Rectangle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sz := image.Pt(w, h); s.layout.size != sz || s.layout.tiles == nil {
+		s.layout = tileLayout{sz, s.Tiles(w, h)}
+	}
+	return s.layout.tiles
 }
 
 // Revisits tells whether the schedule tiles frames (bigger than maxSide),
