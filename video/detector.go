@@ -64,7 +64,7 @@ func (d *shrinkDetector) Detect(img gocv.Mat) ([]convert.Detection, error) {
 func (d *shrinkDetector) DetectInfo(img gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
 	w, h := img.Cols(), img.Rows()
 	if img.Empty() || max(w, h) <= d.maxSide {
-		return d.Detector.DetectInfo(img)
+		return detectScaled(d.Detector, img, 1)
 	}
 	s := float64(d.maxSide) / float64(max(w, h))
 	sw, sh := max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))

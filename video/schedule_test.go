@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"image"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -258,5 +259,37 @@ func TestScheduleStripFrames(t *testing.T) {
 		if found([]convert.Box{face}, all) != 1 {
 			t.Errorf("%dx%d frame: the 60-px face at %+v was not found in one rotation of %d tiles (got %+v)", sz.X, sz.Y, face, s.Period(sz.X, sz.Y), all)
 		}
+	}
+}
+
+// scaleRecorder is a ScaledDetector that records the scales it is told.
+type scaleRecorder struct {
+	nopDetector
+	mu     sync.Mutex
+	scales []float32
+}
+
+func (d *scaleRecorder) DetectScaled(img gocv.Mat, scale float32) ([]convert.Detection, convert.ModelInfo, error) {
+	d.mu.Lock()
+	d.scales = append(d.scales, scale)
+	d.mu.Unlock()
+	return nil, convert.ModelInfo{}, nil
+}
+
+// TestScheduleTellsScale: size-aware thresholds are judged at source
+// heights, so the detector is told the shrunk 1080p frame is 3x smaller
+// than the source and a tile is at full size; a frame not shrunk is at 1.
+func TestScheduleTellsScale(t *testing.T) {
+	det := &scaleRecorder{}
+	s := NewSchedule(det, 640, 640)
+	for _, sz := range []image.Point{{1920, 1080}, {640, 360}} {
+		frame := gocv.NewMatWithSize(sz.Y, sz.X, gocv.MatTypeCV8UC3)
+		if _, _, err := s.DetectInfo(frame); err != nil {
+			t.Fatal(err)
+		}
+		frame.Close()
+	}
+	if want := []float32{3, 1, 1}; !slices.Equal(det.scales, want) {
+		t.Errorf("scales %v, want %v (shrunk 1080p frame, its tile, an unshrunk frame)", det.scales, want)
 	}
 }

@@ -7,6 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/anonymize/anonymize/convert"
+	"github.com/anonymize/anonymize/video"
+	"gocv.io/x/gocv"
 )
 
 func serveGet(t *testing.T, h http.Handler, path string) (int, string) {
@@ -90,5 +94,40 @@ func TestServeEmptyHostIsLoopback(t *testing.T) {
 		if !strings.Contains(logs.String(), "url=http://"+c.host) || strings.Contains(logs.String(), "without a token") != c.warned {
 			t.Errorf("--metrics %s: logged %q; want it served at %s, warned %v", c.addr, logs.String(), c.host, c.warned)
 		}
+	}
+}
+
+// scaled is a detector that records the scale it is told and tiles.
+type scaled struct{ scale float32 }
+
+func (d *scaled) Detect(gocv.Mat) ([]convert.Detection, error) { return nil, nil }
+func (d *scaled) DetectInfo(gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
+	return nil, convert.ModelInfo{}, nil
+}
+func (d *scaled) Info() convert.ModelInfo { return convert.ModelInfo{} }
+func (d *scaled) DetectScaled(_ gocv.Mat, s float32) ([]convert.Detection, convert.ModelInfo, error) {
+	d.scale = s
+	return nil, convert.ModelInfo{}, nil
+}
+func (d *scaled) Revisits() bool { return true }
+
+// TestTimedPassesScale: timing a detector keeps what the video path asks
+// of it: the scale of a shrunk frame (size-aware thresholds at source
+// heights) and whether it tiles (the pipeline then keeps a tracker).
+func TestTimedPassesScale(t *testing.T) {
+	d := &scaled{}
+	timed := NewRun().Timed(d)
+	sd, ok := timed.(video.ScaledDetector)
+	if !ok {
+		t.Fatal("the timed detector is not a video.ScaledDetector")
+	}
+	img := gocv.NewMat()
+	defer img.Close()
+	sd.DetectScaled(img, 3)
+	if d.scale != 3 {
+		t.Errorf("scale %g reached the detector, want 3", d.scale)
+	}
+	if r, ok := timed.(interface{ Revisits() bool }); !ok || !r.Revisits() {
+		t.Error("the timed detector hides that its detector tiles")
 	}
 }

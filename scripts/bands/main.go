@@ -28,6 +28,7 @@ import (
 	"image"
 	"log"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -42,7 +43,6 @@ import (
 	"github.com/anonymize/anonymize/internal/app"
 	"github.com/anonymize/anonymize/internal/config"
 	"github.com/anonymize/anonymize/video/eval"
-	"github.com/anonymize/anonymize/video/imageio"
 )
 
 // instance is one photo at one scale, with every model's candidates.
@@ -154,7 +154,7 @@ func candidates(cfg config.Config, o opts) ([]instance, error) {
 			return nil, err
 		}
 		k := 0
-		for _, img := range slices.Sorted(mapsKeys(labels)) {
+		for _, img := range slices.Sorted(maps.Keys(labels)) {
 			for _, sc := range o.scales {
 				if mi == 0 {
 					insts = append(insts, instance{Name: img, Scale: sc})
@@ -176,43 +176,20 @@ func candidates(cfg config.Config, o opts) ([]instance, error) {
 	return insts, nil
 }
 
-func mapsKeys(l eval.Labels) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range l {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // detectAt adds model's candidates on the photo at path shrunk to in.Scale.
 func detectAt(set interface {
 	Detect(gocv.Mat) ([]convert.Detection, error)
 }, path string, faces []convert.Box, in *instance, model string, up float64) error {
-	img, err := imageio.ReadMax(path, 0)
+	src, sx, sy, err := eval.ReadScaled(path, 0, in.Scale) // as eval --scale shrinks it
 	if err != nil {
 		return err
 	}
-	defer img.Close()
-	src := img
-	if in.Scale < 1 {
-		small := gocv.NewMat()
-		defer small.Close()
-		w := max(1, int(math.Round(float64(img.Cols())*in.Scale)))
-		h := max(1, int(math.Round(float64(img.Rows())*in.Scale)))
-		gocv.Resize(img, &small, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
-		src = small
-	}
+	defer src.Close()
 	in.W, in.H = src.Cols(), src.Rows()
 	if in.Faces == nil {
-		sx, sy := float32(in.W)/float32(img.Cols()), float32(in.H)/float32(img.Rows())
-		in.Faces = []convert.Box{}
-		for _, f := range faces {
-			b := convert.Box{X1: f.X1 * sx, Y1: f.Y1 * sy, X2: f.X2 * sx, Y2: f.Y2 * sy}
-			if b.H() >= 1 {
-				in.Faces = append(in.Faces, b)
-			}
+		in.Faces, _ = eval.ScaleBoxes(faces, sx, sy)
+		if in.Faces == nil {
+			in.Faces = []convert.Box{}
 		}
 	}
 	if up != 1 {

@@ -307,13 +307,13 @@ func (r *Result) addFaces(ie imageEval) {
 
 func evalImage(det video.Detector, path, name string, faces []convert.Box, o Options) imageEval {
 	ie := imageEval{name: name}
-	img, sx, sy, err := readPhoto(path, o.MaxPixels, o.Scale)
+	img, sx, sy, err := ReadScaled(path, o.MaxPixels, o.Scale)
 	if err != nil {
 		ie.err = err
 		return ie
 	}
 	defer img.Close()
-	ie.faces, ie.tooSmall = scaleBoxes(faces, sx, sy)
+	ie.faces, ie.tooSmall = ScaleBoxes(faces, sx, sy)
 	t := time.Now()
 	dets, info, err := det.DetectInfo(img)
 	ie.detect = time.Since(t)
@@ -326,10 +326,10 @@ func evalImage(det video.Detector, path, name string, faces []convert.Box, o Opt
 	return ie
 }
 
-// readPhoto reads the photo at path and, when 0 < scale < 1, shrinks it
+// ReadScaled reads the photo at path and, when 0 < scale < 1, shrinks it
 // by scale (area interpolation); sx and sy are the factors its width and
 // height were scaled by (1 when not).
-func readPhoto(path string, maxPixels int64, scale float64) (gocv.Mat, float32, float32, error) {
+func ReadScaled(path string, maxPixels int64, scale float64) (gocv.Mat, float32, float32, error) {
 	img, err := imageio.ReadMax(path, maxPixels)
 	if err != nil || scale <= 0 || scale >= 1 {
 		return img, 1, 1, err
@@ -351,9 +351,9 @@ func scaledSize(w, h int, scale float64) (sw, sh int, sx, sy float32) {
 	return sw, sh, float32(sw) / float32(w), float32(sh) / float32(h)
 }
 
-// scaleBoxes scales labelled boxes by sx, sy; those then under 1 px tall
+// ScaleBoxes scales labelled boxes by sx, sy; those then under 1 px tall
 // are left out, and counted.
-func scaleBoxes(faces []convert.Box, sx, sy float32) ([]convert.Box, int) {
+func ScaleBoxes(faces []convert.Box, sx, sy float32) ([]convert.Box, int) {
 	if sx == 1 && sy == 1 {
 		return faces, 0
 	}

@@ -279,7 +279,7 @@ func placePhoto(frame, fitted *gocv.Mat, path, name string, faces []convert.Box,
 	defer full.Close()
 	var sx, sy float32
 	s.pw, s.ph, sx, sy = scaledSize(full.Cols(), full.Rows(), o.Scale)
-	s.ie.faces, s.ie.tooSmall = scaleBoxes(faces, sx, sy)
+	s.ie.faces, s.ie.tooSmall = ScaleBoxes(faces, sx, sy)
 	// The fit is that of the whole photo, so a scaled one takes o.Scale of
 	// the frame it would fill; one resampling from the photo as read.
 	k := min(float64(o.Width)/float64(full.Cols()), float64(o.Height)/float64(full.Rows()))
