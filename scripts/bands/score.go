@@ -199,7 +199,9 @@ func (s *scorer) crossValidate() {
 			fmt.Printf("split %d.%d: chose %s\n  train: %s\n  held out: %s\n  uniform held out: %s\n", r+1, side+1, s.format(t), s.line(tf), s.line(hf), s.line(base[len(base)-1]))
 		}
 	}
-	fmt.Printf("held-out mean, method: %s\nheld-out mean, uniform: %s\n", s.mean(held), s.mean(base))
+	if len(held) > 0 {
+		fmt.Printf("held-out mean, method: %s\nheld-out mean, uniform: %s\n", s.mean(held), s.mean(base))
+	}
 	t, f := s.choose(start, all)
 	fmt.Printf("chosen on all photos: %s\n  %s\n", s.format(t), s.line(f))
 }
