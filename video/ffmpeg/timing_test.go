@@ -104,3 +104,18 @@ func TestSourceDuplicateTimes(t *testing.T) {
 	want[10] += 0.001 // mkv's time base is 1 ms
 	checkSourceTimes(t, dup, want)
 }
+
+// TestNominalPTS: frames written with Write at 29.97 fps stay on the
+// rate's grid after an hour (frame n at n*1001/30000 s, to the
+// nanosecond), not a sum of rounded frame lengths 33 µs off.
+func TestNominalPTS(t *testing.T) {
+	r := Rational{30000, 1001}
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{0, 0}, {1, 33366667}, {3, 100100000}, {108000, 3603600 * time.Millisecond}, {100000, 3336666666667}} {
+		if got := nominalPTS(tc.n, r); got != tc.want {
+			t.Errorf("frame %d at %d ns, want %d", tc.n, got, tc.want)
+		}
+	}
+}
