@@ -96,12 +96,14 @@ const monotonic = "setpts='if(isnan(PTS)+isnan(PREV_OUTPTS)+gt(PTS,PREV_OUTPTS),
 // fd 3, read by readPTS.
 func (s *Source) start() error {
 	s.cmd.Stderr = s.stderr
-	out, err := s.cmd.StdoutPipe()
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	pr, pw, err := os.Pipe()
+	out, err := s.cmd.StdoutPipe()
 	if err != nil {
+		pr.Close()
+		pw.Close()
 		return err
 	}
 	s.cmd.ExtraFiles = []*os.File{pw} // fd 3
@@ -228,7 +230,7 @@ func (s *Source) framePTS() (time.Duration, error) {
 	if !ok {
 		return 0, errNoPTS(s.next)
 	}
-	if pts == -1 {
+	if pts == unknownPTS {
 		pts = 0
 		if r := s.info.FrameRate; s.next > 0 && r.Valid() {
 			pts = s.last + ticks(int64(r.Den), Rational{1, r.Num})

@@ -20,9 +20,14 @@ import (
 // noPTS is how framecrc prints a frame without a time (AV_NOPTS_VALUE).
 const noPTS = math.MinInt64
 
-// readPTS reads a framecrc listing and sends each frame's time (noPTS
-// as -1 ns: unknown) on ch, which it closes at the end of the listing.
-// It stops early when done is closed.
+// unknownPTS stands for the time of a frame that has none (noPTS), on
+// the channel of times: no time a frame can have (-1 ns can, in a time
+// base of nanoseconds).
+const unknownPTS = time.Duration(math.MinInt64)
+
+// readPTS reads a framecrc listing and sends each frame's time
+// (unknownPTS when it has none) on ch, which it closes at the end of the
+// listing. It stops early when done is closed.
 func readPTS(r io.Reader, ch chan<- time.Duration, done <-chan struct{}) {
 	defer close(ch)
 	tb := Rational{}
@@ -38,7 +43,7 @@ func readPTS(r io.Reader, ch chan<- time.Duration, done <-chan struct{}) {
 		}
 		pts, ok := framecrcPTS(line, tb)
 		if !ok {
-			pts = -1
+			pts = unknownPTS
 		}
 		select {
 		case ch <- pts:
@@ -62,11 +67,16 @@ func framecrcPTS(line string, tb Rational) (time.Duration, bool) {
 	return ticks(pts, tb), true
 }
 
-// ticks is n ticks of tb as a duration, rounded to the nanosecond.
+// ticks is n ticks of tb as a duration, rounded to the nearest
+// nanosecond (halves away from zero, for negative times too).
 func ticks(n int64, tb Rational) time.Duration {
 	num, den := n*int64(tb.Num), int64(tb.Den)
 	q, r := num/den, num%den
-	return time.Duration(q)*time.Second + time.Duration((r*int64(time.Second)+den/2)/den)
+	half := den / 2
+	if r < 0 {
+		half = -half
+	}
+	return time.Duration(q)*time.Second + time.Duration((r*int64(time.Second)+half)/den)
 }
 
 // ptsArgs are the decoder's outputs of the frames of the filter graph

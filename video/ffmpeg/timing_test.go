@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +105,40 @@ func TestSourceDuplicateTimes(t *testing.T) {
 	}
 	want[10] += 0.001 // mkv's time base is 1 ms
 	checkSourceTimes(t, dup, want)
+}
+
+// TestNominalPTS: frames written with Write at 29.97 fps stay on the
+// rate's grid after an hour (frame n at n*1001/30000 s, to the
+// nanosecond), not a sum of rounded frame lengths 33 µs off.
+func TestNominalPTS(t *testing.T) {
+	r := Rational{30000, 1001}
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{0, 0}, {1, 33366667}, {3, 100100000}, {108000, 3603600 * time.Millisecond}, {100000, 3336666666667}} {
+		if got := nominalPTS(tc.n, r); got != tc.want {
+			t.Errorf("frame %d at %d ns, want %d", tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestReadPTS: the decoder's framecrc listing gives each frame's time in
+// its time base; a frame without one (AV_NOPTS_VALUE) is unknown, and a
+// time of -1 ns (a nanosecond time base) is a time, not "unknown".
+func TestReadPTS(t *testing.T) {
+	listing := "#software: Lavf59.27.100\n#tb 0: 1/90000\n#media_type 0: video\n" +
+		"0,          0,       3003,     3003,      416, 0x1c0b5a1d\n" +
+		"0,       3003, -9223372036854775808,     3003,      416, 0x1c0b5a1d\n" +
+		"#tb 0: 1/1000000000\n" +
+		"0,         -1,         -1,        1,      416, 0x1c0b5a1d\n"
+	ch := make(chan time.Duration, 8)
+	readPTS(strings.NewReader(listing), ch, make(chan struct{}))
+	var got []time.Duration
+	for pts := range ch {
+		got = append(got, pts)
+	}
+	want := []time.Duration{33366667, unknownPTS, -1}
+	if !slices.Equal(got, want) {
+		t.Errorf("times %v, want %v", got, want)
+	}
 }

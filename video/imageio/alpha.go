@@ -3,7 +3,6 @@ package imageio
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"strings"
 
 	"gocv.io/x/gocv"
@@ -38,14 +37,7 @@ func hasAlpha(f Format, data []byte) bool {
 // (8-bit, one channel) when it has one, else an empty Mat. The caller
 // closes both; on error neither is allocated (and neither needs closing).
 func ReadAlphaMax(path string, maxPixels int64) (bgr, alpha gocv.Mat, err error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return gocv.Mat{}, gocv.Mat{}, err
-	}
-	if st.Size() > maxImageBytes {
-		return gocv.Mat{}, gocv.Mat{}, fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
-	}
-	data, err := os.ReadFile(path)
+	data, err := readImageFile(path)
 	if err != nil {
 		return gocv.Mat{}, gocv.Mat{}, err
 	}

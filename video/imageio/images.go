@@ -64,18 +64,24 @@ func Read(path string) (gocv.Mat, error) { return ReadMax(path, DefaultMaxPixels
 // 0 or less: DefaultMaxPixels), checked in the header before any pixel
 // is decoded.
 func ReadMax(path string, maxPixels int64) (gocv.Mat, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return gocv.Mat{}, err
-	}
-	if st.Size() > maxImageBytes {
-		return gocv.Mat{}, fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
-	}
-	data, err := os.ReadFile(path)
+	data, err := readImageFile(path)
 	if err != nil {
 		return gocv.Mat{}, err
 	}
 	return DecodeMax(data, maxPixels)
+}
+
+// readImageFile reads the image file at path, refusing one over
+// maxImageBytes before reading it.
+func readImageFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxImageBytes {
+		return nil, fmt.Errorf("%w: file is %d bytes, over the %d-byte limit", ErrDecode, st.Size(), maxImageBytes)
+	}
+	return os.ReadFile(path)
 }
 
 // Decode decodes encoded image bytes into an 8-bit BGR Mat (EXIF

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,24 +97,14 @@ func TestLiveSegmentTrueToSource(t *testing.T) {
 // (ffprobe, decoding every frame).
 func segmentTiming(t *testing.T, path string) (int, float64) {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames,duration", "-of", "default=nw=1", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
+	p := videotest.FFprobeFile(t, path)
+	if len(p.Streams) == 0 {
+		t.Fatalf("ffprobe %s: no stream", path)
 	}
-	var n int
-	var secs float64
-	for _, l := range strings.Fields(string(out)) {
-		k, v, _ := strings.Cut(l, "=")
-		switch k {
-		case "nb_read_frames":
-			n, _ = strconv.Atoi(v)
-		case "duration":
-			secs, _ = strconv.ParseFloat(v, 64)
-		}
-	}
+	n, _ := strconv.Atoi(p.Streams[0].NbReadFrames)
+	secs, _ := strconv.ParseFloat(p.Streams[0].Duration, 64)
 	if n == 0 || secs == 0 {
-		t.Fatalf("ffprobe %s: %q", path, out)
+		t.Fatalf("ffprobe %s: %d frames over %g s", path, n, secs)
 	}
 	return n, secs
 }

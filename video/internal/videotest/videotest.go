@@ -92,6 +92,7 @@ type Probed struct {
 		RFrameRate   string            `json:"r_frame_rate"`
 		AvgFrameRate string            `json:"avg_frame_rate"`
 		NbReadFrames string            `json:"nb_read_frames"`
+		Duration     string            `json:"duration"`
 		BitRate      string            `json:"bit_rate"`
 		SampleRate   string            `json:"sample_rate"`
 		Tags         map[string]string `json:"tags"`
@@ -108,15 +109,23 @@ type Probed struct {
 // FFprobeFile decodes every frame of path to count them (-count_frames).
 func FFprobeFile(t testing.TB, path string) Probed {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format", path).Output()
+	var p Probed
+	ffprobeJSON(t, path, &p, "-count_frames", "-show_streams", "-show_format")
+	return p
+}
+
+// ffprobeJSON runs ffprobe with args on path and decodes its JSON output
+// into v, failing the test on an error.
+func ffprobeJSON(t testing.TB, path string, v any, args ...string) {
+	t.Helper()
+	args = append(append([]string{"-v", "error", "-print_format", "json"}, args...), path)
+	out, err := exec.Command("ffprobe", args...).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
-	var p Probed
-	if err := json.Unmarshal(out, &p); err != nil {
+	if err := json.Unmarshal(out, v); err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
-	return p
 }
 
 // Leftovers lists the files in dir other than keep.
@@ -149,17 +158,10 @@ type StreamTiming struct {
 // stream of path.
 func FFprobeTiming(t testing.TB, path string) []StreamTiming {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-print_format", "json", "-show_entries",
-		"stream=codec_type,codec_name,avg_frame_rate,nb_frames,start_time,duration", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
 	var p struct {
 		Streams []StreamTiming `json:"streams"`
 	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
+	ffprobeJSON(t, path, &p, "-show_entries", "stream=codec_type,codec_name,avg_frame_rate,nb_frames,start_time,duration")
 	return p.Streams
 }
 
