@@ -2,16 +2,20 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
+	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/internal/testenv"
 	"github.com/anonymize/anonymize/video"
 	"github.com/anonymize/anonymize/video/ffmpeg"
 	"github.com/anonymize/anonymize/video/internal/videotest"
+	"gocv.io/x/gocv"
 )
 
 // makeRateChange writes rate-change.mp4 into dir: one second of a real
@@ -163,5 +167,49 @@ func TestVideoFileConstantRate(t *testing.T) {
 	}
 	if d := math.Abs(atof(t, b.Duration) - atof(t, a.Duration)); d > 0.001 {
 		t.Errorf("output lasts %s s, input %s s", b.Duration, a.Duration)
+	}
+}
+
+// failFirst fails its first n detections, then finds nothing.
+type failFirst struct {
+	nopDetector
+	n     int32
+	calls atomic.Int32
+}
+
+func (d *failFirst) DetectInfo(m gocv.Mat) ([]convert.Detection, convert.ModelInfo, error) {
+	if d.calls.Add(1) <= d.n {
+		return nil, d.Info(), errors.New("warming up")
+	}
+	return nil, d.Info(), nil
+}
+
+// TestVideoFileLeadingDropsKeepSync: with on_error = "drop", frames
+// dropped at the start leave their time empty: every frame written is at
+// its own time and the sound is where it was, not the picture moved 100 ms
+// ahead of it.
+func TestVideoFileLeadingDropsKeepSync(t *testing.T) {
+	videotest.NeedFFmpeg(t)
+	in := testenv.Shared(t, "data/video/video_01.mp4")
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	_, err := AnonymizeFile(context.Background(), &failFirst{n: 3}, in, out, FileOptions{
+		Encode: ffmpeg.EncodeOptions{Preset: "ultrafast"}, KeepAudio: true,
+		Pipeline: video.PipelineOptions{Hide: solidBlack, DropOnError: true, Workers: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := videotest.FramePTS(t, in)[3:], videotest.FramePTS(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("output has %d frames, want %d (3 dropped)", len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 0.001 {
+			t.Fatalf("frame %d of the output at %.6f s, in the input at %.6f s", i, got[i], want[i])
+		}
+	}
+	ins, outs := videotest.FFprobeTiming(t, in), videotest.FFprobeTiming(t, out)
+	if len(outs) != 2 || outs[1].CodecType != "audio" || math.Abs(atof(t, outs[1].StartTime)-atof(t, ins[1].StartTime)) > 0.001 {
+		t.Errorf("audio %+v, want it copied, starting at %s s", outs, ins[1].StartTime)
 	}
 }

@@ -60,6 +60,9 @@ type Encoder struct {
 	// frame; buf holds the Matroska head of each frame.
 	first, last time.Duration
 	buf         []byte
+	// origin, when hasOrigin, is the time the video starts at (encodeSpec).
+	origin    time.Duration
+	hasOrigin bool
 }
 
 // NewEncoder starts encoding a w x h video into path, with o's codec,
@@ -84,7 +87,8 @@ func NewEncoder(path string, w, h int, fps float64, o EncodeOptions) (*Encoder, 
 func NewEncoderFor(ctx context.Context, path string, info VideoInfo, o EncodeOptions) (*Encoder, error) {
 	return newEncoder(ctx, path, encodeSpec{
 		w: info.DisplayWidth, h: info.DisplayHeight, rate: info.FrameRate,
-		timeBase: info.TimeBase, offset: info.StartOffset,
+		timeBase: info.TimeBase, offset: info.StartOffset, origin: info.VideoStart, hasOrigin: true,
+		formatStart: info.VideoStart - info.StartOffset,
 	}, o)
 }
 
@@ -97,6 +101,13 @@ type encodeSpec struct {
 	timeBase Rational // of the output (seconds per tick)
 	// offset of the video from the start of the audio of o.AudioFrom.
 	offset time.Duration
+	// origin (when hasOrigin) is the time WriteAt's pts count the video
+	// from: its stream's start. Without one, the first frame written
+	// starts the video.
+	origin    time.Duration
+	hasOrigin bool
+	// formatStart is the source file's start time (its earliest stream's).
+	formatStart time.Duration
 }
 
 // outTimeBase is the time base of the output: sp.timeBase, else a fine one
@@ -132,11 +143,11 @@ func newEncoder(ctx context.Context, path string, sp encodeSpec, o EncodeOptions
 		return nil, fmt.Errorf("encode %s: %w", path, err)
 	}
 	tb := sp.outTimeBase()
-	args := ffmpegArgs(path, tmp, tb, o, sp.offset, codecArgs)
+	args := ffmpegArgs(path, tmp, tb, o, sp, codecArgs)
 
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	e := &Encoder{path: path, tmp: tmp, w: w, h: h, cmd: cmd, stderr: &stderrTail{}, codec: codec,
-		rate: sp.rate, tick: durationUp(int64(tb.Num), tb.Den)}
+		rate: sp.rate, tick: durationUp(int64(tb.Num), tb.Den), origin: sp.origin, hasOrigin: sp.hasOrigin}
 	cmd.Stderr = e.stderr
 	// A pipe of our own rather than StdinPipe's, whose buffer cannot be
 	// enlarged.
@@ -186,13 +197,26 @@ func createTemp(path string) (string, error) {
 // ffmpegArgs is the ffmpeg command line that encodes the timed raw frames
 // of a Matroska stream on its stdin into tmp (for path) with codecArgs,
 // in the time base tb, the audio of o.AudioFrom copied in.
-func ffmpegArgs(path, tmp string, tb Rational, o EncodeOptions, videoOffset time.Duration, codecArgs []string) []string {
+//
+// With the video's origin known (sp.hasOrigin, a file), timestamps are
+// kept as given (-copyts): the stream's first frame is at its own time
+// from the origin, not moved to 0, so frames dropped at the start do not
+// pull the picture ahead of the sound. The audio, read from the source
+// file, is then moved by the file's start time (formatStart) to start
+// where the video's origin is measured from.
+func ffmpegArgs(path, tmp string, tb Rational, o EncodeOptions, sp encodeSpec, codecArgs []string) []string {
 	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-y"}
-	if videoOffset > 0 && o.AudioFrom != "" { // keep the video where it was against the audio
-		args = append(args, "-itsoffset", strconv.FormatFloat(videoOffset.Seconds(), 'f', 6, 64))
+	if sp.hasOrigin {
+		args = append(args, "-copyts")
+	}
+	if sp.offset > 0 && o.AudioFrom != "" { // keep the video where it was against the audio
+		args = append(args, "-itsoffset", seconds6(sp.offset))
 	}
 	args = append(args, "-f", "matroska", "-i", "pipe:0")
 	if o.AudioFrom != "" {
+		if sp.hasOrigin && sp.formatStart != 0 {
+			args = append(args, "-itsoffset", seconds6(-sp.formatStart))
+		}
 		args = append(args, "-i", o.AudioFrom, "-map", "0:v", "-map", "1:a?", "-c:a", "copy")
 	}
 	// One frame out for each frame in, at its own time: no frame repeated
@@ -211,6 +235,9 @@ func ffmpegArgs(path, tmp string, tb Rational, o EncodeOptions, videoOffset time
 	args = append(args, tmp)
 	return args
 }
+
+// seconds6 is d in seconds, as ffmpeg options take it.
+func seconds6(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 6, 64) }
 
 // Codec is the ffmpeg encoder in use (after any fallback).
 func (e *Encoder) Codec() string { return e.codec }
@@ -276,11 +303,18 @@ func (e *Encoder) WriteAt(img gocv.Mat, pts time.Duration) error {
 }
 
 // place is the time in the stream of the next frame, given at pts: from
-// the first frame's, and after the latest frame's.
+// the video's origin (else the first frame's), and after the latest
+// frame's.
 func (e *Encoder) place(pts time.Duration) time.Duration {
 	if e.frames == 0 {
+		// From the stream's start, when known: frames dropped before the
+		// first one written leave their time empty, so the picture stays
+		// with the sound. (A first frame before the start starts it.)
 		e.first, e.last = pts, pts
-		return 0
+		if e.hasOrigin && e.origin <= pts {
+			e.first = e.origin
+		}
+		return pts - e.first
 	}
 	if pts <= e.last {
 		pts = e.last + e.tick

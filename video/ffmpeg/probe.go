@@ -41,8 +41,12 @@ type VideoInfo struct {
 	// StartOffset is how far the video stream starts after the earliest
 	// stream of the file (usually 0).
 	StartOffset time.Duration `json:"-"`
-	HasAudio    bool          `json:"audio"`
-	AudioCodec  string        `json:"audio_codec,omitempty"`
+	// VideoStart is the video stream's start time, on the clock of the
+	// frames' PTS (the decoder's); with StartOffset it places the first
+	// frame of an encoded copy even when frames before it were dropped.
+	VideoStart time.Duration `json:"-"`
+	HasAudio   bool          `json:"audio"`
+	AudioCodec string        `json:"audio_codec,omitempty"`
 }
 
 type probeJSON struct {
@@ -119,6 +123,7 @@ func Probe(ctx context.Context, path string) (VideoInfo, error) {
 	if st, fst := seconds(s.StartTime), seconds(pj.Format.StartTime); st > fst {
 		info.StartOffset = st - fst
 	}
+	info.VideoStart = seconds(s.StartTime)
 	if info.Frames, err = countFrames(ctx, ffprobe, path, s, pj.Format.FormatName); err != nil {
 		return VideoInfo{}, fmt.Errorf("probe %s: count frames: %w", path, err)
 	}
