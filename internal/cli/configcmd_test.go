@@ -169,3 +169,23 @@ func TestPrecedence(t *testing.T) {
 		t.Errorf("%s was written although ANONYMIZE_OUTPUT_DIR names another folder", fromFile)
 	}
 }
+
+// TestConfigCheckShard: config check says which shard of a split folder
+// run this worker takes, or why a folder run would refuse to start.
+func TestConfigCheckShard(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.toml")
+	writeFile(t, file, []byte("[run]\nshards = 3\n"))
+	for _, tc := range []struct{ index, want string }{
+		{"", "# shard: a folder run refuses to start: run.shards = 3: say which shard"},
+		{"1", "# shard: 2/3 "},
+		{"5", "# shard: a folder run refuses to start: JOB_COMPLETION_INDEX=5 is outside"},
+	} {
+		if tc.index != "" {
+			t.Setenv("JOB_COMPLETION_INDEX", tc.index)
+		}
+		code, stdout, stderr := runCLI(t, "config", "check", file)
+		if code != exitOK || !strings.Contains(stdout, tc.want) {
+			t.Errorf("JOB_COMPLETION_INDEX=%q: exit %d, want 0 and %q:\n%s%s", tc.index, code, tc.want, stdout, stderr)
+		}
+	}
+}
