@@ -55,6 +55,9 @@ func cmdConfigCheck(c *cli.Context, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "# anonymize config check: valid\n# file: %s\n# environment: %s\n# precedence: built-in defaults < file < environment < flags (docs/CONFIG.md)\n",
 		configSource(cfg), envSource(cfg))
+	if line := shardSource(cfg); line != "" {
+		fmt.Fprintf(stdout, "# shard: %s\n", line)
+	}
 	if err := toml.NewEncoder(stdout).Encode(cfg.Redacted()); err != nil {
 		return &exitError{exitSomeFailed, fmt.Errorf("config check: %w", err)}
 	}
@@ -78,6 +81,22 @@ func envSource(cfg config.Config) string {
 		return strings.Join(vars, ", ")
 	}
 	return "none"
+}
+
+// shardSource says which part of a folder run a split config gives this
+// worker, or why a folder run would refuse to start ("": no split).
+func shardSource(cfg config.Config) string {
+	if cfg.Run.Shards <= 1 && !cfg.JobIndexUnused() {
+		return ""
+	}
+	k, n, err := cfg.Shard()
+	switch {
+	case err != nil:
+		return "a folder run refuses to start: " + err.Error()
+	case cfg.JobIndexUnused():
+		return "none: " + config.JobIndexEnv + " is set but run.shards is not, so this worker takes every file"
+	}
+	return fmt.Sprintf("%d/%d (%s + 1 of run.shards)", k, n, config.JobIndexEnv)
 }
 
 // logConfig is a run's first log line: the config file it read and the

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/internal/testenv"
 )
 
 // TestConfigCheck: config check prints the effective settings (file, then
@@ -128,4 +130,62 @@ func tomlString(s string) string {
 	var b bytes.Buffer
 	toml.NewEncoder(&b).Encode(map[string]string{"v": s})
 	return strings.TrimSpace(strings.TrimPrefix(b.String(), "v = "))
+}
+
+// TestPrecedence: a flag beats its ANONYMIZE_ variable, which beats the
+// config file (docs/CONFIG.md): output.dir set three ways, the photo is
+// written where --out says and nowhere else.
+func TestPrecedence(t *testing.T) {
+	model := testenv.Model(t, "yunet-n-dynamic")
+	root := t.TempDir()
+	fromFile, fromEnv, fromFlag := filepath.Join(root, "file"), filepath.Join(root, "env"), filepath.Join(root, "flag")
+	cfg := testConfig(t, filepath.Dir(model), model, false, "", fmt.Sprintf("[output]\ndir = %q", fromFile))
+	in := filepath.Join(root, "in")
+	photos, _ := filepath.Glob(filepath.Join(shared(t, "wider-dev"), "*", "*.jpg"))
+	if len(photos) == 0 {
+		t.Fatal("no photo in wider-dev")
+	}
+	copyFile(t, photos[0], filepath.Join(in, "a.jpg"))
+
+	t.Setenv("ANONYMIZE_OUTPUT_DIR", fromEnv)
+	if code, _, stderr := runCLI(t, "--config", cfg, "--out", fromFlag, in); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(fromFlag, "a.jpg")); err != nil {
+		t.Errorf("--out: %v", err)
+	}
+	for _, dir := range []string{fromEnv, fromFile} {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s was written although --out names another folder", dir)
+		}
+	}
+	if code, _, stderr := runCLI(t, "--config", cfg, in); code != exitOK {
+		t.Fatalf("without --out: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(fromEnv, "a.jpg")); err != nil {
+		t.Errorf("ANONYMIZE_OUTPUT_DIR over the file's output.dir: %v", err)
+	}
+	if _, err := os.Stat(fromFile); err == nil {
+		t.Errorf("%s was written although ANONYMIZE_OUTPUT_DIR names another folder", fromFile)
+	}
+}
+
+// TestConfigCheckShard: config check says which shard of a split folder
+// run this worker takes, or why a folder run would refuse to start.
+func TestConfigCheckShard(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.toml")
+	writeFile(t, file, []byte("[run]\nshards = 3\n"))
+	for _, tc := range []struct{ index, want string }{
+		{"", "# shard: a folder run refuses to start: run.shards = 3: say which shard"},
+		{"1", "# shard: 2/3 "},
+		{"5", "# shard: a folder run refuses to start: JOB_COMPLETION_INDEX=5 is outside"},
+	} {
+		if tc.index != "" {
+			t.Setenv("JOB_COMPLETION_INDEX", tc.index)
+		}
+		code, stdout, stderr := runCLI(t, "config", "check", file)
+		if code != exitOK || !strings.Contains(stdout, tc.want) {
+			t.Errorf("JOB_COMPLETION_INDEX=%q: exit %d, want 0 and %q:\n%s%s", tc.index, code, tc.want, stdout, stderr)
+		}
+	}
 }

@@ -185,10 +185,11 @@ type Config struct {
 	// beat every [detectors] value for this run.
 	thresholdFlag, tilesFlag bool
 	// fromEnv are the ANONYMIZE_ variables that set keys; jobIndex is
-	// JOB_COMPLETION_INDEX + 1 (0: not set); shardFlag is --shard K/N.
+	// JOB_COMPLETION_INDEX + 1 (0: not set); shardFlag is --shard K/N
+	// (nil: not given).
 	fromEnv   []string
 	jobIndex  int
-	shardFlag string
+	shardFlag *string
 }
 
 // DetectorConfig overrides settings for one model; empty values inherit.

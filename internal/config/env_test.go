@@ -206,7 +206,14 @@ func TestShard(t *testing.T) {
 		k, n, _ := c.Shard()
 		t.Errorf("JOB_COMPLETION_INDEX=MaxInt64: shard %d/%d, error %v", k, n, err)
 	}
-	c, _ := LoadEnv(file, []string{"ANONYMIZE_RUN_SHARDS=0", "JOB_COMPLETION_INDEX=1"})
+	// --shard given empty (--shard="$SHARD", SHARD unset) is a bad K/N,
+	// not "no split": every worker would take every file.
+	c, _ := LoadEnv(file, []string{"JOB_COMPLETION_INDEX=0"})
+	c.ForceShard("")
+	if k, n, err := c.Shard(); err == nil || c.Check() == nil {
+		t.Errorf(`--shard "": shard %d/%d, Check %v; want an error`, k, n, c.Check())
+	}
+	c, _ = LoadEnv(file, []string{"ANONYMIZE_RUN_SHARDS=0", "JOB_COMPLETION_INDEX=1"})
 	if !c.JobIndexUnused() {
 		t.Errorf("JOB_COMPLETION_INDEX without run.shards is not reported")
 	}

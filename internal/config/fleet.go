@@ -15,16 +15,18 @@ const maxShards = 100_000
 
 // ForceShard sets this worker's part of a folder run for this run (the
 // --shard K/N flag, checked by Check): it beats run.shards and
-// JOB_COMPLETION_INDEX.
-func (c *Config) ForceShard(kn string) { c.shardFlag = kn }
+// JOB_COMPLETION_INDEX. An empty kn is refused like any bad K/N, not read
+// as no split (--shard="$SHARD" with SHARD unset would have every worker
+// take every file).
+func (c *Config) ForceShard(kn string) { c.shardFlag = &kn }
 
 // Shard is the part of a folder run this worker takes, shard k of n
 // (1-based): --shard K/N; else run.shards = N with JOB_COMPLETION_INDEX
 // (0-based) + 1; 1 of 1 without a split. run.shards over 1 with no index
 // is an error, since the worker would not know its files.
 func (c Config) Shard() (k, n int, err error) {
-	if c.shardFlag != "" {
-		return parseShard(c.shardFlag)
+	if c.shardFlag != nil {
+		return parseShard(*c.shardFlag)
 	}
 	n = c.Run.Shards
 	switch {
@@ -41,7 +43,7 @@ func (c Config) Shard() (k, n int, err error) {
 // JobIndexUnused reports JOB_COMPLETION_INDEX set while the run is not
 // split: every pod of the Job would take every file.
 func (c Config) JobIndexUnused() bool {
-	return c.jobIndex > 0 && c.shardFlag == "" && c.Run.Shards <= 1
+	return c.jobIndex > 0 && c.shardFlag == nil && c.Run.Shards <= 1
 }
 
 // parseShard reads K/N, 1 <= K <= N.
@@ -58,8 +60,8 @@ func parseShard(kn string) (k, n int, err error) {
 // checkFleet checks the keys of split runs and of the token.
 func (c Config) checkFleet(v *checker) {
 	v.between("run.shards", c.Run.Shards, 0, maxShards)
-	if c.shardFlag != "" {
-		if _, _, err := parseShard(c.shardFlag); err != nil {
+	if c.shardFlag != nil {
+		if _, _, err := parseShard(*c.shardFlag); err != nil {
 			v.errs = append(v.errs, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,28 +21,35 @@ import (
 func (r *Run) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if ok, why := r.Ready(); !ok {
 			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not ready: " + why, "code": "not_ready"})
+			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "not ready: " + why, "code": "not_ready"})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no endpoint %s (GET /healthz, /readyz, /metrics)", req.URL.Path), "code": "not_found"})
+		WriteJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no endpoint %s (GET /healthz, /readyz, /metrics)", req.URL.Path), "code": "not_found"})
 	})
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers v as JSON with status, as every endpoint of serve and
+// of --metrics does; a v that cannot be encoded is a 500 with an error body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status, data = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response","code":"internal"}`)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	w.Write(append(data, '\n'))
 }
 
 // Serve binds addr at once (an address that cannot be bound is the error)

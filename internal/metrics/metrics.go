@@ -77,3 +77,15 @@ func (m *Models) Follow(set *infer.Set) {
 		}
 	}()
 }
+
+// ReadyGauge is anonymize_ready: 1 while ready says so (while /readyz
+// answers 200), read at each scrape.
+func ReadyGauge(ready func() bool) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_ready", Help: "1 while /readyz answers 200."},
+		func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		})
+}

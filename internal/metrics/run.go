@@ -64,13 +64,7 @@ func NewRun() *Run {
 	}
 	r.SetReady(func() (bool, string) { return false, "starting" })
 	r.reg = NewRegistry(append(r.Models.Collectors(), r.latency, r.files, countsCollector{r},
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_ready", Help: "1 while /readyz answers 200."},
-			func() float64 {
-				if ok, _ := r.Ready(); ok {
-					return 1
-				}
-				return 0
-			}))...)
+		ReadyGauge(func() bool { ok, _ := r.Ready(); return ok }))...)
 	return r
 }
 

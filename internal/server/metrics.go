@@ -54,13 +54,7 @@ func newServeMetrics(s *Server) *serveMetrics {
 		m.requests, m.latency, m.rejected, m.inFlight, m.queued, m.detections,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_uploads_in_progress", Help: "Request bodies being received now."},
 			func() float64 { return float64(len(s.uploads)) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "anonymize_ready", Help: "1 while /readyz answers 200."},
-			func() float64 {
-				if s.ready.Load() && !s.stopping.Load() {
-					return 1
-				}
-				return 0
-			}))...)
+		metrics.ReadyGauge(func() bool { return s.ready.Load() && !s.stopping.Load() }))...)
 	return m
 }
 

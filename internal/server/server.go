@@ -26,7 +26,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -45,6 +44,7 @@ import (
 	"github.com/anonymize/anonymize/convert"
 	"github.com/anonymize/anonymize/infer"
 	"github.com/anonymize/anonymize/internal/config"
+	"github.com/anonymize/anonymize/internal/metrics"
 	"github.com/anonymize/anonymize/models"
 	"github.com/anonymize/anonymize/video/hide"
 	"github.com/anonymize/anonymize/video/live"
@@ -299,16 +299,7 @@ func (s *Server) fail(w http.ResponseWriter, status int, code, format string, a 
 	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, a...), Code: code})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		status, data = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response","code":"internal"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
-	w.WriteHeader(status)
-	w.Write(append(data, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { metrics.WriteJSON(w, status, v) }
 
 // openAPI is the OpenAPI 3.0 description of every route (openapi.json).
 //
