@@ -108,7 +108,7 @@ rm -rf "$STAGE" && mkdir -p "$STAGE/DEBIAN"
 say "building /usr/bin/anonymize $VERSION"
 BIN=$STAGE/usr/bin/anonymize
 go build -ldflags "-s -w -X github.com/anonymize/anonymize/internal/cli.ldflagsVersion=$VERSION" -o "$BIN" . ||
-  die "go build failed (OpenCV 4.6 dev files and pkg-config are needed: libopencv-dev)"
+  die "go build failed (cgo needs g++, pkg-config and OpenCV 4.6's dev files: run scripts/setup.sh)"
 install -D -m 644 "$ORT" "$STAGE/usr/lib/anonymize/libonnxruntime.so.1"
 
 # The config: config.toml with the installed paths, each replacement checked.

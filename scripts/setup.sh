@@ -33,7 +33,9 @@ YUNET_S_URL=https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a5
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
 # 1. Debian packages.
-APT_PKGS=(libopencv-dev ffmpeg pkg-config python3-onnx ca-certificates curl)
+# g++: cgo builds gocv's C++ (without a C compiler Go turns cgo off and
+# gocv does not build); a minimal Debian 12 has none.
+APT_PKGS=(libopencv-dev g++ ffmpeg pkg-config python3-onnx ca-certificates curl)
 command -v npm >/dev/null 2>&1 || APT_PKGS+=(nodejs npm)
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -75,7 +77,8 @@ fi
 # 3. Build.
 say "building ./anonymize"
 VERSION=$(git -C "$ROOT" describe --tags --always --dirty 2>/dev/null || echo dev)
-go build -ldflags "-X github.com/anonymize/anonymize/internal/cli.ldflagsVersion=$VERSION" -o anonymize . || die "go build failed (OpenCV 4.6 dev files and pkg-config are needed: libopencv-dev)"
+export CGO_ENABLED=1 # gocv and onnxruntime_go are cgo: fail on a missing compiler, not on "undefined: MatType"
+go build -ldflags "-X github.com/anonymize/anonymize/internal/cli.ldflagsVersion=$VERSION" -o anonymize . || die "go build failed (cgo needs g++, pkg-config and OpenCV 4.6's dev files: libopencv-dev)"
 
 # install_model NAME SHA FILE: install FILE as model NAME unless already there.
 installed() { sha_ok "$MODELS/$1/model.onnx" "$2" && [ -f "$MODELS/$1/model.toml" ]; }
